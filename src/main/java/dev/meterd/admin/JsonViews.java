@@ -1,0 +1,126 @@
+package dev.meterd.admin;
+
+import dev.meterd.engine.NodeOutcome;
+import dev.meterd.engine.RunSummary;
+import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.NodeState;
+import dev.meterd.ledger.Violation;
+import dev.meterd.ledger.Wallet;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The JSON shapes of the interface spec, shared by the command line and the HTTP API so that
+ * both say exactly the same thing.
+ */
+public final class JsonViews {
+
+  private JsonViews() {}
+
+  public static JsonObject summary(RunSummary s) {
+    JsonArray halted = new JsonArray();
+    for (NodeOutcome.Halted h : s.halted()) {
+      halted.add(new JsonObject()
+          .put("node", h.node())
+          .put("file", h.error().file())
+          .put("line", h.error().line())
+          .put("error", h.error().message()));
+    }
+    return new JsonObject()
+        .put("run_id", s.runId())
+        .put("dry_run", s.dryRun())
+        .put("started_at", time(s.startedAt()))
+        .put("duration_ms", s.durationMs())
+        .put("head_sha", s.headSha())
+        .put("nodes_total", s.nodesTotal())
+        .put("nodes_skipped", s.nodesSkipped())
+        .put("nodes_consumed", s.nodesConsumed())
+        .put("nodes_halted", s.halted().size())
+        .put("records_consumed", s.recordsConsumed())
+        .put("records_duplicate", s.recordsDuplicate())
+        .put("debited_cents", s.debitedCents())
+        .put("ignored", s.ignored())
+        .put("halted", halted);
+  }
+
+  public static JsonObject nodes(Collection<NodeState> states) {
+    JsonArray nodes = new JsonArray();
+    states.forEach(s -> nodes.add(node(s)));
+    return new JsonObject().put("nodes", nodes);
+  }
+
+  public static JsonObject node(NodeState s) {
+    return new JsonObject()
+        .put("node", s.node())
+        .put("status", s.status().name().toLowerCase(Locale.ROOT))
+        .put("last_commit_sha", s.lastCommitSha())
+        .put("last_run_at", time(s.lastRunAt()))
+        .put("records_consumed_total", s.recordsConsumedTotal())
+        .put("last_error", error(s.error()))
+        .put("halted_since", time(s.haltedSince()))
+        .put("warning", s.warning());
+  }
+
+  private static JsonObject error(NodeError e) {
+    if (e == null) {
+      return null;
+    }
+    return new JsonObject()
+        .put("kind", e.kind().name().toLowerCase(Locale.ROOT))
+        .put("file", e.file())
+        .put("line", e.line())
+        .put("error", e.message());
+  }
+
+  public static JsonObject wallets(Collection<Wallet> wallets) {
+    JsonArray array = new JsonArray();
+    wallets.forEach(w -> array.add(wallet(w)));
+    return new JsonObject().put("wallets", array);
+  }
+
+  public static JsonObject wallet(Wallet w) {
+    return new JsonObject()
+        .put("user_sid", w.userSid())
+        .put("balance_cents", w.balanceCents())
+        .put("depleted", w.depleted())
+        .put("created_at", time(w.createdAt()))
+        .put("updated_at", time(w.updatedAt()));
+  }
+
+  public static JsonObject wallet(Wallet w, List<LedgerTxn> transactions) {
+    JsonArray array = new JsonArray();
+    transactions.forEach(t -> array.add(transaction(t)));
+    return wallet(w).put("transactions", array);
+  }
+
+  public static JsonObject transaction(LedgerTxn t) {
+    JsonObject source = t.sourceNode() == null ? null : new JsonObject()
+        .put("node", t.sourceNode())
+        .put("commit", t.sourceCommit())
+        .put("records", t.sourceRecords());
+    return new JsonObject()
+        .put("txn_id", t.txnId())
+        .put("user_sid", t.userSid())
+        .put("type", t.type().sqlName())
+        .put("amount_cents", t.amountCents())
+        .put("occurred_at", time(t.occurredAt()))
+        .put("initiated_by", t.initiatedBy())
+        .put("source", source)
+        .put("note", t.note());
+  }
+
+  public static JsonObject verifyReport(List<Violation> violations) {
+    JsonArray array = new JsonArray();
+    violations.forEach(v -> array.add(new JsonObject().put("rule", v.rule()).put("message", v.message())));
+    return new JsonObject().put("ok", violations.isEmpty()).put("violations", array);
+  }
+
+  private static String time(Instant instant) {
+    return instant == null ? null : instant.toString();
+  }
+}

@@ -1,0 +1,93 @@
+package dev.meterd.cli;
+
+import dev.meterd.batch.BatchParser;
+import dev.meterd.config.ConfigLoader;
+import dev.meterd.config.MeterdConfig;
+import dev.meterd.engine.Aggregator;
+import dev.meterd.engine.FaultInjector;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.source.SourceException;
+import dev.meterd.source.git.GitBatchSource;
+import java.nio.file.Files;
+import java.time.Clock;
+import java.util.Optional;
+
+/** What a command works with: the configuration, and the ledger and source it opens on demand. */
+final class Context implements AutoCloseable {
+
+  /** The environment variable holding the token for an https usage repository. */
+  static final String GIT_TOKEN_ENV = "METERD_GIT_TOKEN";
+
+  final MeterdConfig config;
+  /** Milliseconds are precise enough for booking times and keep the JSON readable. */
+  final Clock clock = Clock.tick(Clock.systemUTC(), java.time.Duration.ofMillis(1));
+  private final Main main;
+  private SqliteLedger ledger;
+  private GitBatchSource source;
+
+  private Context(Main main, MeterdConfig config) {
+    this.main = main;
+    this.config = config;
+  }
+
+  static Context create(Main main) {
+    MeterdConfig config;
+    if (main.config != null) {
+      config = ConfigLoader.load(main.config);
+    } else if (Files.exists(ConfigLoader.DEFAULT_FILE)) {
+      config = ConfigLoader.load(ConfigLoader.DEFAULT_FILE);
+    } else {
+      config = ConfigLoader.defaults();
+    }
+    if (main.db != null) {
+      config = config.withStoragePath(main.db);
+    }
+    if (main.source != null) {
+      config = config.withSourceUrl(main.source);
+    }
+    return new Context(main, config);
+  }
+
+  SqliteLedger ledger() {
+    if (ledger == null) {
+      ledger = SqliteLedger.open(config.storage().path(), clock);
+    }
+    return ledger;
+  }
+
+  GitBatchSource source() throws SourceException {
+    if (source == null) {
+      MeterdConfig.Source s = config.source();
+      source = GitBatchSource.open(s.url(), s.branch(), s.cloneDir(),
+          Optional.ofNullable(main.env.get(GIT_TOKEN_ENV)).filter(t -> !t.isBlank()));
+    }
+    return source;
+  }
+
+  BatchParser parser() {
+    return new BatchParser(new BatchParser.Limits(config.aggregator().maxFileBytes(),
+        config.aggregator().maxRecordsPerFile()));
+  }
+
+  Aggregator aggregator() throws SourceException {
+    return new Aggregator(source(), ledger(), parser(), clock, FaultInjector.NONE);
+  }
+
+  void print(Object json) {
+    main.out.println(json);
+    main.out.flush();
+  }
+
+  @Override
+  public void close() {
+    try {
+      if (source != null) {
+        source.close();
+      }
+    } finally {
+      if (ledger != null) {
+        ledger.close();
+      }
+    }
+  }
+}

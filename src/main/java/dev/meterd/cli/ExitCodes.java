@@ -1,0 +1,47 @@
+package dev.meterd.cli;
+
+import dev.meterd.config.ConfigException;
+import dev.meterd.engine.UnknownNodeException;
+import dev.meterd.ledger.LedgerException;
+import dev.meterd.source.SourceException;
+
+/**
+ * Every exit code of the command line, and the one place where failures become exit codes and
+ * one-sentence messages.
+ */
+final class ExitCodes {
+
+  static final int OK = 0;
+  /** At least one node halted; or the wallet or node named does not exist; or verify failed. */
+  static final int HALTED_OR_NOT_FOUND = 1;
+  /** A usage or configuration error. */
+  static final int USAGE = 2;
+  /** The source or the database could not be used: nothing was applied; try again. */
+  static final int UNAVAILABLE = 3;
+  /** A defect in meterd: the stack trace is printed for a bug report. */
+  static final int INTERNAL = 70;
+
+  private ExitCodes() {}
+
+  static int of(Throwable e) {
+    if (e instanceof UsageException || e instanceof ConfigException || e instanceof UnknownNodeException) {
+      return USAGE;
+    }
+    if (e instanceof NotFoundException) {
+      return HALTED_OR_NOT_FOUND;
+    }
+    if (e instanceof SourceException || e instanceof LedgerException) {
+      return UNAVAILABLE;
+    }
+    return INTERNAL;
+  }
+
+  /** The sentence for stderr: what failed, on what, and what to do. */
+  static String message(Throwable e) {
+    return switch (of(e)) {
+      case USAGE, HALTED_OR_NOT_FOUND -> "meterd: " + e.getMessage();
+      case UNAVAILABLE -> "meterd: " + e.getMessage() + "; nothing was applied, fix the cause and run again";
+      default -> "meterd: internal error, please report it with the trace below: " + e;
+    };
+  }
+}

@@ -1,0 +1,71 @@
+package dev.meterd.cli;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+
+/** The {@code meterd} command line. */
+@Command(
+    name = "meterd",
+    mixinStandardHelpOptions = true,
+    version = "meterd 0.1.0",
+    description = "Usage-billing aggregator: consumes usage batches from a git repository into prepaid wallets.",
+    subcommands = {
+      AggregateCommand.class,
+      StatusCommand.class,
+      WalletCommand.class,
+      NodeCommand.class,
+      VerifyCommand.class,
+      DemoRepoCommand.class,
+      CommandLine.HelpCommand.class
+    })
+public final class Main {
+
+  @Option(names = "--config", scope = ScopeType.INHERIT, paramLabel = "FILE",
+      description = "TOML configuration (default: config/meterd.toml when it exists, else built-in defaults)")
+  Path config;
+
+  @Option(names = "--db", scope = ScopeType.INHERIT, paramLabel = "PATH",
+      description = "The SQLite database file; overrides [storage] path")
+  Path db;
+
+  @Option(names = "--source", scope = ScopeType.INHERIT, paramLabel = "URL_OR_PATH",
+      description = "The usage repository, a local path or a git URL; overrides [source] url")
+  String source;
+
+  /** The environment, replaceable in tests. */
+  Map<String, String> env = System.getenv();
+
+  PrintStream out = System.out;
+
+  public static void main(String[] args) {
+    System.exit(execute(args, System.out, System.err, System.getenv()));
+  }
+
+  /** Runs one command; returns its exit code. */
+  public static int execute(String[] args, PrintStream out, PrintStream err, Map<String, String> env) {
+    Main main = new Main();
+    main.env = env;
+    main.out = out;
+    CommandLine cli = new CommandLine(main);
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      err.println(ExitCodes.message(e));
+      if (ExitCodes.of(e) == ExitCodes.INTERNAL) {
+        e.printStackTrace(err);
+      }
+      return ExitCodes.of(e);
+    });
+    return cli.execute(args);
+  }
+
+  Context context() {
+    return Context.create(this);
+  }
+}

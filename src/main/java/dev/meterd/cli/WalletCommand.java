@@ -1,0 +1,112 @@
+package dev.meterd.cli;
+
+import dev.meterd.admin.JsonViews;
+import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.Wallet;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+@Command(name = "wallet", mixinStandardHelpOptions = true, description = "Shows and credits wallets.",
+    subcommands = {WalletCommand.Show.class, WalletCommand.ListWallets.class, WalletCommand.Grant.class})
+final class WalletCommand {
+
+  @ParentCommand
+  Main main;
+
+  @Command(name = "show", mixinStandardHelpOptions = true,
+      description = {"Prints one wallet with its newest transactions.", "Exit: 0; 1 no such wallet."})
+  static final class Show implements Callable<Integer> {
+
+    @ParentCommand
+    WalletCommand parent;
+
+    @Parameters(paramLabel = "USER", description = "The wallet's user_sid")
+    String user;
+
+    @Option(names = "--limit", defaultValue = "50", description = "How many transactions (default ${DEFAULT-VALUE})")
+    int limit;
+
+    @Override
+    public Integer call() {
+      if (limit < 1 || limit > 10_000) {
+        throw new UsageException("--limit must be 1 to 10000, got " + limit);
+      }
+      try (Context ctx = parent.main.context()) {
+        Wallet wallet = ctx.ledger().wallet(user)
+            .orElseThrow(() -> new NotFoundException("no wallet for user " + user
+                + "; a wallet opens at its first charge or grant"));
+        ctx.print(JsonViews.wallet(wallet, ctx.ledger().transactions(user, limit)).encode());
+        return ExitCodes.OK;
+      }
+    }
+  }
+
+  @Command(name = "list", mixinStandardHelpOptions = true, description = "Prints every wallet.")
+  static final class ListWallets implements Callable<Integer> {
+
+    @ParentCommand
+    WalletCommand parent;
+
+    @Override
+    public Integer call() {
+      try (Context ctx = parent.main.context()) {
+        ctx.print(JsonViews.wallets(ctx.ledger().wallets()).encode());
+        return ExitCodes.OK;
+      }
+    }
+  }
+
+  @Command(name = "grant", mixinStandardHelpOptions = true,
+      description = {"Credits a wallet (opening it if needed), attributed to --by.",
+          "Exit: 0; 2 invalid amount."})
+  static final class Grant implements Callable<Integer> {
+
+    @ParentCommand
+    WalletCommand parent;
+
+    @Parameters(index = "0", paramLabel = "USER", description = "The wallet's user_sid")
+    String user;
+
+    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS", description = "A whole number of cents, >= 1")
+    String amount;
+
+    @Option(names = "--by", required = true, paramLabel = "NAME", description = "Who initiates the grant")
+    String by;
+
+    @Option(names = "--note", paramLabel = "TEXT", description = "Why")
+    String note;
+
+    @Override
+    public Integer call() {
+      try (Context ctx = parent.main.context()) {
+        long cents = parseAmount(amount, ctx.config.admin().maxGrantCents());
+        if (by.isBlank()) {
+          throw new UsageException("--by must name who initiates the grant");
+        }
+        if (user.isEmpty() || user.length() > 200) {
+          throw new UsageException("USER must be 1 to 200 characters");
+        }
+        LedgerTxn txn = ctx.ledger().credit(user, TxnType.GRANT, cents, by, note);
+        ctx.print(JsonViews.transaction(txn).encode());
+        return ExitCodes.OK;
+      }
+    }
+
+    static long parseAmount(String text, long max) {
+      long cents;
+      try {
+        cents = Long.parseLong(text);
+      } catch (NumberFormatException e) {
+        throw new UsageException("AMOUNT_CENTS must be a whole number of cents, got \"" + text + "\"");
+      }
+      if (cents < 1 || cents > max) {
+        throw new UsageException("AMOUNT_CENTS must be 1 to " + max + " (see [admin] max_grant_cents), got " + cents);
+      }
+      return cents;
+    }
+  }
+}

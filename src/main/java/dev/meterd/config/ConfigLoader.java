@@ -1,0 +1,154 @@
+package dev.meterd.config;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.tomlj.Toml;
+import org.tomlj.TomlParseResult;
+import org.tomlj.TomlTable;
+
+/**
+ * Reads config/meterd.toml with tomlj (strict TOML) into a {@link MeterdConfig}, rejecting at
+ * start every unknown key, wrong type and out-of-range value, all listed in one error.
+ */
+public final class ConfigLoader {
+
+  public static final Path DEFAULT_FILE = Path.of("config", "meterd.toml");
+
+  static final String SOURCE_KIND = "kind";
+  static final String SOURCE_URL = "url";
+  static final String SOURCE_BRANCH = "branch";
+  static final String SOURCE_CLONE_DIR = "clone_dir";
+  static final String STORAGE_PATH = "path";
+  static final String INTERVAL_SECONDS = "interval_seconds";
+  static final String MAX_FILE_BYTES = "max_file_bytes";
+  static final String MAX_RECORDS_PER_FILE = "max_records_per_file";
+  static final String HTTP_LISTEN = "listen";
+  static final String TOKENS_FILE = "tokens_file";
+  static final String MAX_GRANT_CENTS = "max_grant_cents";
+
+  private static final Map<String, Set<String>> KNOWN = Map.of(
+      "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, "base_url", "owner", "repo",
+          "token_file"),
+      "storage", Set.of(STORAGE_PATH),
+      "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
+      "http", Set.of(HTTP_LISTEN),
+      "admin", Set.of(TOKENS_FILE, MAX_GRANT_CENTS),
+      "enforcement", Set.of("enabled"));
+
+  private final List<String> problems = new ArrayList<>();
+  private TomlTable doc;
+
+  private ConfigLoader() {}
+
+  /** The built-in defaults, as used when no configuration file exists. */
+  public static MeterdConfig defaults() {
+    return new ConfigLoader().build();
+  }
+
+  /** Loads a file; a missing file is an error (the caller decides when a default applies). */
+  public static MeterdConfig load(Path file) {
+    String text;
+    try {
+      text = Files.readString(file);
+    } catch (IOException e) {
+      throw new ConfigException(file.toString(), List.of("cannot read it: " + e.getMessage()));
+    }
+    return parse(text, file.toString());
+  }
+
+  public static MeterdConfig parse(String text, String where) {
+    ConfigLoader loader = new ConfigLoader();
+    TomlParseResult result = Toml.parse(text);
+    if (result.hasErrors()) {
+      throw new ConfigException(where, result.errors().stream().map(e -> e.toString()).toList());
+    }
+    loader.doc = result;
+    loader.checkKnownKeys();
+    MeterdConfig config = loader.build();
+    if (!loader.problems.isEmpty()) {
+      throw new ConfigException(where, loader.problems);
+    }
+    return config;
+  }
+
+  private void checkKnownKeys() {
+    for (String section : doc.keySet()) {
+      Set<String> keys = KNOWN.get(section);
+      if (keys == null || !doc.isTable(section)) {
+        problems.add("unknown section [" + section + "]; known: " + new java.util.TreeSet<>(KNOWN.keySet()));
+        continue;
+      }
+      for (String key : doc.getTable(section).keySet()) {
+        if (!keys.contains(key)) {
+          problems.add("unknown key " + section + "." + key + "; known: " + new java.util.TreeSet<>(keys));
+        }
+      }
+    }
+  }
+
+  private MeterdConfig build() {
+    Path storagePath = Path.of(string("storage", STORAGE_PATH, "data/meterd.db"));
+    String kind = string("source", SOURCE_KIND, "git");
+    if (!kind.equals("git")) {
+      problems.add("source.kind = \"" + kind + "\" is not supported by this meterd; use \"git\"");
+    }
+    String url = string("source", SOURCE_URL, "data/usage.git");
+    String branch = string("source", SOURCE_BRANCH, "main");
+    if (branch.isBlank()) {
+      problems.add("source.branch must not be empty");
+    }
+    String cloneDir = string("source", SOURCE_CLONE_DIR, null);
+    Path clonePath = cloneDir != null ? Path.of(cloneDir)
+        : (storagePath.toAbsolutePath().getParent() == null ? Path.of("source-clone")
+            : storagePath.toAbsolutePath().getParent().resolve("source-clone"));
+    long interval = integer("aggregator", INTERVAL_SECONDS, 300, 1, 86_400);
+    long maxFileBytes = integer("aggregator", MAX_FILE_BYTES, 16L * 1024 * 1024, 1, 1L << 30);
+    long maxRecords = integer("aggregator", MAX_RECORDS_PER_FILE, 200_000, 1, 10_000_000);
+    String listen = string("http", HTTP_LISTEN, "127.0.0.1:8080");
+    if (!listen.matches("^(\\[[0-9a-fA-F:]+\\]|[^:\\s]+):\\d{1,5}$")) {
+      problems.add("http.listen = \"" + listen + "\" must be HOST:PORT, e.g. 127.0.0.1:8080");
+    }
+    String tokensFile = string("admin", TOKENS_FILE, null);
+    long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
+    return new MeterdConfig(
+        new MeterdConfig.Source(kind, url, branch, clonePath),
+        new MeterdConfig.Storage(storagePath),
+        new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
+        new MeterdConfig.Http(listen),
+        new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant));
+  }
+
+  private String string(String section, String key, String fallback) {
+    if (doc == null || !doc.contains(section + "." + key)) {
+      return fallback;
+    }
+    Object value = doc.get(section + "." + key);
+    if (!(value instanceof String s)) {
+      problems.add(section + "." + key + " must be a string");
+      return fallback;
+    }
+    return s;
+  }
+
+  private long integer(String section, String key, long fallback, long min, long max) {
+    if (doc == null || !doc.contains(section + "." + key)) {
+      return fallback;
+    }
+    Object value = doc.get(section + "." + key);
+    if (!(value instanceof Long v)) {
+      problems.add(section + "." + key + " must be an integer");
+      return fallback;
+    }
+    if (v < min || v > max) {
+      problems.add(section + "." + key + " must be " + min + " to " + max + ", got " + v);
+      return fallback;
+    }
+    return v;
+  }
+}

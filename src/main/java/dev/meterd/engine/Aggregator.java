@@ -1,0 +1,260 @@
+package dev.meterd.engine;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.BatchParser;
+import dev.meterd.batch.UsageBatch;
+import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerException;
+import dev.meterd.ledger.NodeApplied;
+import dev.meterd.ledger.NodeCursor;
+import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.NodeState;
+import dev.meterd.source.BatchSource;
+import dev.meterd.source.BatchSource.FileRef;
+import dev.meterd.source.BatchSource.NodeFiles;
+import dev.meterd.source.BatchSource.NodeFolder;
+import dev.meterd.source.SourceException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One aggregation run: finds the nodes that changed since their cursors, reads their new
+ * files, and applies each node in its own ledger transaction. A node that fails is halted with
+ * its error and nothing of its run applied; the other nodes go on.
+ *
+ * <p>A run pins the branch tip it sees at its start; every read of the run is from that commit.
+ * An unchanged tip (equal to the ledger's run mark) skips every node without reading anything.
+ */
+public final class Aggregator {
+
+  private static final Logger log = LoggerFactory.getLogger(Aggregator.class);
+
+  private final BatchSource source;
+  private final Ledger ledger;
+  private final BatchParser parser;
+  private final Clock clock;
+  private final FaultInjector faults;
+
+  public Aggregator(BatchSource source, Ledger ledger, BatchParser parser, Clock clock, FaultInjector faults) {
+    this.source = source;
+    this.ledger = ledger;
+    this.parser = parser;
+    this.clock = clock;
+    this.faults = faults;
+  }
+
+  /**
+   * Runs once.
+   *
+   * @throws SourceException the source could not be reached: nothing was read or applied
+   * @throws LedgerException the store failed outside a node's run (nothing partial was applied)
+   * @throws UnknownNodeException a requested node has no folder at the tip
+   */
+  public RunSummary run(RunRequest request) throws SourceException {
+    Instant startedAt = clock.instant();
+    long startNanos = System.nanoTime();
+    String runId = runId(startedAt);
+    String tip = source.tip();
+    Ledger.RunMark mark = ledger.runMark();
+    boolean everyNode = request.nodes().isEmpty();
+    if (everyNode && tip.equals(mark.fullTip())) {
+      List<NodeOutcome> halted = new ArrayList<>();
+      for (NodeState state : ledger.haltedNodes()) {
+        halted.add(new NodeOutcome.Halted(state.node(), state.error()));
+      }
+      return new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip, halted,
+          Math.max(0, mark.nodesTotal() - halted.size()), 0);
+    }
+    Run run = new Run(request, tip, mark.fullTip());
+    run.execute();
+    RunSummary summary = new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip,
+        run.outcomes, run.skipped, run.ignored);
+    if (everyNode && !request.dryRun()) {
+      boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
+      ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal()) : new Ledger.RunMark(null, 0));
+    }
+    log.info("run {} at {}: {} nodes, {} skipped, {} consumed, {} halted; {} records consumed, {} duplicate, "
+        + "{} cents debited{}", runId, tip, summary.nodesTotal(), summary.nodesSkipped(), summary.nodesConsumed(),
+        summary.halted().size(), summary.recordsConsumed(), summary.recordsDuplicate(), summary.debitedCents(),
+        request.dryRun() ? " (dry run: nothing written)" : "");
+    return summary;
+  }
+
+  private static long elapsedMs(long startNanos) {
+    return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+  }
+
+  private static String runId(Instant at) {
+    return "r-" + Long.toString(at.toEpochMilli(), 36) + "-"
+        + Integer.toString(ThreadLocalRandom.current().nextInt(36 * 36 * 36 * 36), 36);
+  }
+
+  /** The state of one run in progress. */
+  private final class Run {
+    private final RunRequest request;
+    private final String tip;
+    private final String since;
+    final List<NodeOutcome> outcomes = new ArrayList<>();
+    int skipped;
+    int ignored;
+
+    Run(RunRequest request, String tip, String since) {
+      this.request = request;
+      this.tip = tip;
+      this.since = since;
+    }
+
+    void execute() throws SourceException {
+      BatchSource.NodeListing listing = source.listNodes(tip);
+      for (String path : listing.ignored()) {
+        log.warn("ignored {} at {}: not a node folder (names match [A-Za-z0-9][A-Za-z0-9._-]{{0,63}})", path, tip);
+      }
+      ignored += listing.ignored().size();
+      List<NodeFolder> folders = selected(listing.nodes());
+      Map<String, NodeState> states = ledger.nodes();
+
+      Map<String, String> changed = new LinkedHashMap<>();
+      Map<String, String> unchanged = new LinkedHashMap<>();
+      Map<String, NodeState> stillHalted = new LinkedHashMap<>();
+      for (NodeFolder folder : folders) {
+        NodeState state = states.get(folder.name());
+        if (state == null) {
+          changed.put(folder.name(), folder.treeId());
+        } else if (state.halted()) {
+          boolean waitsForChange = state.error().kind() == NodeError.Kind.CONTENT
+              && folder.treeId().equals(state.haltedTreeId());
+          if (waitsForChange) {
+            stillHalted.put(folder.name(), state);
+          } else {
+            changed.put(folder.name(), folder.treeId());
+          }
+        } else if (folder.treeId().equals(state.treeId())) {
+          unchanged.put(folder.name(), folder.treeId());
+        } else {
+          changed.put(folder.name(), folder.treeId());
+        }
+      }
+      BatchSource.History history = changed.isEmpty() && since == null
+          ? new BatchSource.History(Map.of(), Set.of())
+          : source.history(tip, changed, since);
+      Map<String, String> touching = new LinkedHashMap<>(history.newestTouching());
+      // A folder changed and changed back since the last run: same tree, newer touching commit.
+      Map<String, String> reverted = new LinkedHashMap<>();
+      for (Map.Entry<String, String> e : unchanged.entrySet()) {
+        if (history.touchedSince().contains(e.getKey())) {
+          reverted.put(e.getKey(), e.getValue());
+        }
+      }
+      if (!reverted.isEmpty()) {
+        Map<String, String> newest = source.history(tip, reverted, null).newestTouching();
+        for (Map.Entry<String, String> e : reverted.entrySet()) {
+          if (!newest.get(e.getKey()).equals(states.get(e.getKey()).lastCommitSha())) {
+            touching.put(e.getKey(), newest.get(e.getKey()));
+            changed.put(e.getKey(), e.getValue());
+            unchanged.remove(e.getKey());
+          }
+        }
+      }
+
+      skipped = unchanged.size();
+      Map<String, NodeOutcome> byNode = new java.util.TreeMap<>();
+      for (Map.Entry<String, NodeState> e : stillHalted.entrySet()) {
+        byNode.put(e.getKey(), new NodeOutcome.Halted(e.getKey(), e.getValue().error()));
+      }
+      for (Map.Entry<String, String> e : changed.entrySet()) {
+        String node = e.getKey();
+        NodeOutcome outcome = runNode(node, e.getValue(), states.get(node), touching.get(node));
+        byNode.put(node, outcome);
+        if (outcome instanceof NodeOutcome.Consumed && !request.dryRun()) {
+          faults.reached(FaultInjector.Point.AFTER_NODE_COMMIT, node);
+        }
+      }
+      outcomes.addAll(byNode.values());
+    }
+
+    private List<NodeFolder> selected(List<NodeFolder> all) {
+      if (request.nodes().isEmpty()) {
+        return all;
+      }
+      Set<String> missing = new HashSet<>(request.nodes());
+      List<NodeFolder> result = new ArrayList<>();
+      for (NodeFolder folder : all) {
+        if (missing.remove(folder.name())) {
+          result.add(folder);
+        }
+      }
+      if (!missing.isEmpty()) {
+        throw new UnknownNodeException("no node folder nodes/" + String.join(", nodes/", new java.util.TreeSet<>(missing))
+            + " at " + tip + "; `meterd status` lists the known nodes");
+      }
+      return result;
+    }
+
+    private NodeOutcome runNode(String node, String treeId, NodeState state, String touchingCommit) {
+      try {
+        String warning = cursorWarning(node, state);
+        NodeFiles files = source.changedFiles(node, state == null ? null : state.treeId(), treeId);
+        for (String path : files.ignored()) {
+          log.debug("ignored {}: not a usage file", path);
+        }
+        ignored += files.ignored().size();
+        NodeApplied applied;
+        try (Ledger.NodeWrite write = ledger.beginNode(node, request.dryRun())) {
+          for (FileRef file : files.changed()) {
+            parser.checkSize(file.path(), file.sizeBytes());
+            UsageBatch batch = parser.parse(file.path(), node, source.read(file));
+            faults.reached(FaultInjector.Point.AFTER_PARSE, node);
+            write.add(file.path(), batch.records());
+          }
+          applied = write.commit(new NodeCursor(touchingCommit, treeId, warning));
+        }
+        return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
+            applied.debitedCents());
+      } catch (BatchContentException e) {
+        return halt(node, new NodeError(NodeError.Kind.CONTENT, e.path(), e.line() > 0 ? e.line() : null,
+            e.error()), treeId);
+      } catch (SourceException | LedgerException e) {
+        log.warn("node {} halted until the next run: {}", node, e.getMessage(), e);
+        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, e.getMessage()), null);
+      } catch (ArithmeticException e) {
+        return halt(node, new NodeError(NodeError.Kind.CONTENT, null, null,
+            "the costs of this run overflow a 64-bit sum of cents"), treeId);
+      } catch (RuntimeException e) {
+        // A defect, not bad input: keep the node's reason, retry next run, and leave the trace.
+        log.error("node {} failed unexpectedly", node, e);
+        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, "unexpected error: " + e), null);
+      }
+    }
+
+    private String cursorWarning(String node, NodeState state) throws SourceException {
+      if (state == null || state.lastCommitSha() == null || source.isAncestor(state.lastCommitSha(), tip)) {
+        return null;
+      }
+      String warning = "cursor " + state.lastCommitSha() + " is not an ancestor of the branch tip " + tip
+          + " (history rewritten); records already consumed are not charged again";
+      log.warn("node {}: {}", node, warning);
+      return warning;
+    }
+
+    private NodeOutcome halt(String node, NodeError error, String treeId) {
+      if (error.kind() == NodeError.Kind.CONTENT) {
+        log.warn("node {} halted: {}{}: {}", node, error.file() == null ? "" : error.file(),
+            error.line() == null ? "" : ":" + error.line(), error.message());
+      }
+      if (!request.dryRun()) {
+        ledger.halt(node, error, treeId);
+      }
+      return new NodeOutcome.Halted(node, error);
+    }
+  }
+}

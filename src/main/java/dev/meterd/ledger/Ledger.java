@@ -1,0 +1,87 @@
+package dev.meterd.ledger;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.UsageRecord;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The wallet ledger and the aggregator's state: wallets, append-only transactions, the
+ * consumed-record index and node cursors. {@link SqliteLedger} is the embedded store; the
+ * engine depends only on this interface, so a shared store (PostgreSQL) can follow.
+ *
+ * <p>Failures of the store itself are {@link LedgerException}s.
+ */
+public interface Ledger extends AutoCloseable {
+
+  /**
+   * The last run that saw every node settled (consumed, unchanged, or halted by a content error
+   * that waits for a change): a poll whose tip equals it reads nothing else.
+   *
+   * @param fullTip that run's branch tip, or null
+   * @param nodesTotal how many node folders it saw
+   */
+  record RunMark(String fullTip, int nodesTotal) {}
+
+  RunMark runMark();
+
+  /** Records the mark of a run that left every node settled, or clears it (null tip). */
+  void setRunMark(RunMark mark);
+
+  /** The halted nodes, by name. */
+  java.util.List<NodeState> haltedNodes();
+
+  /** Every node the ledger knows, by name. */
+  Map<String, NodeState> nodes();
+
+  Optional<NodeState> node(String name);
+
+  /**
+   * Starts one node's atomic run: the records added to it are debited and the cursor advanced
+   * together by {@link NodeWrite#commit}, or nothing of it is applied.
+   *
+   * @param dryRun when true, commit classifies and counts everything, then rolls back
+   */
+  NodeWrite beginNode(String node, boolean dryRun);
+
+  /** Halts a node with its error, keeping its cursor; returns its new state. */
+  NodeState halt(String node, NodeError error, String haltedTreeId);
+
+  /** Clears a halted node so that the next run retries it; empty when no such node. */
+  Optional<NodeState> resume(String node);
+
+  Optional<Wallet> wallet(String userSid);
+
+  /** A wallet's transactions, newest first. */
+  List<LedgerTxn> transactions(String userSid, int limit);
+
+  List<Wallet> wallets();
+
+  /** Credits a wallet (opening it if needed), attributed to {@code initiatedBy}. */
+  LedgerTxn credit(String userSid, TxnType type, long amountCents, String initiatedBy, String note);
+
+  /** Checks every invariant of the ledger; empty when all hold. */
+  List<Violation> verify();
+
+  @Override
+  void close();
+
+  /** One node's run in progress. Closing it without a commit rolls everything back. */
+  interface NodeWrite extends AutoCloseable {
+
+    /**
+     * Consumes the records of one file: new keys are inserted and debited, keys consumed
+     * before with the same user and cost are counted as duplicates.
+     *
+     * @throws BatchContentException a key consumed before with another user or cost
+     */
+    void add(String path, List<UsageRecord> records) throws BatchContentException;
+
+    /** Debits the wallets, advances the cursor and commits (or, for a dry run, rolls back). */
+    NodeApplied commit(NodeCursor cursor);
+
+    @Override
+    void close();
+  }
+}

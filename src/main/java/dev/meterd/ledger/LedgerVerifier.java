@@ -1,0 +1,100 @@
+package dev.meterd.ledger;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The ledger's invariants, each checked by one query over the whole store. */
+final class LedgerVerifier {
+
+  /** Violations listed per rule at most; the message of the last says how many more there were. */
+  static final int MAX_PER_RULE = 50;
+
+  private final Connection conn;
+  private final List<Violation> violations = new ArrayList<>();
+
+  LedgerVerifier(Connection conn) {
+    this.conn = conn;
+  }
+
+  List<Violation> run() throws SQLException {
+    check("wallet_balance",
+        "SELECT w.user_sid, w.balance_cents, coalesce(sum(t.amount_cents), 0) FROM wallet w "
+            + "LEFT JOIN ledger_txn t ON t.wallet_id = w.wallet_id GROUP BY w.wallet_id "
+            + "HAVING w.balance_cents <> coalesce(sum(t.amount_cents), 0)",
+        rs -> "wallet " + rs.getString(1) + " has balance " + rs.getLong(2)
+            + " but its transactions sum to " + rs.getLong(3));
+    check("record_charge",
+        "SELECT n.name, c.idempotency_key, c.txn_id, t.type FROM consumed_record c "
+            + "JOIN node n ON n.node_id = c.node_id LEFT JOIN ledger_txn t ON t.txn_id = c.txn_id "
+            + "WHERE t.txn_id IS NULL OR t.type <> 'charge' OR t.wallet_id <> c.wallet_id "
+            + "OR t.source_node_id <> c.node_id",
+        rs -> "record " + rs.getString(2) + " of node " + rs.getString(1) + " points at transaction "
+            + rs.getLong(3) + (rs.getString(4) == null ? ", which does not exist"
+                : ", which is not a charge of the same wallet and node"));
+    check("charge_amount",
+        "SELECT t.txn_id, t.amount_cents, t.source_records, coalesce(s.total, 0), coalesce(s.n, 0) "
+            + "FROM ledger_txn t LEFT JOIN (SELECT txn_id, sum(cost_cents) AS total, count(*) AS n "
+            + "FROM consumed_record GROUP BY txn_id) s ON s.txn_id = t.txn_id WHERE t.type = 'charge' "
+            + "AND (t.amount_cents <> -coalesce(s.total, 0) OR t.source_records <> coalesce(s.n, 0))",
+        rs -> "charge " + rs.getLong(1) + " of " + rs.getLong(2) + " cents for " + rs.getLong(3)
+            + " records, but its records cost " + rs.getLong(4) + " cents in " + rs.getLong(5) + " records");
+    check("node_total",
+        "SELECT n.name, n.records_consumed_total, (SELECT count(*) FROM consumed_record c "
+            + "WHERE c.node_id = n.node_id) AS actual FROM node n WHERE n.records_consumed_total <> actual",
+        rs -> "node " + rs.getString(1) + " counts " + rs.getLong(2) + " consumed records, but the index holds "
+            + rs.getLong(3));
+    checkHashChain();
+    return violations;
+  }
+
+  private interface Row {
+    String describe(ResultSet rs) throws SQLException;
+  }
+
+  private void check(String rule, String sql, Row row) throws SQLException {
+    int found = 0;
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+      while (rs.next()) {
+        if (found++ < MAX_PER_RULE) {
+          violations.add(new Violation(rule, row.describe(rs)));
+        }
+      }
+    }
+    if (found > MAX_PER_RULE) {
+      violations.add(new Violation(rule, (found - MAX_PER_RULE) + " more violations of " + rule + " not listed"));
+    }
+  }
+
+  private void checkHashChain() throws SQLException {
+    String previous = TxnHash.GENESIS;
+    long expectedId = -1;
+    try (Statement st = conn.createStatement();
+        ResultSet rs = st.executeQuery("SELECT txn_id, wallet_id, type, amount_cents, occurred_at, initiated_by, "
+            + "source_node_id, source_commit, source_records, note, row_hash FROM ledger_txn ORDER BY txn_id")) {
+      while (rs.next()) {
+        long sourceNode = rs.getLong(7);
+        Long sourceNodeId = rs.wasNull() ? null : sourceNode;
+        SqliteLedger.Txn txn = new SqliteLedger.Txn(rs.getLong(1), rs.getLong(2), TxnType.fromSql(rs.getString(3)),
+            rs.getLong(4), rs.getString(5), rs.getString(6), sourceNodeId, rs.getString(8),
+            (Integer) rs.getObject(9), rs.getString(10));
+        String expected = TxnHash.of(previous, txn);
+        if (!expected.equals(rs.getString(11))) {
+          violations.add(new Violation("hash_chain", "transaction " + txn.txnId()
+              + " does not match its hash: it, or a row before it, was changed after it was written"));
+          return;
+        }
+        if (expectedId >= 0 && txn.txnId() != expectedId) {
+          violations.add(new Violation("hash_chain", "transactions " + expectedId + " to " + (txn.txnId() - 1)
+              + " are missing"));
+          return;
+        }
+        expectedId = txn.txnId() + 1;
+        previous = expected;
+      }
+    }
+  }
+}

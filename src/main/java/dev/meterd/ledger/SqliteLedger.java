@@ -1,0 +1,688 @@
+package dev.meterd.ledger;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.UsageRecord;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Types;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.sqlite.SQLiteConfig;
+
+/**
+ * The ledger in one SQLite file.
+ *
+ * <p>Implementation notes. Every write is one {@code BEGIN IMMEDIATE} transaction (WAL,
+ * {@code synchronous=FULL}: this is money), so a crash leaves either the old state or the new
+ * one, and two processes on one file serialize on the write lock. Dedup is the primary key of
+ * {@code consumed_record}: a record is inserted with {@code ON CONFLICT DO NOTHING} and only a
+ * refused insert is looked up, to tell a duplicate from a conflict. Charge transaction ids are
+ * allocated inside the write transaction (the lock is held, so nobody else allocates), which
+ * lets each consumed record point at its charge before the charge row, whose amount is known
+ * only at the end, is written. Every ledger row carries a hash chained to the row before it,
+ * so that {@link #verify} can prove no row was changed after it was written.
+ *
+ * <p>One instance owns one connection and is used by one thread at a time; the public methods
+ * are synchronized so that a daemon's worker and its HTTP handlers can share it.
+ */
+public final class SqliteLedger implements Ledger {
+
+  static final String AGGREGATOR = "aggregator";
+  private static final int BUSY_TIMEOUT_MS = 10_000;
+
+  private final Connection conn;
+  private final Clock clock;
+  private final String where;
+
+  private SqliteLedger(Connection conn, Clock clock, String where) {
+    this.conn = conn;
+    this.clock = clock;
+    this.where = where;
+  }
+
+  /** Opens (creating or upgrading) the ledger in {@code file}. */
+  public static SqliteLedger open(Path file, Clock clock) {
+    try {
+      Path parent = file.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+    } catch (IOException e) {
+      throw new LedgerException("cannot create the folder of the database " + file + ": " + e.getMessage(), e);
+    }
+    SQLiteConfig config = new SQLiteConfig();
+    config.setJournalMode(SQLiteConfig.JournalMode.WAL);
+    config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
+    config.setBusyTimeout(BUSY_TIMEOUT_MS);
+    config.enforceForeignKeys(true);
+    config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
+    config.setCacheSize(-32_768);
+    Connection conn = null;
+    try {
+      conn = DriverManager.getConnection("jdbc:sqlite:" + file, config.toProperties());
+      Migrations.upgrade(conn, file.toString());
+      return new SqliteLedger(conn, clock, file.toString());
+    } catch (SQLException e) {
+      closeQuietly(conn);
+      throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      closeQuietly(conn);
+      throw e;
+    }
+  }
+
+  private static void closeQuietly(Connection conn) {
+    if (conn != null) {
+      try {
+        conn.close();
+      } catch (SQLException suppressed) {
+        // The open already failed; its exception is the one to report.
+      }
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    try {
+      conn.close();
+    } catch (SQLException e) {
+      throw new LedgerException("cannot close the database " + where + ": " + e.getMessage(), e);
+    }
+  }
+
+  // ---- run mark and nodes
+
+  @Override
+  public synchronized RunMark runMark() {
+    return query("read the run mark", () -> {
+      try (Statement st = conn.createStatement();
+          ResultSet rs = st.executeQuery("SELECT full_tip, nodes_total FROM run_mark WHERE id = 1")) {
+        rs.next();
+        return new RunMark(rs.getString(1), rs.getInt(2));
+      }
+    });
+  }
+
+  @Override
+  public synchronized void setRunMark(RunMark mark) {
+    write("record the run mark", () -> {
+      try (PreparedStatement ps = conn.prepareStatement(
+          "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1")) {
+        ps.setString(1, mark.fullTip());
+        ps.setInt(2, mark.nodesTotal());
+        ps.executeUpdate();
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public synchronized List<NodeState> haltedNodes() {
+    return query("read the halted nodes", () -> {
+      List<NodeState> result = new ArrayList<>();
+      try (Statement st = conn.createStatement();
+          ResultSet rs = st.executeQuery("SELECT " + NODE_COLUMNS + " FROM node WHERE status = 'halted' ORDER BY name")) {
+        while (rs.next()) {
+          result.add(nodeState(rs));
+        }
+      }
+      return result;
+    });
+  }
+
+  private static final String NODE_COLUMNS = "name, status, last_commit_sha, tree_id, last_run_at, "
+      + "records_consumed_total, error_kind, error_file, error_line, error_message, halted_since, "
+      + "halted_tree_id, warning";
+
+  @Override
+  public synchronized Map<String, NodeState> nodes() {
+    return query("read the node states", () -> {
+      Map<String, NodeState> result = new LinkedHashMap<>();
+      try (Statement st = conn.createStatement();
+          ResultSet rs = st.executeQuery("SELECT " + NODE_COLUMNS + " FROM node ORDER BY name")) {
+        while (rs.next()) {
+          NodeState state = nodeState(rs);
+          result.put(state.node(), state);
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public synchronized Optional<NodeState> node(String name) {
+    return query("read the node state of " + name, () -> nodeByName(name));
+  }
+
+  private Optional<NodeState> nodeByName(String name) throws SQLException {
+    try (PreparedStatement ps = conn.prepareStatement("SELECT " + NODE_COLUMNS + " FROM node WHERE name = ?")) {
+      ps.setString(1, name);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(nodeState(rs)) : Optional.empty();
+      }
+    }
+  }
+
+  private static NodeState nodeState(ResultSet rs) throws SQLException {
+    String kind = rs.getString("error_kind");
+    NodeError error = kind == null ? null : new NodeError(
+        NodeError.Kind.valueOf(kind.toUpperCase(java.util.Locale.ROOT)),
+        rs.getString("error_file"),
+        (Integer) rs.getObject("error_line"),
+        rs.getString("error_message"));
+    return new NodeState(
+        rs.getString("name"),
+        "halted".equals(rs.getString("status")) ? NodeState.Status.HALTED : NodeState.Status.OK,
+        rs.getString("last_commit_sha"),
+        rs.getString("tree_id"),
+        instant(rs.getString("last_run_at")),
+        rs.getLong("records_consumed_total"),
+        error,
+        instant(rs.getString("halted_since")),
+        rs.getString("halted_tree_id"),
+        rs.getString("warning"));
+  }
+
+  private static Instant instant(String text) {
+    return text == null ? null : Instant.parse(text);
+  }
+
+  private long ensureNode(String name) throws SQLException {
+    try (PreparedStatement ins = conn.prepareStatement("INSERT INTO node (name) VALUES (?) ON CONFLICT (name) DO NOTHING")) {
+      ins.setString(1, name);
+      ins.executeUpdate();
+    }
+    try (PreparedStatement ps = conn.prepareStatement("SELECT node_id FROM node WHERE name = ?")) {
+      ps.setString(1, name);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  @Override
+  public synchronized NodeState halt(String node, NodeError error, String haltedTreeId) {
+    return write("halt node " + node, () -> {
+      ensureNode(node);
+      String now = clock.instant().toString();
+      try (PreparedStatement ps = conn.prepareStatement("UPDATE node SET status = 'halted', error_kind = ?, "
+          + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
+          + "halted_tree_id = ?, last_run_at = ? WHERE name = ?")) {
+        ps.setString(1, error.kind().name().toLowerCase(java.util.Locale.ROOT));
+        ps.setString(2, error.file());
+        setNullableInt(ps, 3, error.line());
+        ps.setString(4, error.message());
+        ps.setString(5, now);
+        ps.setString(6, haltedTreeId);
+        ps.setString(7, now);
+        ps.setString(8, node);
+        ps.executeUpdate();
+      }
+      return nodeByName(node).orElseThrow();
+    });
+  }
+
+  @Override
+  public synchronized Optional<NodeState> resume(String node) {
+    return write("resume node " + node, () -> {
+      try (PreparedStatement ps = conn.prepareStatement("UPDATE node SET status = 'ok', error_kind = NULL, "
+          + "error_file = NULL, error_line = NULL, error_message = NULL, halted_since = NULL, "
+          + "halted_tree_id = NULL WHERE name = ?")) {
+        ps.setString(1, node);
+        if (ps.executeUpdate() == 0) {
+          return Optional.empty();
+        }
+      }
+      // The next poll must look at the nodes even if the branch tip has not moved.
+      try (Statement st = conn.createStatement()) {
+        st.executeUpdate("UPDATE run_mark SET full_tip = NULL WHERE id = 1");
+      }
+      return nodeByName(node);
+    });
+  }
+
+  // ---- wallets and transactions
+
+  @Override
+  public synchronized Optional<Wallet> wallet(String userSid) {
+    return query("read the wallet of " + userSid, () -> {
+      try (PreparedStatement ps = conn.prepareStatement(
+          "SELECT user_sid, balance_cents, created_at, updated_at FROM wallet WHERE user_sid = ?")) {
+        ps.setString(1, userSid);
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next() ? Optional.of(wallet(rs)) : Optional.empty();
+        }
+      }
+    });
+  }
+
+  private static Wallet wallet(ResultSet rs) throws SQLException {
+    return new Wallet(rs.getString(1), rs.getLong(2), instant(rs.getString(3)), instant(rs.getString(4)));
+  }
+
+  @Override
+  public synchronized List<Wallet> wallets() {
+    return query("list the wallets", () -> {
+      List<Wallet> result = new ArrayList<>();
+      try (Statement st = conn.createStatement();
+          ResultSet rs = st.executeQuery(
+              "SELECT user_sid, balance_cents, created_at, updated_at FROM wallet ORDER BY user_sid")) {
+        while (rs.next()) {
+          result.add(wallet(rs));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public synchronized List<LedgerTxn> transactions(String userSid, int limit) {
+    return query("read the transactions of " + userSid, () -> {
+      List<LedgerTxn> result = new ArrayList<>();
+      try (PreparedStatement ps = conn.prepareStatement("SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
+          + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
+          + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "
+          + "LEFT JOIN node n ON n.node_id = t.source_node_id "
+          + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?")) {
+        ps.setString(1, userSid);
+        ps.setInt(2, limit);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            result.add(new LedgerTxn(rs.getLong(1), rs.getString(2), TxnType.fromSql(rs.getString(3)),
+                rs.getLong(4), instant(rs.getString(5)), rs.getString(6), rs.getString(7), rs.getString(8),
+                (Integer) rs.getObject(9), rs.getString(10)));
+          }
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public synchronized LedgerTxn credit(String userSid, TxnType type, long amountCents, String initiatedBy,
+      String note) {
+    if (type == TxnType.CHARGE) {
+      throw new IllegalArgumentException("credit takes a grant, top-up or refund, not a charge");
+    }
+    if (amountCents <= 0) {
+      throw new IllegalArgumentException("a credit must be > 0 cents, got " + amountCents);
+    }
+    return write("credit the wallet of " + userSid, () -> {
+      Instant now = clock.instant();
+      long walletId = ensureWallet(userSid, now.toString());
+      long txnId = nextTxnId();
+      Txn txn = new Txn(txnId, walletId, type, amountCents, now.toString(), initiatedBy, null, null, null, note);
+      insertTxn(txn, lastHash());
+      addToBalance(walletId, amountCents, now.toString());
+      return new LedgerTxn(txnId, userSid, type, amountCents, now, initiatedBy, null, null, null, note);
+    });
+  }
+
+  private long ensureWallet(String userSid, String now) throws SQLException {
+    Long id = walletId(userSid);
+    if (id != null) {
+      return id;
+    }
+    try (PreparedStatement ps = conn.prepareStatement(
+        "INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)",
+        Statement.RETURN_GENERATED_KEYS)) {
+      ps.setString(1, userSid);
+      ps.setString(2, now);
+      ps.setString(3, now);
+      ps.executeUpdate();
+      try (ResultSet rs = ps.getGeneratedKeys()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  private Long walletId(String userSid) throws SQLException {
+    try (PreparedStatement ps = conn.prepareStatement("SELECT wallet_id FROM wallet WHERE user_sid = ?")) {
+      ps.setString(1, userSid);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getLong(1) : null;
+      }
+    }
+  }
+
+  private void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
+    try (PreparedStatement ps = conn.prepareStatement(
+        "UPDATE wallet SET balance_cents = balance_cents + ?, updated_at = ? WHERE wallet_id = ?")) {
+      ps.setLong(1, deltaCents);
+      ps.setString(2, now);
+      ps.setLong(3, walletId);
+      ps.executeUpdate();
+    }
+  }
+
+  private long nextTxnId() throws SQLException {
+    try (Statement st = conn.createStatement();
+        ResultSet rs = st.executeQuery("SELECT coalesce(max(txn_id), 0) + 1 FROM ledger_txn")) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  private String lastHash() throws SQLException {
+    try (Statement st = conn.createStatement();
+        ResultSet rs = st.executeQuery("SELECT row_hash FROM ledger_txn ORDER BY txn_id DESC LIMIT 1")) {
+      return rs.next() ? rs.getString(1) : TxnHash.GENESIS;
+    }
+  }
+
+  /** A ledger row as written; {@link TxnHash} hashes exactly these fields. */
+  record Txn(long txnId, long walletId, TxnType type, long amountCents, String occurredAt, String initiatedBy,
+      Long sourceNodeId, String sourceCommit, Integer sourceRecords, String note) {}
+
+  private String insertTxn(Txn t, String previousHash) throws SQLException {
+    String hash = TxnHash.of(previousHash, t);
+    try (PreparedStatement ps = conn.prepareStatement("INSERT INTO ledger_txn (txn_id, wallet_id, type, "
+        + "amount_cents, occurred_at, initiated_by, source_node_id, source_commit, source_records, note, "
+        + "row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+      ps.setLong(1, t.txnId());
+      ps.setLong(2, t.walletId());
+      ps.setString(3, t.type().sqlName());
+      ps.setLong(4, t.amountCents());
+      ps.setString(5, t.occurredAt());
+      ps.setString(6, t.initiatedBy());
+      if (t.sourceNodeId() == null) {
+        ps.setNull(7, Types.INTEGER);
+      } else {
+        ps.setLong(7, t.sourceNodeId());
+      }
+      ps.setString(8, t.sourceCommit());
+      setNullableInt(ps, 9, t.sourceRecords());
+      ps.setString(10, t.note());
+      ps.setString(11, hash);
+      ps.executeUpdate();
+    }
+    return hash;
+  }
+
+  private static void setNullableInt(PreparedStatement ps, int index, Integer value) throws SQLException {
+    if (value == null) {
+      ps.setNull(index, Types.INTEGER);
+    } else {
+      ps.setInt(index, value);
+    }
+  }
+
+  // ---- one node's run
+
+  @Override
+  public synchronized NodeWrite beginNode(String node, boolean dryRun) {
+    try {
+      conn.setAutoCommit(false);
+      return new SqliteNodeWrite(node, dryRun);
+    } catch (SQLException e) {
+      rollbackQuietly();
+      throw failure("start the run of node " + node, e);
+    }
+  }
+
+  /** Charges of one wallet in one node's run. */
+  private static final class Charge {
+    final long txnId;
+    long cents;
+    int records;
+
+    Charge(long txnId) {
+      this.txnId = txnId;
+    }
+  }
+
+  private final class SqliteNodeWrite implements NodeWrite {
+    private final String node;
+    private final boolean dryRun;
+    private final long nodeId;
+    private final String now;
+    private final Map<String, Long> walletIds = new HashMap<>();
+    private final Map<Long, Charge> charges = new LinkedHashMap<>();
+    private final PreparedStatement insertRecord;
+    private long nextTxnId;
+    private long consumed;
+    private long duplicates;
+    private long debited;
+    private boolean done;
+
+    SqliteNodeWrite(String node, boolean dryRun) throws SQLException {
+      this.node = node;
+      this.dryRun = dryRun;
+      this.now = clock.instant().toString();
+      this.nodeId = ensureNode(node);
+      this.nextTxnId = nextTxnId();
+      this.insertRecord = conn.prepareStatement("INSERT INTO consumed_record (node_id, idempotency_key, "
+          + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity) "
+          + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
+    }
+
+    @Override
+    public void add(String path, List<UsageRecord> records) throws BatchContentException {
+      synchronized (SqliteLedger.this) {
+        try {
+          long fileId = fileId(path);
+          for (UsageRecord r : records) {
+            consume(path, fileId, r);
+          }
+        } catch (SQLException e) {
+          throw failure("consume the records of " + path, e);
+        }
+      }
+    }
+
+    private void consume(String path, long fileId, UsageRecord r) throws SQLException, BatchContentException {
+      long walletId = walletIdFor(r.userSid());
+      Charge charge = charges.get(walletId);
+      boolean fresh = charge == null;
+      if (fresh) {
+        charge = new Charge(nextTxnId++);
+      }
+      insertRecord.setLong(1, nodeId);
+      insertRecord.setString(2, r.idempotencyKey());
+      insertRecord.setLong(3, walletId);
+      insertRecord.setLong(4, r.costCents());
+      insertRecord.setLong(5, r.occurredAt().toEpochMilli());
+      insertRecord.setLong(6, charge.txnId);
+      insertRecord.setLong(7, fileId);
+      insertRecord.setString(8, r.resource());
+      if (r.quantity() == null) {
+        insertRecord.setNull(9, Types.INTEGER);
+      } else {
+        insertRecord.setLong(9, r.quantity());
+      }
+      if (insertRecord.executeUpdate() == 1) {
+        if (fresh) {
+          charges.put(walletId, charge);
+        }
+        charge.cents = Math.addExact(charge.cents, r.costCents());
+        charge.records++;
+        debited = Math.addExact(debited, r.costCents());
+        consumed++;
+        return;
+      }
+      if (fresh) {
+        nextTxnId--;
+      }
+      checkDuplicate(path, r, walletId);
+      duplicates++;
+    }
+
+    private void checkDuplicate(String path, UsageRecord r, long walletId)
+        throws SQLException, BatchContentException {
+      try (PreparedStatement ps = conn.prepareStatement("SELECT c.wallet_id, c.cost_cents, w.user_sid "
+          + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id "
+          + "WHERE c.node_id = ? AND c.idempotency_key = ?")) {
+        ps.setLong(1, nodeId);
+        ps.setString(2, r.idempotencyKey());
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            throw new SQLException("consumed record " + r.idempotencyKey() + " refused but not found");
+          }
+          if (rs.getLong(1) != walletId || rs.getLong(2) != r.costCents()) {
+            throw new BatchContentException(path, r.line(), "idempotency_key \"" + r.idempotencyKey()
+                + "\" was consumed with user_sid \"" + rs.getString(3) + "\" and cost_cents " + rs.getLong(2)
+                + "; this record has user_sid \"" + r.userSid() + "\" and cost_cents " + r.costCents());
+          }
+        }
+      }
+    }
+
+    private long walletIdFor(String userSid) throws SQLException {
+      Long id = walletIds.get(userSid);
+      if (id == null) {
+        id = ensureWallet(userSid, now);
+        walletIds.put(userSid, id);
+      }
+      return id;
+    }
+
+    private long fileId(String path) throws SQLException {
+      try (PreparedStatement ins = conn.prepareStatement(
+          "INSERT INTO source_file (node_id, path) VALUES (?, ?) ON CONFLICT (node_id, path) DO NOTHING")) {
+        ins.setLong(1, nodeId);
+        ins.setString(2, path);
+        ins.executeUpdate();
+      }
+      try (PreparedStatement ps = conn.prepareStatement("SELECT file_id FROM source_file WHERE node_id = ? AND path = ?")) {
+        ps.setLong(1, nodeId);
+        ps.setString(2, path);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getLong(1);
+        }
+      }
+    }
+
+    @Override
+    public NodeApplied commit(NodeCursor cursor) {
+      synchronized (SqliteLedger.this) {
+        try {
+          String hash = lastHash();
+          for (Map.Entry<Long, Charge> e : charges.entrySet()) {
+            Charge c = e.getValue();
+            hash = insertTxn(new Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now, AGGREGATOR, nodeId,
+                cursor.lastCommitSha(), c.records, null), hash);
+            addToBalance(e.getKey(), -c.cents, now);
+          }
+          try (PreparedStatement ps = conn.prepareStatement("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
+              + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
+              + "halted_since = NULL, halted_tree_id = NULL, warning = ?, last_run_at = ?, "
+              + "records_consumed_total = records_consumed_total + ? WHERE node_id = ?")) {
+            ps.setString(1, cursor.lastCommitSha());
+            ps.setString(2, cursor.treeId());
+            ps.setString(3, cursor.warning());
+            ps.setString(4, now);
+            ps.setLong(5, consumed);
+            ps.setLong(6, nodeId);
+            ps.executeUpdate();
+          }
+          if (dryRun) {
+            conn.rollback();
+          } else {
+            conn.commit();
+          }
+          done = true;
+          return new NodeApplied(consumed, duplicates, debited);
+        } catch (SQLException e) {
+          throw failure("commit the run of node " + node, e);
+        } finally {
+          close();
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      synchronized (SqliteLedger.this) {
+        try {
+          insertRecord.close();
+        } catch (SQLException e) {
+          throw failure("close a statement of node " + node, e);
+        } finally {
+          if (!done) {
+            rollbackQuietly();
+          }
+          done = true;
+          try {
+            conn.setAutoCommit(true);
+          } catch (SQLException e) {
+            throw failure("end the run of node " + node, e);
+          }
+        }
+      }
+    }
+  }
+
+  private void rollbackQuietly() {
+    try {
+      if (!conn.getAutoCommit()) {
+        conn.rollback();
+      }
+    } catch (SQLException suppressed) {
+      // A failed rollback leaves SQLite to roll back the open transaction when the connection
+      // closes; the error that led here is the one to report.
+    }
+  }
+
+  // ---- verify
+
+  @Override
+  public synchronized List<Violation> verify() {
+    return query("verify the ledger", () -> new LedgerVerifier(conn).run());
+  }
+
+  // ---- plumbing
+
+  private interface SqlWork<T> {
+    T run() throws SQLException;
+  }
+
+  private <T> T query(String what, SqlWork<T> work) {
+    try {
+      return work.run();
+    } catch (SQLException e) {
+      throw failure(what, e);
+    }
+  }
+
+  /** Runs work in one write transaction; rolls back on any failure. */
+  private <T> T write(String what, SqlWork<T> work) {
+    try {
+      conn.setAutoCommit(false);
+      T result = work.run();
+      conn.commit();
+      return result;
+    } catch (SQLException e) {
+      rollbackQuietly();
+      throw failure(what, e);
+    } catch (RuntimeException e) {
+      rollbackQuietly();
+      throw e;
+    } finally {
+      try {
+        conn.setAutoCommit(true);
+      } catch (SQLException e) {
+        throw failure(what, e);
+      }
+    }
+  }
+
+  private LedgerException failure(String what, SQLException e) {
+    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage(), e);
+  }
+}

@@ -1,0 +1,137 @@
+package dev.meterd.source.git;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.Map;
+import java.util.Set;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.dircache.DirCache;
+import org.eclipse.jgit.dircache.DirCacheBuilder;
+import org.eclipse.jgit.dircache.DirCacheEntry;
+import org.eclipse.jgit.lib.CommitBuilder;
+import org.eclipse.jgit.lib.Constants;
+import org.eclipse.jgit.lib.FileMode;
+import org.eclipse.jgit.lib.ObjectId;
+import org.eclipse.jgit.lib.ObjectInserter;
+import org.eclipse.jgit.lib.PersonIdent;
+import org.eclipse.jgit.lib.RefUpdate;
+import org.eclipse.jgit.lib.Repository;
+import org.eclipse.jgit.revwalk.RevCommit;
+import org.eclipse.jgit.revwalk.RevWalk;
+import org.eclipse.jgit.treewalk.TreeWalk;
+
+/**
+ * Writes commits straight into a (bare) repository's object database, without a work tree:
+ * for the demo repository, the benchmark's synthetic repositories and tests.
+ */
+public final class RepoCommitter implements AutoCloseable {
+
+  private final Repository repo;
+  private final String branch;
+
+  private RepoCommitter(Repository repo, String branch) {
+    this.repo = repo;
+    this.branch = branch;
+  }
+
+  /** Creates a bare repository in {@code dir}, or opens the one there. */
+  public static RepoCommitter initBare(Path dir, String branch) throws IOException {
+    try {
+      Repository repo = dir.resolve("HEAD").toFile().exists()
+          ? Git.open(dir.toFile()).getRepository()
+          : Git.init().setBare(true).setInitialBranch(branch).setDirectory(dir.toFile()).call().getRepository();
+      return new RepoCommitter(repo, branch);
+    } catch (GitAPIException e) {
+      throw new IOException("cannot create a repository in " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  public Repository repository() {
+    return repo;
+  }
+
+  /**
+   * Commits on top of the branch tip: writes the given files (path to content) and deletes the
+   * given paths.
+   *
+   * @return the new commit's sha
+   */
+  public String commit(String message, Map<String, byte[]> writes, Set<String> deletes, Instant when)
+      throws IOException {
+    ObjectId parent = repo.resolve(Constants.R_HEADS + branch);
+    DirCache index = DirCache.newInCore();
+    DirCacheBuilder builder = index.builder();
+    try (ObjectInserter inserter = repo.newObjectInserter()) {
+      if (parent != null) {
+        try (RevWalk walk = new RevWalk(repo); TreeWalk tw = new TreeWalk(repo)) {
+          tw.addTree(walk.parseCommit(parent).getTree());
+          tw.setRecursive(true);
+          while (tw.next()) {
+            String path = tw.getPathString();
+            if (!writes.containsKey(path) && !deletes.contains(path)) {
+              DirCacheEntry entry = new DirCacheEntry(path);
+              entry.setFileMode(tw.getFileMode(0));
+              entry.setObjectId(tw.getObjectId(0));
+              builder.add(entry);
+            }
+          }
+        }
+      }
+      for (Map.Entry<String, byte[]> w : writes.entrySet()) {
+        DirCacheEntry entry = new DirCacheEntry(w.getKey());
+        entry.setFileMode(FileMode.REGULAR_FILE);
+        entry.setObjectId(inserter.insert(Constants.OBJ_BLOB, w.getValue()));
+        builder.add(entry);
+      }
+      builder.finish();
+      ObjectId tree = index.writeTree(inserter);
+      PersonIdent ident = new PersonIdent("meterd", "meterd@localhost", when, ZoneOffset.UTC);
+      CommitBuilder commit = new CommitBuilder();
+      commit.setTreeId(tree);
+      if (parent != null) {
+        commit.setParentId(parent);
+      }
+      commit.setAuthor(ident);
+      commit.setCommitter(ident);
+      commit.setMessage(message);
+      ObjectId id = inserter.insert(commit);
+      inserter.flush();
+      RefUpdate update = repo.updateRef(Constants.R_HEADS + branch);
+      update.setNewObjectId(id);
+      update.setExpectedOldObjectId(parent == null ? ObjectId.zeroId() : parent);
+      RefUpdate.Result result = update.update();
+      if (result != RefUpdate.Result.NEW && result != RefUpdate.Result.FAST_FORWARD) {
+        throw new IOException("cannot move " + branch + " to " + id.name() + ": " + result);
+      }
+      return id.name();
+    }
+  }
+
+  /** Points the branch at any commit, as a force push would. */
+  public void forceBranch(String commit) throws IOException {
+    RefUpdate update = repo.updateRef(Constants.R_HEADS + branch);
+    update.setNewObjectId(ObjectId.fromString(commit));
+    update.setForceUpdate(true);
+    RefUpdate.Result result = update.forceUpdate();
+    if (result != RefUpdate.Result.FORCED && result != RefUpdate.Result.NEW && result != RefUpdate.Result.NO_CHANGE
+        && result != RefUpdate.Result.FAST_FORWARD) {
+      throw new IOException("cannot force " + branch + " to " + commit + ": " + result);
+    }
+  }
+
+  /** The parent of a commit, for rewinding history in tests. */
+  public String parentOf(String commit) throws IOException {
+    try (RevWalk walk = new RevWalk(repo)) {
+      RevCommit c = walk.parseCommit(ObjectId.fromString(commit));
+      return c.getParentCount() == 0 ? null : c.getParent(0).name();
+    }
+  }
+
+  @Override
+  public void close() {
+    repo.close();
+  }
+}
