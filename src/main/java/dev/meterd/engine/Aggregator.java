@@ -224,7 +224,8 @@ public final class Aggregator {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, e.path(), e.line() > 0 ? e.line() : null,
             e.error()), treeId);
       } catch (SourceException | LedgerException e) {
-        log.warn("node {} halted until the next run: {}", node, e.getMessage(), e);
+        log.warn("node {} halted until the next run: {}", node, e.getMessage());
+        log.debug("node {} transient failure", node, e);
         return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, e.getMessage()), null);
       } catch (ArithmeticException e) {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, null, null,

@@ -1,0 +1,449 @@
+package dev.meterd.engine;
+
+import static dev.meterd.testing.UsageRepo.HOUR_10;
+import static dev.meterd.testing.UsageRepo.HOUR_11;
+import static dev.meterd.testing.UsageRepo.batch;
+import static dev.meterd.testing.UsageRepo.record;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meterd.batch.BatchParser;
+import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.NodeState;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.Wallet;
+import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.CountingSource;
+import dev.meterd.testing.MutableClock;
+import dev.meterd.testing.UsageRepo;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The aggregator over real git repositories (JGit, temp folders) and a real SQLite file. */
+class AggregatorIT {
+
+  @TempDir
+  Path tmp;
+
+  private UsageRepo repo;
+  private CountingSource source;
+  private SqliteLedger ledger;
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+  private FaultInjector faults = FaultInjector.NONE;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    repo = new UsageRepo(tmp.resolve("usage.git"));
+    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (source != null) {
+      source.close();
+    }
+    ledger.close();
+    repo.close();
+  }
+
+  private RunSummary run() throws Exception {
+    return run(RunRequest.ALL);
+  }
+
+  private RunSummary run(RunRequest request) throws Exception {
+    if (source == null) {
+      source = new CountingSource(GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"),
+          Optional.empty()));
+    }
+    clock.advance(Duration.ofMinutes(5));
+    return new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock, faults).run(request);
+  }
+
+  private long balance(String user) {
+    return ledger.wallet(user).map(Wallet::balanceCents).orElseThrow();
+  }
+
+  private long count(String sql) throws Exception {
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery(sql)) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  private NodeState state(String node) {
+    return ledger.node(node).orElseThrow();
+  }
+
+  private void seedTwoNodes() throws Exception {
+    repo.commit(
+        "nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20), record("a3", "u1", 5)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 100)));
+  }
+
+  @Test
+  void consumesEveryNodeAndDebitsEachWalletExactly() throws Exception {
+    seedTwoNodes();
+    RunSummary s = run();
+    assertThat(s.nodesTotal()).isEqualTo(2);
+    assertThat(s.nodesConsumed()).isEqualTo(2);
+    assertThat(s.recordsConsumed()).isEqualTo(4);
+    assertThat(s.recordsDuplicate()).isZero();
+    assertThat(s.debitedCents()).isEqualTo(135);
+    assertThat(s.headSha()).isEqualTo(repo.tip());
+    assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(balance("u2")).isEqualTo(-20);
+    assertThat(ledger.wallet("u1").orElseThrow().depleted()).isTrue();
+    assertThat(count("SELECT count(*) FROM consumed_record")).isEqualTo(4);
+    assertThat(count("SELECT count(*) FROM ledger_txn WHERE type = 'charge'")).isEqualTo(3);
+    assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+    assertThat(state("A").recordsConsumedTotal()).isEqualTo(3);
+    assertThat(ledger.verify()).isEmpty();
+  }
+
+  @Test
+  void skipsEveryNodeWithoutReadingWhenTheTipIsUnchanged() throws Exception {
+    seedTwoNodes();
+    run();
+    int readsAfterFirst = source.reads.size();
+    RunSummary s = run();
+    assertThat(s.nodesSkipped()).isEqualTo(2);
+    assertThat(s.nodesTotal()).isEqualTo(2);
+    assertThat(s.recordsConsumed()).isZero();
+    assertThat(source.reads).hasSize(readsAfterFirst);
+  }
+
+  @Test
+  void readsOnlyTheChangedNodeAndOnlyItsChangedFiles() throws Exception {
+    repo.commit(
+        "nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 100)));
+    run();
+    source.reads.clear();
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a2", "u1", 7)));
+    RunSummary s = run();
+    assertThat(source.reads).containsExactly("nodes/A/" + HOUR_11);
+    assertThat(s.nodesSkipped()).isEqualTo(1);
+    assertThat(s.nodesConsumed()).isEqualTo(1);
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-117);
+    assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+    assertThat(state("B").lastCommitSha()).isEqualTo(repo.newestTouching("B"));
+  }
+
+  @Test
+  void aGrownFileChargesOnlyItsNewRecordsAndCountsTheRestAsDuplicates() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 20)));
+    run();
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 20), record("a3", "u1", 3)));
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(s.recordsDuplicate()).isEqualTo(2);
+    assertThat(s.debitedCents()).isEqualTo(3);
+    assertThat(balance("u1")).isEqualTo(-33);
+    assertThat(ledger.verify()).isEmpty();
+  }
+
+  @Test
+  void aKeySeenTwiceInOneRunIsConsumedOnce() throws Exception {
+    repo.commit(
+        "nodes/A/" + HOUR_10, batch(record("k", "u1", 10)),
+        "nodes/A/" + HOUR_11, batch(record("k", "u1", 10), record("k2", "u1", 1)));
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(2);
+    assertThat(s.recordsDuplicate()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-11);
+  }
+
+  @Test
+  void keysAreScopedPerNode() throws Exception {
+    repo.commit(
+        "nodes/A/" + HOUR_10, batch(record("same", "u1", 10)),
+        "nodes/B/" + HOUR_10, batch(record("same", "u2", 99)));
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(2);
+    assertThat(s.halted()).isEmpty();
+    assertThat(balance("u1")).isEqualTo(-10);
+    assertThat(balance("u2")).isEqualTo(-99);
+  }
+
+  @Test
+  void aConflictingRecordHaltsItsNodeWithNothingDebitedAndOtherNodesGoOn() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    run();
+    repo.commit(
+        "nodes/A/" + HOUR_11, batch(record("a2", "u1", 5), record("a1", "u1", 11)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u2", 7)));
+    RunSummary s = run();
+    assertThat(s.halted()).hasSize(1);
+    NodeOutcome.Halted halted = s.halted().get(0);
+    assertThat(halted.node()).isEqualTo("A");
+    assertThat(halted.error()).isEqualTo(new NodeError(NodeError.Kind.CONTENT, "nodes/A/" + HOUR_11, 9,
+        "idempotency_key \"a1\" was consumed with user_sid \"u1\" and cost_cents 10; this record has "
+            + "user_sid \"u1\" and cost_cents 11"));
+    assertThat(balance("u1")).isEqualTo(-10);
+    assertThat(balance("u2")).isEqualTo(-7);
+    assertThat(count("SELECT count(*) FROM consumed_record WHERE idempotency_key = 'a2'")).isZero();
+    NodeState a = state("A");
+    assertThat(a.halted()).isTrue();
+    assertThat(a.haltedSince()).isNotNull();
+    assertThat(a.error()).isEqualTo(halted.error());
+    assertThat(a.recordsConsumedTotal()).isEqualTo(1);
+    assertThat(ledger.verify()).isEmpty();
+  }
+
+  @Test
+  void aHaltedNodeStaysHaltedWithoutReadingUntilItsFolderChanges() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, "schema = 1\n[[records]]\ncost_cents = -5\n");
+    repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u2", 7)));
+    RunSummary first = run();
+    assertThat(first.halted()).extracting(NodeOutcome::node).containsExactly("A");
+    Instant haltedSince = state("A").haltedSince();
+
+    repo.commit("nodes/B/" + HOUR_11, batch(record("b2", "u2", 1)));
+    source.reads.clear();
+    RunSummary second = run();
+    assertThat(source.reads).containsExactly("nodes/B/" + HOUR_11);
+    assertThat(second.halted()).extracting(NodeOutcome::node).containsExactly("A");
+    assertThat(state("A").haltedSince()).isEqualTo(haltedSince);
+
+    RunSummary unchangedTip = run();
+    assertThat(unchangedTip.halted()).extracting(NodeOutcome::node).containsExactly("A");
+    assertThat(unchangedTip.nodesTotal()).isEqualTo(2);
+
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 4)));
+    RunSummary fixed = run();
+    assertThat(fixed.halted()).isEmpty();
+    assertThat(fixed.recordsConsumed()).isEqualTo(1);
+    assertThat(state("A").halted()).isFalse();
+    assertThat(state("A").error()).isNull();
+    assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+  }
+
+  @Test
+  void resumeMakesTheNextRunRetryTheNode() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, "schema = 1\n[[records]]\ncost_cents = -5\n");
+    run();
+    assertThat(ledger.resume("A")).get().extracting(NodeState::halted).isEqualTo(false);
+    assertThat(ledger.resume("nope")).isEmpty();
+    source.reads.clear();
+    RunSummary s = run();
+    assertThat(source.reads).containsExactly("nodes/A/" + HOUR_10);
+    assertThat(s.halted()).singleElement().satisfies(h -> assertThat(h.error().message())
+        .isEqualTo("record is missing idempotency_key"));
+  }
+
+  @Test
+  void aTransientErrorIsRetriedOnTheNextRunEvenWithAnUnchangedTip() throws Exception {
+    seedTwoNodes();
+    run();
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a9", "u1", 1)));
+    source.failingNodes.add("A");
+    RunSummary failed = run();
+    assertThat(failed.halted()).singleElement().satisfies(h -> {
+      assertThat(h.error().kind()).isEqualTo(NodeError.Kind.TRANSIENT);
+      assertThat(h.error().message()).isEqualTo("simulated I/O error reading nodes/A/" + HOUR_11);
+    });
+    assertThat(balance("u1")).isEqualTo(-115);
+    source.failingNodes.clear();
+    RunSummary retried = run();
+    assertThat(retried.halted()).isEmpty();
+    assertThat(retried.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-116);
+  }
+
+  @Test
+  void aForcePushChargesNothingTwiceAndWarns() throws Exception {
+    String first = repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 20)));
+    run();
+    assertThat(balance("u1")).isEqualTo(-30);
+    String rewound = repo.committer().parentOf(repo.tip());
+    assertThat(rewound).isEqualTo(first);
+    repo.committer().forceBranch(rewound);
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 20), record("a3", "u1", 1)));
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(s.recordsDuplicate()).isEqualTo(2);
+    assertThat(balance("u1")).isEqualTo(-31);
+    assertThat(state("A").warning()).contains("is not an ancestor of the branch tip");
+    assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+  }
+
+  @Test
+  void readsOtomlFilesLikeToml() throws Exception {
+    repo.commit("nodes/A/usage_2026-11-21-09.otoml", batch(record("o1", "u1", 3)));
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-3);
+  }
+
+  @Test
+  void countsAndSkipsEverythingThatIsNotANodeOrAUsageFile() throws Exception {
+    repo.commit(
+        "nodes/A/" + HOUR_10, batch(record("a1", "u1", 3)),
+        "nodes/A/README.md", "notes",
+        "nodes/A/sub/usage_2026-11-21-10.toml", batch(record("x", "u1", 1000)),
+        "nodes/A/usage_2026-13-01-10.toml", batch(record("y", "u1", 1000)),
+        "nodes/A/usage_2026-11-21-10.json", "{}",
+        "nodes/.hidden/" + HOUR_10, batch(record("z", "u1", 1000)),
+        "nodes/bad name/" + HOUR_10, batch(record("w", "u1", 1000)),
+        "nodes/stray.toml", "x = 1",
+        "README.md", "top level files are not under nodes/");
+    RunSummary s = run();
+    assertThat(s.nodesTotal()).isEqualTo(1);
+    assertThat(s.ignored()).isEqualTo(7);
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-3);
+  }
+
+  @Test
+  void aCrashBetweenTwoNodesKeepsTheFirstAndRedoesTheSecondOnce() throws Exception {
+    seedTwoNodes();
+    faults = (point, node) -> {
+      if (point == FaultInjector.Point.AFTER_NODE_COMMIT && node.equals("A")) {
+        throw new SimulatedCrash();
+      }
+    };
+    assertThatThrownBy(this::run).isInstanceOf(SimulatedCrash.class);
+    assertThat(balance("u1")).isEqualTo(-15);
+    assertThat(ledger.wallet("u2").orElseThrow().balanceCents()).isEqualTo(-20);
+    assertThat(count("SELECT count(*) FROM consumed_record c JOIN node n USING (node_id) WHERE n.name = 'B'")).isZero();
+
+    faults = FaultInjector.NONE;
+    source.reads.clear();
+    RunSummary s = run();
+    assertThat(source.reads).containsExactly("nodes/B/" + HOUR_10);
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(s.nodesSkipped()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(ledger.verify()).isEmpty();
+  }
+
+  @Test
+  void aCrashAfterParsingAppliesNothingOfTheNode() throws Exception {
+    seedTwoNodes();
+    faults = (point, node) -> {
+      if (point == FaultInjector.Point.AFTER_PARSE) {
+        throw new SimulatedCrash();
+      }
+    };
+    assertThatThrownBy(this::run).isInstanceOf(SimulatedCrash.class);
+    assertThat(count("SELECT count(*) FROM consumed_record")).isZero();
+    assertThat(count("SELECT count(*) FROM wallet")).isZero();
+    faults = FaultInjector.NONE;
+    assertThat(run().recordsConsumed()).isEqualTo(4);
+    assertThat(ledger.verify()).isEmpty();
+  }
+
+  @Test
+  void aDryRunWritesNothing() throws Exception {
+    seedTwoNodes();
+    RunSummary dry = run(new RunRequest(true, Set.of()));
+    assertThat(dry.dryRun()).isTrue();
+    assertThat(dry.recordsConsumed()).isEqualTo(4);
+    assertThat(dry.debitedCents()).isEqualTo(135);
+    assertThat(count("SELECT count(*) FROM consumed_record")).isZero();
+    assertThat(count("SELECT count(*) FROM ledger_txn")).isZero();
+    assertThat(count("SELECT count(*) FROM node WHERE last_commit_sha IS NOT NULL")).isZero();
+    RunSummary real = run();
+    assertThat(real.recordsConsumed()).isEqualTo(4);
+  }
+
+  @Test
+  void aDryRunDoesNotRecordHalts() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, "not toml");
+    RunSummary dry = run(new RunRequest(true, Set.of()));
+    assertThat(dry.halted()).singleElement().satisfies(h -> assertThat(h.error().file()).isEqualTo("nodes/A/" + HOUR_10));
+    assertThat(ledger.node("A")).isEmpty();
+  }
+
+  @Test
+  void runsOnlyTheNamedNodes() throws Exception {
+    seedTwoNodes();
+    RunSummary s = run(new RunRequest(false, Set.of("B")));
+    assertThat(s.nodesTotal()).isEqualTo(1);
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(ledger.node("A")).isEmpty();
+    assertThatThrownBy(() -> run(new RunRequest(false, Set.of("nope"))))
+        .isInstanceOf(UnknownNodeException.class)
+        .hasMessageContaining("nodes/nope");
+    RunSummary all = run();
+    assertThat(all.recordsConsumed()).isEqualTo(3);
+    assertThat(all.nodesSkipped()).isEqualTo(1);
+  }
+
+  @Test
+  void lastCommitShaIsTheNewestCommitTouchingTheFolder() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1)));
+    repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 1)));
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a2", "u1", 1)));
+    repo.commit("nodes/C/" + HOUR_10, batch(record("c1", "u1", 1)));
+    repo.commit("README.md", "unrelated");
+    run();
+    for (String node : new String[] {"A", "B", "C"}) {
+      assertThat(state(node).lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
+    }
+    repo.commit("nodes/B/" + HOUR_11, batch(record("b2", "u1", 1)));
+    repo.commit("README.md", "unrelated again");
+    run();
+    for (String node : new String[] {"A", "B", "C"}) {
+      assertThat(state(node).lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
+    }
+  }
+
+  @Test
+  void aFolderChangedAndRevertedAdvancesItsCursorWithoutCharging() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1)));
+    run();
+    repo.commit("nodes/A/" + HOUR_11, batch(record("tmp", "u1", 1)));
+    repo.delete("nodes/A/" + HOUR_11);
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isZero();
+    assertThat(s.nodesConsumed()).isEqualTo(1);
+    assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+  }
+
+  @Test
+  void aDeletedFileChangesNothingAlreadyCharged() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 5)), "nodes/A/" + HOUR_11, batch(record("a2", "u1", 6)));
+    run();
+    repo.delete("nodes/A/" + HOUR_10);
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isZero();
+    assertThat(balance("u1")).isEqualTo(-11);
+    assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+  }
+
+  @Test
+  void readsARepositoryByUrlThroughItsOwnClone() throws Exception {
+    seedTwoNodes();
+    source = new CountingSource(GitBatchSource.open(repo.dir().toUri().toString(), "main", tmp.resolve("clone"),
+        Optional.empty()));
+    assertThat(run().recordsConsumed()).isEqualTo(4);
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a9", "u1", 1)));
+    RunSummary s = run();
+    assertThat(s.headSha()).isEqualTo(repo.tip());
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(tmp.resolve("clone").resolve("HEAD")).exists();
+  }
+
+  /** Stands for a process dying at a fault point. */
+  static final class SimulatedCrash extends Error {
+    SimulatedCrash() {
+      super("simulated crash", null, false, false);
+    }
+  }
+}

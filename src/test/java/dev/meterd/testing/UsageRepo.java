@@ -1,0 +1,86 @@
+package dev.meterd.testing;
+
+import dev.meterd.source.git.RepoCommitter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import org.eclipse.jgit.lib.Constants;
+import org.eclipse.jgit.lib.ObjectId;
+import org.eclipse.jgit.revwalk.RevCommit;
+import org.eclipse.jgit.revwalk.RevWalk;
+import org.eclipse.jgit.treewalk.filter.AndTreeFilter;
+import org.eclipse.jgit.treewalk.filter.PathFilter;
+import org.eclipse.jgit.treewalk.filter.TreeFilter;
+
+/** A real bare git repository in a temp folder, written with JGit, for tests. */
+public final class UsageRepo implements AutoCloseable {
+
+  public static final String HOUR_10 = "usage_2026-11-21-10.toml";
+  public static final String HOUR_11 = "usage_2026-11-21-11.toml";
+
+  private final Path dir;
+  private final RepoCommitter committer;
+  private Instant clock = Instant.parse("2026-11-21T10:00:00Z");
+
+  public UsageRepo(Path dir) throws IOException {
+    this.dir = dir;
+    this.committer = RepoCommitter.initBare(dir, "main");
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  public RepoCommitter committer() {
+    return committer;
+  }
+
+  /** Commits files given as path, content, path, content... */
+  public String commit(String... pathsAndContents) throws IOException {
+    Map<String, byte[]> writes = new LinkedHashMap<>();
+    for (int i = 0; i < pathsAndContents.length; i += 2) {
+      writes.put(pathsAndContents[i], pathsAndContents[i + 1].getBytes(StandardCharsets.UTF_8));
+    }
+    clock = clock.plusSeconds(60);
+    return committer.commit("test commit", writes, Set.of(), clock);
+  }
+
+  public String delete(String... paths) throws IOException {
+    clock = clock.plusSeconds(60);
+    return committer.commit("delete", Map.of(), Set.copyOf(Arrays.asList(paths)), clock);
+  }
+
+  public String tip() throws IOException {
+    return committer.repository().resolve(Constants.R_HEADS + "main").name();
+  }
+
+  /** What `git log -1 --format=%H main -- nodes/NODE` prints, the spec's definition. */
+  public String newestTouching(String node) throws IOException {
+    try (RevWalk walk = new RevWalk(committer.repository())) {
+      walk.setTreeFilter(AndTreeFilter.create(PathFilter.create("nodes/" + node), TreeFilter.ANY_DIFF));
+      walk.markStart(walk.parseCommit(ObjectId.fromString(tip())));
+      RevCommit c = walk.next();
+      return c == null ? null : c.name();
+    }
+  }
+
+  /** A batch file's text with the given records. */
+  public static String batch(String... records) {
+    return "schema = 1\n" + String.join("", records);
+  }
+
+  public static String record(String key, String user, long costCents) {
+    return "\n[[records]]\nidempotency_key = \"" + key + "\"\nuser_sid = \"" + user + "\"\ncost_cents = "
+        + costCents + "\noccurred_at = 2026-11-21T10:00:03Z\n";
+  }
+
+  @Override
+  public void close() {
+    committer.close();
+  }
+}
