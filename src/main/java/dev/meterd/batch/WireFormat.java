@@ -19,7 +19,27 @@ public final class WireFormat {
 
   /** Whether a folder under {@code nodes/} names a node that meterd reads. */
   public static boolean isNodeName(String name) {
-    return NODE_NAME.matcher(name).matches();
+    // Equivalent to NODE_NAME, without a regex: this runs for every folder on every poll.
+    int n = name.length();
+    if (n < 1 || n > 64 || !isAlnum(name.charAt(0))) {
+      return false;
+    }
+    for (int i = 1; i < n; i++) {
+      char c = name.charAt(i);
+      if (!isAlnum(c) && c != '.' && c != '_' && c != '-') {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static boolean isAlnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  }
+
+  /** The node-name rule as a pattern, for documentation and tests. */
+  static Pattern nodeNamePattern() {
+    return NODE_NAME;
   }
 
   /**

@@ -22,6 +22,7 @@ import picocli.CommandLine.ScopeType;
       NodeCommand.class,
       VerifyCommand.class,
       DemoRepoCommand.class,
+      BenchCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main {

@@ -121,20 +121,20 @@ public final class Aggregator {
       }
       ignored += listing.ignored().size();
       List<NodeFolder> folders = selected(listing.nodes());
-      Map<String, NodeState> states = ledger.nodes();
+      Map<String, Ledger.NodeTrack> states = ledger.tracks();
 
       Map<String, String> changed = new LinkedHashMap<>();
       Map<String, String> unchanged = new LinkedHashMap<>();
-      Map<String, NodeState> stillHalted = new LinkedHashMap<>();
+      Set<String> stillHalted = new HashSet<>();
       for (NodeFolder folder : folders) {
-        NodeState state = states.get(folder.name());
+        Ledger.NodeTrack state = states.get(folder.name());
         if (state == null) {
           changed.put(folder.name(), folder.treeId());
         } else if (state.halted()) {
-          boolean waitsForChange = state.error().kind() == NodeError.Kind.CONTENT
+          boolean waitsForChange = state.haltKind() == NodeError.Kind.CONTENT
               && folder.treeId().equals(state.haltedTreeId());
           if (waitsForChange) {
-            stillHalted.put(folder.name(), state);
+            stillHalted.add(folder.name());
           } else {
             changed.put(folder.name(), folder.treeId());
           }
@@ -168,8 +168,12 @@ public final class Aggregator {
 
       skipped = unchanged.size();
       Map<String, NodeOutcome> byNode = new java.util.TreeMap<>();
-      for (Map.Entry<String, NodeState> e : stillHalted.entrySet()) {
-        byNode.put(e.getKey(), new NodeOutcome.Halted(e.getKey(), e.getValue().error()));
+      if (!stillHalted.isEmpty()) {
+        for (NodeState state : ledger.haltedNodes()) {
+          if (stillHalted.contains(state.node())) {
+            byNode.put(state.node(), new NodeOutcome.Halted(state.node(), state.error()));
+          }
+        }
       }
       for (Map.Entry<String, String> e : changed.entrySet()) {
         String node = e.getKey();
@@ -200,7 +204,7 @@ public final class Aggregator {
       return result;
     }
 
-    private NodeOutcome runNode(String node, String treeId, NodeState state, String touchingCommit) {
+    private NodeOutcome runNode(String node, String treeId, Ledger.NodeTrack state, String touchingCommit) {
       try {
         String warning = cursorWarning(node, state);
         NodeFiles files = source.changedFiles(node, state == null ? null : state.treeId(), treeId);
@@ -237,7 +241,7 @@ public final class Aggregator {
       }
     }
 
-    private String cursorWarning(String node, NodeState state) throws SourceException {
+    private String cursorWarning(String node, Ledger.NodeTrack state) throws SourceException {
       if (state == null || state.lastCommitSha() == null || source.isAncestor(state.lastCommitSha(), tip)) {
         return null;
       }

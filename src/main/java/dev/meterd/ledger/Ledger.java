@@ -35,6 +35,25 @@ public interface Ledger extends AutoCloseable {
   /** Every node the ledger knows, by name. */
   Map<String, NodeState> nodes();
 
+  /**
+   * What a run needs to know of a node to decide whether to read it: cheap to load for every
+   * node on every poll.
+   *
+   * @param lastCommitSha the cursor's commit, or null before the first success
+   * @param treeId the folder's tree id at the cursor, or null before the first success
+   * @param haltKind why the node is halted, or null when it is not
+   * @param haltedTreeId the folder's tree id when a content error halted it, or null
+   */
+  record NodeTrack(String lastCommitSha, String treeId, NodeError.Kind haltKind, String haltedTreeId) {
+
+    public boolean halted() {
+      return haltKind != null;
+    }
+  }
+
+  /** Every node's track, by name. */
+  Map<String, NodeTrack> tracks();
+
   Optional<NodeState> node(String name);
 
   /**

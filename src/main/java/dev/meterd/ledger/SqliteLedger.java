@@ -20,6 +20,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import org.sqlite.SQLiteConfig;
 
 /**
@@ -46,6 +48,19 @@ public final class SqliteLedger implements Ledger {
   private final Connection conn;
   private final Clock clock;
   private final String where;
+  /** Prepared once, reused: preparing costs more than executing the small statements here. */
+  private final Map<String, PreparedStatement> statements = new HashMap<>();
+  /**
+   * Committed wallets' ids (a wallet is never deleted, so an id once committed stays true). Only
+   * a speed-up in front of the wallet table: a miss reads the table.
+   */
+  private final Cache<String, Long> walletIdCache = Caffeine.newBuilder().maximumSize(100_000).build();
+  /**
+   * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
+   * committed (PRAGMA data_version moved), patched row by row after this connection's own writes.
+   */
+  private Map<String, NodeTrack> trackCache;
+  private long trackCacheVersion;
 
   private SqliteLedger(Connection conn, Clock clock, String where) {
     this.conn = conn;
@@ -94,9 +109,21 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
+  private PreparedStatement stmt(String sql) throws SQLException {
+    PreparedStatement ps = statements.get(sql);
+    if (ps == null) {
+      ps = conn.prepareStatement(sql);
+      statements.put(sql, ps);
+    }
+    return ps;
+  }
+
   @Override
   public synchronized void close() {
     try {
+      for (PreparedStatement ps : statements.values()) {
+        ps.close();
+      }
       conn.close();
     } catch (SQLException e) {
       throw new LedgerException("cannot close the database " + where + ": " + e.getMessage(), e);
@@ -119,8 +146,9 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized void setRunMark(RunMark mark) {
     write("record the run mark", () -> {
-      try (PreparedStatement ps = conn.prepareStatement(
-          "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1")) {
+      {
+      PreparedStatement ps = stmt(
+          "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1");
         ps.setString(1, mark.fullTip());
         ps.setInt(2, mark.nodesTotal());
         ps.executeUpdate();
@@ -163,12 +191,65 @@ public final class SqliteLedger implements Ledger {
   }
 
   @Override
+  public synchronized Map<String, NodeTrack> tracks() {
+    return query("read the node cursors", () -> {
+      long version = dataVersion();
+      if (trackCache == null || version != trackCacheVersion) {
+        trackCache = loadTracks();
+        trackCacheVersion = version;
+      }
+      return new HashMap<>(trackCache);
+    });
+  }
+
+  /** Changes whenever another connection commits to the file; this connection's own commits don't. */
+  private long dataVersion() throws SQLException {
+    try (ResultSet rs = stmt("PRAGMA data_version").executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  private static final String TRACK_SELECT = "SELECT name, last_commit_sha, tree_id, error_kind, halted_tree_id FROM node";
+
+  /** Keeps the cache of tracks true after this connection changed a node. */
+  private void refreshTrack(String node) throws SQLException {
+    if (trackCache == null) {
+      return;
+    }
+    PreparedStatement ps = stmt(TRACK_SELECT + " WHERE name = ?");
+    ps.setString(1, node);
+    try (ResultSet rs = ps.executeQuery()) {
+      if (rs.next()) {
+        trackCache.put(rs.getString(1), track(rs));
+      }
+    }
+  }
+
+  private Map<String, NodeTrack> loadTracks() throws SQLException {
+    Map<String, NodeTrack> result = new HashMap<>();
+    try (ResultSet rs = stmt(TRACK_SELECT).executeQuery()) {
+      while (rs.next()) {
+        result.put(rs.getString(1), track(rs));
+      }
+    }
+    return result;
+  }
+
+  private static NodeTrack track(ResultSet rs) throws SQLException {
+    String kind = rs.getString(4);
+    return new NodeTrack(rs.getString(2), rs.getString(3),
+        kind == null ? null : NodeError.Kind.valueOf(kind.toUpperCase(java.util.Locale.ROOT)), rs.getString(5));
+  }
+
+  @Override
   public synchronized Optional<NodeState> node(String name) {
     return query("read the node state of " + name, () -> nodeByName(name));
   }
 
   private Optional<NodeState> nodeByName(String name) throws SQLException {
-    try (PreparedStatement ps = conn.prepareStatement("SELECT " + NODE_COLUMNS + " FROM node WHERE name = ?")) {
+    {
+      PreparedStatement ps = stmt("SELECT " + NODE_COLUMNS + " FROM node WHERE name = ?");
       ps.setString(1, name);
       try (ResultSet rs = ps.executeQuery()) {
         return rs.next() ? Optional.of(nodeState(rs)) : Optional.empty();
@@ -201,11 +282,13 @@ public final class SqliteLedger implements Ledger {
   }
 
   private long ensureNode(String name) throws SQLException {
-    try (PreparedStatement ins = conn.prepareStatement("INSERT INTO node (name) VALUES (?) ON CONFLICT (name) DO NOTHING")) {
+    {
+      PreparedStatement ins = stmt("INSERT INTO node (name) VALUES (?) ON CONFLICT (name) DO NOTHING");
       ins.setString(1, name);
       ins.executeUpdate();
     }
-    try (PreparedStatement ps = conn.prepareStatement("SELECT node_id FROM node WHERE name = ?")) {
+    {
+      PreparedStatement ps = stmt("SELECT node_id FROM node WHERE name = ?");
       ps.setString(1, name);
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
@@ -219,9 +302,10 @@ public final class SqliteLedger implements Ledger {
     return write("halt node " + node, () -> {
       ensureNode(node);
       String now = clock.instant().toString();
-      try (PreparedStatement ps = conn.prepareStatement("UPDATE node SET status = 'halted', error_kind = ?, "
+      {
+      PreparedStatement ps = stmt("UPDATE node SET status = 'halted', error_kind = ?, "
           + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
-          + "halted_tree_id = ?, last_run_at = ? WHERE name = ?")) {
+          + "halted_tree_id = ?, last_run_at = ? WHERE name = ?");
         ps.setString(1, error.kind().name().toLowerCase(java.util.Locale.ROOT));
         ps.setString(2, error.file());
         setNullableInt(ps, 3, error.line());
@@ -232,6 +316,7 @@ public final class SqliteLedger implements Ledger {
         ps.setString(8, node);
         ps.executeUpdate();
       }
+      refreshTrack(node);
       return nodeByName(node).orElseThrow();
     });
   }
@@ -239,9 +324,10 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized Optional<NodeState> resume(String node) {
     return write("resume node " + node, () -> {
-      try (PreparedStatement ps = conn.prepareStatement("UPDATE node SET status = 'ok', error_kind = NULL, "
+      {
+      PreparedStatement ps = stmt("UPDATE node SET status = 'ok', error_kind = NULL, "
           + "error_file = NULL, error_line = NULL, error_message = NULL, halted_since = NULL, "
-          + "halted_tree_id = NULL WHERE name = ?")) {
+          + "halted_tree_id = NULL WHERE name = ?");
         ps.setString(1, node);
         if (ps.executeUpdate() == 0) {
           return Optional.empty();
@@ -251,6 +337,7 @@ public final class SqliteLedger implements Ledger {
       try (Statement st = conn.createStatement()) {
         st.executeUpdate("UPDATE run_mark SET full_tip = NULL WHERE id = 1");
       }
+      refreshTrack(node);
       return nodeByName(node);
     });
   }
@@ -260,8 +347,9 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized Optional<Wallet> wallet(String userSid) {
     return query("read the wallet of " + userSid, () -> {
-      try (PreparedStatement ps = conn.prepareStatement(
-          "SELECT user_sid, balance_cents, created_at, updated_at FROM wallet WHERE user_sid = ?")) {
+      {
+      PreparedStatement ps = stmt(
+          "SELECT user_sid, balance_cents, created_at, updated_at FROM wallet WHERE user_sid = ?");
         ps.setString(1, userSid);
         try (ResultSet rs = ps.executeQuery()) {
           return rs.next() ? Optional.of(wallet(rs)) : Optional.empty();
@@ -293,11 +381,12 @@ public final class SqliteLedger implements Ledger {
   public synchronized List<LedgerTxn> transactions(String userSid, int limit) {
     return query("read the transactions of " + userSid, () -> {
       List<LedgerTxn> result = new ArrayList<>();
-      try (PreparedStatement ps = conn.prepareStatement("SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
+      {
+      PreparedStatement ps = stmt("SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
           + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
           + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "
           + "LEFT JOIN node n ON n.node_id = t.source_node_id "
-          + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?")) {
+          + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?");
         ps.setString(1, userSid);
         ps.setInt(2, limit);
         try (ResultSet rs = ps.executeQuery()) {
@@ -337,22 +426,22 @@ public final class SqliteLedger implements Ledger {
     if (id != null) {
       return id;
     }
-    try (PreparedStatement ps = conn.prepareStatement(
-        "INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)",
-        Statement.RETURN_GENERATED_KEYS)) {
+    {
+      PreparedStatement ps = stmt("INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)");
       ps.setString(1, userSid);
       ps.setString(2, now);
       ps.setString(3, now);
       ps.executeUpdate();
-      try (ResultSet rs = ps.getGeneratedKeys()) {
-        rs.next();
-        return rs.getLong(1);
-      }
+    }
+    try (ResultSet rs = stmt("SELECT last_insert_rowid()").executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
     }
   }
 
   private Long walletId(String userSid) throws SQLException {
-    try (PreparedStatement ps = conn.prepareStatement("SELECT wallet_id FROM wallet WHERE user_sid = ?")) {
+    {
+      PreparedStatement ps = stmt("SELECT wallet_id FROM wallet WHERE user_sid = ?");
       ps.setString(1, userSid);
       try (ResultSet rs = ps.executeQuery()) {
         return rs.next() ? rs.getLong(1) : null;
@@ -361,8 +450,9 @@ public final class SqliteLedger implements Ledger {
   }
 
   private void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
-    try (PreparedStatement ps = conn.prepareStatement(
-        "UPDATE wallet SET balance_cents = balance_cents + ?, updated_at = ? WHERE wallet_id = ?")) {
+    {
+      PreparedStatement ps = stmt(
+        "UPDATE wallet SET balance_cents = balance_cents + ?, updated_at = ? WHERE wallet_id = ?");
       ps.setLong(1, deltaCents);
       ps.setString(2, now);
       ps.setLong(3, walletId);
@@ -371,16 +461,14 @@ public final class SqliteLedger implements Ledger {
   }
 
   private long nextTxnId() throws SQLException {
-    try (Statement st = conn.createStatement();
-        ResultSet rs = st.executeQuery("SELECT coalesce(max(txn_id), 0) + 1 FROM ledger_txn")) {
+    try (ResultSet rs = stmt("SELECT coalesce(max(txn_id), 0) + 1 FROM ledger_txn").executeQuery()) {
       rs.next();
       return rs.getLong(1);
     }
   }
 
   private String lastHash() throws SQLException {
-    try (Statement st = conn.createStatement();
-        ResultSet rs = st.executeQuery("SELECT row_hash FROM ledger_txn ORDER BY txn_id DESC LIMIT 1")) {
+    try (ResultSet rs = stmt("SELECT row_hash FROM ledger_txn ORDER BY txn_id DESC LIMIT 1").executeQuery()) {
       return rs.next() ? rs.getString(1) : TxnHash.GENESIS;
     }
   }
@@ -391,9 +479,10 @@ public final class SqliteLedger implements Ledger {
 
   private String insertTxn(Txn t, String previousHash) throws SQLException {
     String hash = TxnHash.of(previousHash, t);
-    try (PreparedStatement ps = conn.prepareStatement("INSERT INTO ledger_txn (txn_id, wallet_id, type, "
+    {
+      PreparedStatement ps = stmt("INSERT INTO ledger_txn (txn_id, wallet_id, type, "
         + "amount_cents, occurred_at, initiated_by, source_node_id, source_commit, source_records, note, "
-        + "row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        + "row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       ps.setLong(1, t.txnId());
       ps.setLong(2, t.walletId());
       ps.setString(3, t.type().sqlName());
@@ -452,6 +541,8 @@ public final class SqliteLedger implements Ledger {
     private final long nodeId;
     private final String now;
     private final Map<String, Long> walletIds = new HashMap<>();
+    /** Wallets opened by this write: cached only once it commits. */
+    private final Map<String, Long> created = new HashMap<>();
     private final Map<Long, Charge> charges = new LinkedHashMap<>();
     private final PreparedStatement insertRecord;
     private long nextTxnId;
@@ -466,7 +557,7 @@ public final class SqliteLedger implements Ledger {
       this.now = clock.instant().toString();
       this.nodeId = ensureNode(node);
       this.nextTxnId = nextTxnId();
-      this.insertRecord = conn.prepareStatement("INSERT INTO consumed_record (node_id, idempotency_key, "
+      this.insertRecord = stmt("INSERT INTO consumed_record (node_id, idempotency_key, "
           + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity) "
           + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
     }
@@ -524,9 +615,10 @@ public final class SqliteLedger implements Ledger {
 
     private void checkDuplicate(String path, UsageRecord r, long walletId)
         throws SQLException, BatchContentException {
-      try (PreparedStatement ps = conn.prepareStatement("SELECT c.wallet_id, c.cost_cents, w.user_sid "
+      {
+      PreparedStatement ps = stmt("SELECT c.wallet_id, c.cost_cents, w.user_sid "
           + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id "
-          + "WHERE c.node_id = ? AND c.idempotency_key = ?")) {
+          + "WHERE c.node_id = ? AND c.idempotency_key = ?");
         ps.setLong(1, nodeId);
         ps.setString(2, r.idempotencyKey());
         try (ResultSet rs = ps.executeQuery()) {
@@ -545,20 +637,31 @@ public final class SqliteLedger implements Ledger {
     private long walletIdFor(String userSid) throws SQLException {
       Long id = walletIds.get(userSid);
       if (id == null) {
-        id = ensureWallet(userSid, now);
-        walletIds.put(userSid, id);
+        id = walletIdCache.getIfPresent(userSid);
       }
+      if (id == null) {
+        id = walletId(userSid);
+        if (id != null) {
+          walletIdCache.put(userSid, id);
+        } else {
+          id = ensureWallet(userSid, now);
+          created.put(userSid, id);
+        }
+      }
+      walletIds.put(userSid, id);
       return id;
     }
 
     private long fileId(String path) throws SQLException {
-      try (PreparedStatement ins = conn.prepareStatement(
-          "INSERT INTO source_file (node_id, path) VALUES (?, ?) ON CONFLICT (node_id, path) DO NOTHING")) {
+      {
+      PreparedStatement ins = stmt(
+          "INSERT INTO source_file (node_id, path) VALUES (?, ?) ON CONFLICT (node_id, path) DO NOTHING");
         ins.setLong(1, nodeId);
         ins.setString(2, path);
         ins.executeUpdate();
       }
-      try (PreparedStatement ps = conn.prepareStatement("SELECT file_id FROM source_file WHERE node_id = ? AND path = ?")) {
+      {
+      PreparedStatement ps = stmt("SELECT file_id FROM source_file WHERE node_id = ? AND path = ?");
         ps.setLong(1, nodeId);
         ps.setString(2, path);
         try (ResultSet rs = ps.executeQuery()) {
@@ -579,10 +682,11 @@ public final class SqliteLedger implements Ledger {
                 cursor.lastCommitSha(), c.records, null), hash);
             addToBalance(e.getKey(), -c.cents, now);
           }
-          try (PreparedStatement ps = conn.prepareStatement("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
+          {
+      PreparedStatement ps = stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
               + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
               + "halted_since = NULL, halted_tree_id = NULL, warning = ?, last_run_at = ?, "
-              + "records_consumed_total = records_consumed_total + ? WHERE node_id = ?")) {
+              + "records_consumed_total = records_consumed_total + ? WHERE node_id = ?");
             ps.setString(1, cursor.lastCommitSha());
             ps.setString(2, cursor.treeId());
             ps.setString(3, cursor.warning());
@@ -595,6 +699,8 @@ public final class SqliteLedger implements Ledger {
             conn.rollback();
           } else {
             conn.commit();
+            walletIdCache.putAll(created);
+            refreshTrack(node);
           }
           done = true;
           return new NodeApplied(consumed, duplicates, debited);
@@ -609,20 +715,14 @@ public final class SqliteLedger implements Ledger {
     @Override
     public void close() {
       synchronized (SqliteLedger.this) {
+        if (!done) {
+          rollbackQuietly();
+        }
+        done = true;
         try {
-          insertRecord.close();
+          conn.setAutoCommit(true);
         } catch (SQLException e) {
-          throw failure("close a statement of node " + node, e);
-        } finally {
-          if (!done) {
-            rollbackQuietly();
-          }
-          done = true;
-          try {
-            conn.setAutoCommit(true);
-          } catch (SQLException e) {
-            throw failure("end the run of node " + node, e);
-          }
+          throw failure("end the run of node " + node, e);
         }
       }
     }
@@ -669,9 +769,11 @@ public final class SqliteLedger implements Ledger {
       return result;
     } catch (SQLException e) {
       rollbackQuietly();
+      trackCache = null;
       throw failure(what, e);
     } catch (RuntimeException e) {
       rollbackQuietly();
+      trackCache = null;
       throw e;
     } finally {
       try {

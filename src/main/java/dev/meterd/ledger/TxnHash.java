@@ -15,12 +15,22 @@ final class TxnHash {
 
   private TxnHash() {}
 
+  private static final MessageDigest PROTOTYPE;
+
+  static {
+    try {
+      PROTOTYPE = MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
   static String of(String previousHash, SqliteLedger.Txn t) {
     MessageDigest sha;
     try {
-      sha = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("every Java runtime has SHA-256", e);
+      sha = (MessageDigest) PROTOTYPE.clone();
+    } catch (CloneNotSupportedException e) {
+      throw new IllegalStateException("SHA-256 digests of this runtime cannot be cloned", e);
     }
     field(sha, previousHash);
     field(sha, Long.toString(t.txnId()));

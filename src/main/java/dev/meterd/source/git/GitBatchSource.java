@@ -114,13 +114,33 @@ public final class GitBatchSource implements BatchSource {
     return url.replaceAll("://[^/@]*@", "://");
   }
 
+  /**
+   * One reader per run, opened by {@link #tip}: it keeps inflaters and pack windows between the
+   * reads of a run, and a new run's reader sees packs pushed since.
+   */
+  private ObjectReader reader;
+
+  private ObjectReader reader() {
+    if (reader == null) {
+      reader = repo.newObjectReader();
+    }
+    return reader;
+  }
+
   @Override
   public void close() {
+    if (reader != null) {
+      reader.close();
+    }
     repo.close();
   }
 
   @Override
   public String tip() throws SourceException {
+    if (reader != null) {
+      reader.close();
+      reader = null;
+    }
     if (remoteUrl != null) {
       fetch();
     }
@@ -157,7 +177,8 @@ public final class GitBatchSource implements BatchSource {
 
   @Override
   public NodeListing listNodes(String tip) throws SourceException {
-    try (ObjectReader reader = repo.newObjectReader(); RevWalk walk = new RevWalk(reader)) {
+    try (RevWalk walk = new RevWalk(reader())) {
+      ObjectReader reader = walk.getObjectReader();
       ObjectId nodesTree = nodesTree(reader, walk.parseCommit(ObjectId.fromString(tip)));
       List<NodeFolder> nodes = new ArrayList<>();
       List<String> ignored = new ArrayList<>();
@@ -195,7 +216,8 @@ public final class GitBatchSource implements BatchSource {
 
   @Override
   public History history(String tip, Map<String, String> tipTrees, String since) throws SourceException {
-    try (ObjectReader reader = repo.newObjectReader(); RevWalk walk = new RevWalk(reader)) {
+    try (RevWalk walk = new RevWalk(reader())) {
+      ObjectReader reader = walk.getObjectReader();
       RevCommit tipCommit = walk.parseCommit(ObjectId.fromString(tip));
       Set<ObjectId> newRange = since == null ? Set.of() : rangeSince(reader, tipCommit, since);
       Map<String, String> found = new HashMap<>();
@@ -325,7 +347,8 @@ public final class GitBatchSource implements BatchSource {
   @Override
   public NodeFiles changedFiles(String node, String oldTreeId, String newTreeId) throws SourceException {
     String prefix = WireFormat.NODES_DIR + "/" + node + "/";
-    try (ObjectReader reader = repo.newObjectReader(); TreeWalk tw = new TreeWalk(reader)) {
+    try (TreeWalk tw = new TreeWalk(reader())) {
+      ObjectReader reader = tw.getObjectReader();
       ObjectId oldTree = oldTreeId == null ? null : ObjectId.fromString(oldTreeId);
       if (oldTree != null && !reader.has(oldTree)) {
         oldTree = null; // gone after a rewritten history: read every file, the index dedups
@@ -358,8 +381,8 @@ public final class GitBatchSource implements BatchSource {
 
   @Override
   public byte[] read(FileRef file) throws SourceException {
-    try (ObjectReader reader = repo.newObjectReader()) {
-      return reader.open(ObjectId.fromString(file.blobId()), Constants.OBJ_BLOB)
+    try {
+      return reader().open(ObjectId.fromString(file.blobId()), Constants.OBJ_BLOB)
           .getCachedBytes(Integer.MAX_VALUE);
     } catch (IOException e) {
       throw new SourceException("cannot read " + file.path() + " (blob " + file.blobId() + ") from "
