@@ -1,0 +1,252 @@
+package dev.meterd.cli;
+
+import static dev.meterd.testing.UsageRepo.HOUR_10;
+import static dev.meterd.testing.UsageRepo.HOUR_11;
+import static dev.meterd.testing.UsageRepo.batch;
+import static dev.meterd.testing.UsageRepo.record;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meterd.testing.UsageRepo;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The command line in-process: exact JSON fields and exit codes of the interface spec. */
+class MainIT {
+
+  @TempDir
+  Path tmp;
+
+  private UsageRepo repo;
+  private String out;
+  private String err;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    repo = new UsageRepo(tmp.resolve("usage.git"));
+  }
+
+  @AfterEach
+  void tearDown() {
+    repo.close();
+  }
+
+  private int meterd(String... args) {
+    List<String> all = new ArrayList<>(List.of(args));
+    all.addAll(List.of("--db", tmp.resolve("meterd.db").toString(), "--source", repo.dir().toString()));
+    return raw(all.toArray(String[]::new));
+  }
+
+  private int raw(String... args) {
+    ByteArrayOutputStream o = new ByteArrayOutputStream();
+    ByteArrayOutputStream e = new ByteArrayOutputStream();
+    int code = Main.execute(args, new PrintStream(o, true, StandardCharsets.UTF_8),
+        new PrintStream(e, true, StandardCharsets.UTF_8), Map.of());
+    out = o.toString(StandardCharsets.UTF_8);
+    err = e.toString(StandardCharsets.UTF_8);
+    return code;
+  }
+
+  private JsonObject lastLine() {
+    String[] lines = out.strip().split("\n");
+    return new JsonObject(lines[lines.length - 1]);
+  }
+
+  @Test
+  void aggregatePrintsTheRunSummaryWithEveryField() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20)));
+    assertThat(meterd("aggregate", "--once")).isEqualTo(0);
+    JsonObject s = lastLine();
+    assertThat(s.fieldNames()).containsExactlyInAnyOrder("run_id", "dry_run", "started_at", "duration_ms", "head_sha",
+        "nodes_total", "nodes_skipped", "nodes_consumed", "nodes_halted", "records_consumed", "records_duplicate",
+        "debited_cents", "ignored", "halted");
+    assertThat(s.getString("run_id")).startsWith("r-");
+    assertThat(s.getBoolean("dry_run")).isFalse();
+    assertThat(s.getString("head_sha")).isEqualTo(repo.tip());
+    assertThat(s.getInteger("nodes_total")).isEqualTo(1);
+    assertThat(s.getInteger("nodes_consumed")).isEqualTo(1);
+    assertThat(s.getLong("records_consumed")).isEqualTo(2);
+    assertThat(s.getLong("debited_cents")).isEqualTo(30);
+    assertThat(s.getJsonArray("halted")).isEmpty();
+  }
+
+  @Test
+  void aggregateExitsOneWhenANodeHaltsAndNamesTheFileAndLine() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)),
+        "nodes/B/" + HOUR_10, "schema = 1\n[[records]]\nidempotency_key = \"b\"\nuser_sid = \"u\"\n"
+            + "cost_cents = 1.5\noccurred_at = 2026-11-21T10:00:00Z\n");
+    assertThat(meterd("aggregate", "--once")).isEqualTo(1);
+    JsonObject s = lastLine();
+    assertThat(s.getInteger("nodes_halted")).isEqualTo(1);
+    assertThat(s.getJsonArray("halted").getJsonObject(0)).isEqualTo(new JsonObject()
+        .put("node", "B").put("file", "nodes/B/" + HOUR_10).put("line", 5)
+        .put("error", "cost_cents must be an integer, got a float"));
+    assertThat(s.getLong("records_consumed")).isEqualTo(1);
+
+    assertThat(meterd("status")).isEqualTo(0);
+    JsonObject b = new JsonObject(out.strip()).getJsonArray("nodes").getJsonObject(1);
+    assertThat(b.fieldNames()).contains("node", "status", "last_commit_sha", "last_run_at", "records_consumed_total",
+        "last_error", "halted_since");
+    assertThat(b.getString("node")).isEqualTo("B");
+    assertThat(b.getString("status")).isEqualTo("halted");
+    assertThat(b.getString("last_commit_sha")).isNull();
+    assertThat(b.getJsonObject("last_error").getString("file")).isEqualTo("nodes/B/" + HOUR_10);
+    assertThat(b.getJsonObject("last_error").getInteger("line")).isEqualTo(5);
+    assertThat(b.getString("halted_since")).isNotNull();
+  }
+
+  @Test
+  void dryRunReportsButWritesNothing() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    assertThat(meterd("aggregate", "--once", "--dry-run")).isEqualTo(0);
+    assertThat(lastLine().getBoolean("dry_run")).isTrue();
+    assertThat(lastLine().getLong("records_consumed")).isEqualTo(1);
+    assertThat(meterd("wallet", "list")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getJsonArray("wallets")).isEmpty();
+  }
+
+  @Test
+  void aggregateOnlyTheNamedNodes() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10, batch(record("b1", "u1", 1)));
+    assertThat(meterd("aggregate", "--once", "--node", "B")).isEqualTo(0);
+    assertThat(lastLine().getInteger("nodes_total")).isEqualTo(1);
+    assertThat(lastLine().getLong("debited_cents")).isEqualTo(1);
+  }
+
+  @Test
+  void usageErrorsExitTwoWithOneSentence() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    assertThat(meterd("aggregate")).isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: aggregate needs --once (to run on a timer, use `meterd serve`)");
+    assertThat(meterd("aggregate", "--once", "--node", "ghost")).isEqualTo(2);
+    assertThat(err).contains("no node folder nodes/ghost");
+    assertThat(meterd("aggregate", "--once", "--no-such-flag")).isEqualTo(2);
+  }
+
+  @Test
+  void aMissingSourceExitsThreeAndSaysWhatToDo() {
+    assertThat(raw("aggregate", "--once", "--db", tmp.resolve("m.db").toString(), "--source",
+        tmp.resolve("nowhere").toString())).isEqualTo(3);
+    assertThat(err.strip()).isEqualTo("meterd: the usage repository " + tmp.resolve("nowhere")
+        + " does not exist; nothing was applied, fix the cause and run again");
+    assertThat(err).doesNotContain("Exception");
+  }
+
+  @Test
+  void walletShowListsTransactionsWithTheirSourceAndExitsOneForNoWallet() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 5)));
+    meterd("aggregate", "--once");
+    assertThat(meterd("wallet", "grant", "u1", "500", "--by", "alice", "--note", "welcome")).isEqualTo(0);
+    JsonObject grant = new JsonObject(out.strip());
+    assertThat(grant.getString("type")).isEqualTo("grant");
+    assertThat(grant.getLong("amount_cents")).isEqualTo(500);
+    assertThat(grant.getString("initiated_by")).isEqualTo("alice");
+    assertThat(grant.getString("note")).isEqualTo("welcome");
+
+    assertThat(meterd("wallet", "show", "u1")).isEqualTo(0);
+    JsonObject w = new JsonObject(out.strip());
+    assertThat(w.getLong("balance_cents")).isEqualTo(485);
+    assertThat(w.getBoolean("depleted")).isFalse();
+    assertThat(w.getJsonArray("transactions")).hasSize(2);
+    JsonObject charge = w.getJsonArray("transactions").getJsonObject(1);
+    assertThat(charge.getString("type")).isEqualTo("charge");
+    assertThat(charge.getLong("amount_cents")).isEqualTo(-15);
+    assertThat(charge.getString("initiated_by")).isEqualTo("aggregator");
+    assertThat(charge.getJsonObject("source")).isEqualTo(new JsonObject()
+        .put("node", "A").put("commit", repo.newestTouching("A")).put("records", 2));
+
+    assertThat(meterd("wallet", "show", "nobody")).isEqualTo(1);
+    assertThat(err.strip()).isEqualTo("meterd: no wallet for user nobody; a wallet opens at its first charge or grant");
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"0", "-5", "abc", "1000001", "9999999999999999999999"})
+  void grantRejectsAnInvalidAmountWithExitTwo(String amount) {
+    assertThat(meterd("wallet", "grant", "u1", amount, "--by", "alice")).isEqualTo(2);
+    assertThat(err).startsWith("meterd: AMOUNT_CENTS must be");
+    assertThat(meterd("wallet", "list")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getJsonArray("wallets")).isEmpty();
+  }
+
+  @Test
+  void nodeResumeClearsAHaltAndExitsOneForNoSuchNode() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, "not toml at all");
+    assertThat(meterd("aggregate", "--once")).isEqualTo(1);
+    assertThat(meterd("node", "resume", "A")).isEqualTo(0);
+    JsonObject state = new JsonObject(out.strip());
+    assertThat(state.getString("status")).isEqualTo("ok");
+    assertThat(state.getValue("last_error")).isNull();
+    assertThat(meterd("node", "resume", "ghost")).isEqualTo(1);
+    assertThat(err.strip()).isEqualTo("meterd: no node named ghost; `meterd status` lists the nodes");
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/A/" + HOUR_11, batch());
+    assertThat(meterd("aggregate", "--once")).isEqualTo(0);
+  }
+
+  @Test
+  void verifyPassesOnAnIntactLedgerAndFailsWhenARowWasChanged() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 7)));
+    meterd("aggregate", "--once");
+    meterd("wallet", "grant", "u1", "100", "--by", "alice");
+    assertThat(meterd("verify")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip())).isEqualTo(new JsonObject("{\"ok\":true,\"violations\":[]}"));
+
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        Statement st = c.createStatement()) {
+      st.execute("DROP TRIGGER ledger_txn_no_update");
+      st.execute("UPDATE ledger_txn SET amount_cents = 999 WHERE type = 'grant'");
+    }
+    assertThat(meterd("verify")).isEqualTo(1);
+    JsonObject report = new JsonObject(out.strip());
+    assertThat(report.getBoolean("ok")).isFalse();
+    assertThat(report.getJsonArray("violations").stream().map(v -> ((JsonObject) v).getString("rule")))
+        .containsExactly("wallet_balance", "hash_chain");
+  }
+
+  @Test
+  void verifyReplayIsRefusedClearly() {
+    assertThat(meterd("verify", "--replay")).isEqualTo(2);
+    assertThat(err).contains("verify --replay is not available");
+  }
+
+  @Test
+  void aBadConfigurationListsEveryProblemAndExitsTwo() throws Exception {
+    Path config = tmp.resolve("bad.toml");
+    Files.writeString(config, "[aggregator]\ninterval_seconds = 0\ncolour = \"red\"\n[http]\nlisten = \"nope\"\n");
+    assertThat(raw("status", "--config", config.toString())).isEqualTo(2);
+    assertThat(err).contains("aggregator.interval_seconds must be 1 to 86400, got 0")
+        .contains("unknown key aggregator.colour")
+        .contains("http.listen = \"nope\" must be HOST:PORT");
+  }
+
+  @Test
+  void demoRepoCreatesARepositoryThatAggregates() {
+    Path demo = tmp.resolve("demo.git");
+    assertThat(raw("demo-repo", demo.toString())).isEqualTo(0);
+    assertThat(raw("aggregate", "--once", "--db", tmp.resolve("d.db").toString(), "--source", demo.toString()))
+        .isEqualTo(0);
+    assertThat(lastLine().getLong("records_consumed")).isEqualTo(30);
+    assertThat(raw("demo-repo", demo.toString())).isEqualTo(2);
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"aggregate", "status", "wallet", "node", "verify", "bench", "demo-repo"})
+  void everyCommandTakesHelp(String command) {
+    assertThat(raw(command, "--help")).isEqualTo(0);
+    assertThat(out).contains("Usage: meterd " + command);
+  }
+}

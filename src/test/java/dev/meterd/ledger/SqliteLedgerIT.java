@@ -1,0 +1,190 @@
+package dev.meterd.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.UsageRecord;
+import dev.meterd.testing.MutableClock;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The SQLite ledger on real database files. */
+class SqliteLedgerIT {
+
+  @TempDir
+  Path tmp;
+
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+
+  private static UsageRecord rec(String key, String user, long cost) {
+    return new UsageRecord(key, user, cost, Instant.parse("2026-11-21T10:00:00Z"), null, null, 1);
+  }
+
+  private Connection jdbc() throws SQLException {
+    return DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("l.db"));
+  }
+
+  private SqliteLedger open() {
+    return SqliteLedger.open(tmp.resolve("l.db"), clock);
+  }
+
+  private void consume(SqliteLedger ledger, String node, UsageRecord... records) throws BatchContentException {
+    try (Ledger.NodeWrite w = ledger.beginNode(node, false)) {
+      w.add("nodes/" + node + "/usage_2026-11-21-10.toml", List.of(records));
+      w.commit(new NodeCursor("c0ffee", "7ree", null));
+    }
+  }
+
+  @Test
+  void refusesToUpdateOrDeleteALedgerRow() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.credit("u1", TxnType.GRANT, 100, "alice", null);
+      consume(ledger, "A", rec("k", "u1", 5));
+    }
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      assertThatThrownBy(() -> st.execute("UPDATE ledger_txn SET amount_cents = 1"))
+          .hasMessageContaining("ledger_txn is append-only");
+      assertThatThrownBy(() -> st.execute("DELETE FROM ledger_txn"))
+          .hasMessageContaining("ledger_txn is append-only");
+      assertThatThrownBy(() -> st.execute("UPDATE consumed_record SET cost_cents = 0"))
+          .hasMessageContaining("consumed_record is append-only");
+      assertThatThrownBy(() -> st.execute("INSERT INTO ledger_txn (txn_id, wallet_id, type, amount_cents, "
+          + "occurred_at, initiated_by, row_hash) VALUES (99, 1, 'grant', -5, 'x', 'me', 'h')"))
+          .hasMessageContaining("CHECK constraint failed");
+    }
+  }
+
+  @Test
+  void refusesADatabaseOfANewerSchema() throws Exception {
+    open().close();
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      st.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 'later')");
+    }
+    assertThatThrownBy(this::open)
+        .isInstanceOf(LedgerException.class)
+        .hasMessageContaining("has schema version 99, newer than this meterd knows (1); run a newer meterd against it");
+  }
+
+  @Test
+  void reopeningAnUpToDateDatabaseChangesNothing() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.credit("u1", TxnType.GRANT, 100, "alice", "first");
+    }
+    try (SqliteLedger ledger = open()) {
+      assertThat(ledger.wallet("u1")).get().extracting(Wallet::balanceCents).isEqualTo(100L);
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void aChargeGroupsOneWalletsRecordsAndEachRecordPointsAtIt() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", rec("k1", "u1", 5), rec("k2", "u2", 7), rec("k3", "u1", 0));
+      List<LedgerTxn> u1 = ledger.transactions("u1", 10);
+      assertThat(u1).singleElement().satisfies(t -> {
+        assertThat(t.type()).isEqualTo(TxnType.CHARGE);
+        assertThat(t.amountCents()).isEqualTo(-5);
+        assertThat(t.sourceRecords()).isEqualTo(2);
+        assertThat(t.sourceNode()).isEqualTo("A");
+        assertThat(t.sourceCommit()).isEqualTo("c0ffee");
+        assertThat(t.initiatedBy()).isEqualTo("aggregator");
+      });
+      assertThat(ledger.transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(2L);
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void aRecordCostingNothingIsStillAccountedForByAChargeOfZero() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", rec("free", "u1", 0));
+      assertThat(ledger.transactions("u1", 10)).singleElement()
+          .satisfies(t -> assertThat(t.amountCents()).isZero());
+      assertThat(ledger.wallet("u1").orElseThrow().depleted()).isFalse();
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void duplicatesLeaveNoGapInTransactionIds() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", rec("k1", "u1", 5));
+      consume(ledger, "A", rec("k1", "u1", 5), rec("k2", "u2", 1), rec("k3", "u1", 2));
+      assertThat(ledger.transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(2L);
+      assertThat(ledger.transactions("u1", 10)).extracting(LedgerTxn::txnId).containsExactly(3L, 1L);
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void aConflictRollsBackEverythingOfTheNodesRun() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", rec("k1", "u1", 5));
+      assertThatThrownBy(() -> consume(ledger, "A", rec("k2", "u3", 1), rec("k1", "u2", 5)))
+          .isInstanceOf(BatchContentException.class)
+          .hasMessage("nodes/A/usage_2026-11-21-10.toml:1: idempotency_key \"k1\" was consumed with user_sid \"u1\" "
+              + "and cost_cents 5; this record has user_sid \"u2\" and cost_cents 5");
+      assertThat(ledger.wallet("u3")).isEmpty();
+      assertThat(ledger.wallet("u2")).isEmpty();
+      assertThat(ledger.node("A").orElseThrow().recordsConsumedTotal()).isEqualTo(1);
+      assertThat(ledger.verify()).isEmpty();
+      consume(ledger, "A", rec("k2", "u3", 1));
+      assertThat(ledger.wallet("u3").orElseThrow().balanceCents()).isEqualTo(-1);
+    }
+  }
+
+  @Test
+  void verifyFindsEachBrokenInvariant() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", rec("k1", "u1", 5), rec("k2", "u1", 6));
+      ledger.credit("u2", TxnType.GRANT, 50, "alice", null);
+    }
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      st.execute("DROP TRIGGER consumed_record_no_delete");
+      st.execute("DELETE FROM consumed_record WHERE idempotency_key = 'k2'");
+      st.execute("UPDATE wallet SET balance_cents = 49 WHERE user_sid = 'u2'");
+      st.execute("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, "
+          + "txn_id, file_id) VALUES (1, 'orphan', 1, 3, 0, 42, 1)");
+      st.execute("UPDATE node SET records_consumed_total = 5");
+    }
+    try (SqliteLedger ledger = open()) {
+      assertThat(ledger.verify()).extracting(Violation::rule)
+          .containsExactly("wallet_balance", "record_charge", "charge_amount", "node_total");
+      assertThat(ledger.verify().get(0).message()).isEqualTo("wallet u2 has balance 49 but its transactions sum to 50");
+    }
+  }
+
+  @Test
+  void aDryRunRollsBackButCounts() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      NodeApplied applied;
+      try (Ledger.NodeWrite w = ledger.beginNode("A", true)) {
+        w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 5), rec("k1", "u1", 5)));
+        applied = w.commit(new NodeCursor("c", "t", null));
+      }
+      assertThat(applied).isEqualTo(new NodeApplied(1, 1, 5));
+      assertThat(ledger.wallets()).isEmpty();
+      assertThat(ledger.tracks()).isEmpty();
+    }
+  }
+
+  @Test
+  void tracksSeeWritesOfAnotherConnection() throws Exception {
+    try (SqliteLedger first = open(); SqliteLedger second = open()) {
+      assertThat(first.tracks()).isEmpty();
+      consume(second, "A", rec("k1", "u1", 5));
+      assertThat(first.tracks()).containsKey("A");
+      second.halt("A", new NodeError(NodeError.Kind.CONTENT, "f", 3, "bad"), "tree");
+      assertThat(first.tracks().get("A").haltKind()).isEqualTo(NodeError.Kind.CONTENT);
+      assertThat(first.tracks().get("A").haltedTreeId()).isEqualTo("tree");
+    }
+  }
+}
