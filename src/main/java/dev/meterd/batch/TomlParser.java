@@ -312,9 +312,9 @@ final class TomlParser {
     char c = s[pos];
     switch (c) {
       case '"':
-        return startsWithTriple('"') ? multiLineBasicString() : basicString();
+        return startsWithTriple('"') ? multiLineString('"') : basicString();
       case '\'':
-        return startsWithTriple('\'') ? multiLineLiteralString() : literalString();
+        return startsWithTriple('\'') ? multiLineString('\'') : literalString();
       case '[':
         return array(depth + 1);
       case '{':
@@ -443,7 +443,10 @@ final class TomlParser {
     }
   }
 
-  private String multiLineBasicString() {
+  /** A multi-line string: basic ({@code """}, with escapes) or literal ({@code '''}). */
+  private String multiLineString(char quote) {
+    boolean basic = quote == '"';
+    String kind = basic ? "multi-line string" : "multi-line literal string";
     int openLine = line;
     pos += 3;
     skipFirstNewline();
@@ -451,21 +454,21 @@ final class TomlParser {
     int start = pos;
     while (true) {
       if (pos >= n) {
-        throw errorAt(openLine, "multi-line string is not closed with '\"\"\"'");
+        throw errorAt(openLine, kind + " is not closed with " + String.valueOf(quote).repeat(3));
       }
       char c = s[pos];
-      if (c == '"') {
-        int quotes = run('"');
+      if (c == quote) {
+        int quotes = run(quote);
         if (quotes >= 3) {
           if (quotes > 5) {
-            throw error("too many quotes at the end of a multi-line string");
+            throw error("too many quotes at the end of a " + kind);
           }
           sb.append(s, start, pos - start + quotes - 3);
           pos += quotes;
           return sb.toString();
         }
         pos += quotes;
-      } else if (c == '\\') {
+      } else if (basic && c == '\\') {
         sb.append(s, start, pos - start);
         if (lineEndingBackslash()) {
           skipWhitespaceAndNewlines();
@@ -479,7 +482,7 @@ final class TomlParser {
         sb.append('\n');
         start = pos;
       } else if (isControl(c)) {
-        throw error("control character " + hex(c) + " in a string; write it as an escape");
+        throw error("control character " + hex(c) + " in a " + kind);
       } else {
         pos++;
       }
@@ -505,41 +508,6 @@ final class TomlParser {
         throw error("control character " + hex(c) + " in a literal string");
       }
       pos++;
-    }
-  }
-
-  private String multiLineLiteralString() {
-    int openLine = line;
-    pos += 3;
-    skipFirstNewline();
-    StringBuilder sb = new StringBuilder();
-    int start = pos;
-    while (true) {
-      if (pos >= n) {
-        throw errorAt(openLine, "multi-line literal string is not closed with \"'''\"");
-      }
-      char c = s[pos];
-      if (c == '\'') {
-        int quotes = run('\'');
-        if (quotes >= 3) {
-          if (quotes > 5) {
-            throw error("too many quotes at the end of a multi-line literal string");
-          }
-          sb.append(s, start, pos - start + quotes - 3);
-          pos += quotes;
-          return sb.toString();
-        }
-        pos += quotes;
-      } else if (c == '\n' || c == '\r') {
-        sb.append(s, start, pos - start);
-        newline();
-        sb.append('\n');
-        start = pos;
-      } else if (isControl(c)) {
-        throw error("control character " + hex(c) + " in a literal string");
-      } else {
-        pos++;
-      }
     }
   }
 
