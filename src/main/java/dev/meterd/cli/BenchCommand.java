@@ -14,6 +14,7 @@ import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
@@ -68,6 +69,7 @@ final class BenchCommand implements Callable<Integer> {
     if (nodes < 10 || files < 1 || records < 1 || commits < 1 || users < 1 || polls < 1) {
       throw new UsageException("bench needs --nodes >= 10 and --files, --records, --commits, --users, --polls >= 1");
     }
+    sink = main.out;
     Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("meterd-bench");
     try {
       return bench(work);
@@ -217,8 +219,11 @@ final class BenchCommand implements Callable<Integer> {
     return Arrays.stream(values).max().orElse(0);
   }
 
+  /** Where the figures go: the command's stdout. */
+  private static PrintStream sink = System.out;
+
   static void say(String format, Object... args) {
-    System.out.println(String.format(java.util.Locale.ROOT, format, args));
+    sink.println(String.format(java.util.Locale.ROOT, format, args));
   }
 
   static void deleteTree(Path root) throws IOException {
@@ -236,6 +241,9 @@ final class BenchCommand implements Callable<Integer> {
       description = "Compares batch parsers on one generated file: meterd's own, Jackson's TOML module, tomlj.")
   static final class Parse implements Callable<Integer> {
 
+    @ParentCommand
+    BenchCommand parent;
+
     @Option(names = "--records", defaultValue = "20000", description = "Records in the file (default ${DEFAULT-VALUE})")
     int records;
 
@@ -244,6 +252,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+      sink = parent.main.out;
       BenchCommand gen = new BenchCommand();
       gen.records = records;
       gen.users = 1000;

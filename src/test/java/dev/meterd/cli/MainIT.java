@@ -243,6 +243,18 @@ class MainIT {
     assertThat(raw("demo-repo", demo.toString())).isEqualTo(2);
   }
 
+  @Test
+  void benchRunsEndToEndOnATinyRepository() {
+    assertThat(raw("bench", "--nodes", "10", "--files", "2", "--records", "3", "--commits", "3", "--polls", "2"))
+        .isEqualTo(0);
+    assertThat(out).contains("full run: 60 records in")
+        .contains("no-change poll of 10 nodes: median")
+        .contains("poll where 10 of 10 nodes changed (3 records each)")
+        .contains("verify: 0 violations");
+    assertThat(raw("bench", "parse", "--records", "100", "--rounds", "1")).isEqualTo(0);
+    assertThat(out).contains("meterd (strict TOML 1.0, validated records)").contains("tomlj");
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"aggregate", "status", "wallet", "node", "verify", "bench", "demo-repo"})
   void everyCommandTakesHelp(String command) {
