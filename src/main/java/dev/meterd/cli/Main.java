@@ -16,6 +16,7 @@ import picocli.CommandLine.ScopeType;
     version = "meterd 0.1.0",
     description = "Usage-billing aggregator: consumes usage batches from a git repository into prepaid wallets.",
     subcommands = {
+      ServeCommand.class,
       AggregateCommand.class,
       StatusCommand.class,
       WalletCommand.class,

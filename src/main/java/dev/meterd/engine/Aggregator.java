@@ -44,6 +44,7 @@ public final class Aggregator {
   private final BatchParser parser;
   private final Clock clock;
   private final FaultInjector faults;
+  private volatile boolean stopRequested;
 
   public Aggregator(BatchSource source, Ledger ledger, BatchParser parser, Clock clock, FaultInjector faults) {
     this.source = source;
@@ -79,7 +80,7 @@ public final class Aggregator {
     run.execute();
     RunSummary summary = new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip,
         run.outcomes, run.skipped, run.ignored);
-    if (everyNode && !request.dryRun()) {
+    if (everyNode && !request.dryRun() && !stopRequested) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
       ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal()) : new Ledger.RunMark(null, 0));
     }
@@ -88,6 +89,14 @@ public final class Aggregator {
         summary.halted().size(), summary.recordsConsumed(), summary.recordsDuplicate(), summary.debitedCents(),
         request.dryRun() ? " (dry run: nothing written)" : "");
     return summary;
+  }
+
+  /**
+   * Asks a run in progress to stop after the node it is applying (a shutdown): that node's
+   * transaction finishes, later nodes wait for the next run.
+   */
+  public void requestStop() {
+    stopRequested = true;
   }
 
   private static long elapsedMs(long startNanos) {
@@ -176,6 +185,10 @@ public final class Aggregator {
         }
       }
       for (Map.Entry<String, String> e : changed.entrySet()) {
+        if (stopRequested) {
+          log.info("stopping before node {}: shutdown requested", e.getKey());
+          break;
+        }
         String node = e.getKey();
         NodeOutcome outcome = runNode(node, e.getValue(), states.get(node), touching.get(node));
         byNode.put(node, outcome);
@@ -223,7 +236,7 @@ public final class Aggregator {
           applied = write.commit(new NodeCursor(touchingCommit, treeId, warning));
         }
         return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
-            applied.debitedCents());
+            applied.debitedCents(), applied.newestOccurredAt());
       } catch (BatchContentException e) {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, e.path(), e.line() > 0 ? e.line() : null,
             e.error()), treeId);

@@ -11,8 +11,8 @@ public sealed interface NodeOutcome {
   record Skipped(String node) implements NodeOutcome {}
 
   /** Read and applied (possibly nothing new). */
-  record Consumed(String node, long recordsConsumed, long recordsDuplicate, long debitedCents)
-      implements NodeOutcome {}
+  record Consumed(String node, long recordsConsumed, long recordsDuplicate, long debitedCents,
+      java.time.Instant newestOccurredAt) implements NodeOutcome {}
 
   /** Failed now, or still halted from an earlier run; nothing of this run was applied. */
   record Halted(String node, NodeError error) implements NodeOutcome {}

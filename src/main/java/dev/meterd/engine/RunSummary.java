@@ -53,6 +53,12 @@ public record RunSummary(
     return consumed().mapToLong(NodeOutcome.Consumed::debitedCents).sum();
   }
 
+  /** The latest {@code occurred_at} among the records this run consumed, or null. */
+  public Instant newestOccurredAt() {
+    return consumed().map(NodeOutcome.Consumed::newestOccurredAt).filter(java.util.Objects::nonNull)
+        .max(Instant::compareTo).orElse(null);
+  }
+
   private java.util.stream.Stream<NodeOutcome.Consumed> consumed() {
     return outcomes.stream().filter(o -> o instanceof NodeOutcome.Consumed).map(o -> (NodeOutcome.Consumed) o);
   }

@@ -77,6 +77,38 @@ public interface Ledger extends AutoCloseable {
 
   List<Wallet> wallets();
 
+  /**
+   * Ledger transactions of the given types, newest first.
+   *
+   * @param beforeTxnId only transactions with a smaller id (the page cursor), or null for the newest
+   */
+  List<LedgerTxn> transactionPage(java.util.Set<TxnType> types, Long beforeTxnId, int limit);
+
+  /** How usage is grouped by {@link #usage}. */
+  enum Bucket {
+    DAY,
+    WEEK,
+    MONTH
+  }
+
+  /**
+   * Consumed usage in one bucket.
+   *
+   * @param start the bucket's first day (a Monday for weeks, the 1st for months), UTC
+   */
+  record UsageBucket(java.time.LocalDate start, long records, long costCents) {}
+
+  /**
+   * Consumed records grouped by their {@code occurred_at} (UTC), oldest first.
+   *
+   * @param from first day included, or null
+   * @param to first day excluded, or null
+   */
+  List<UsageBucket> usage(Bucket bucket, java.time.LocalDate from, java.time.LocalDate to);
+
+  /** The latest {@code occurred_at} of any consumed record, or null. */
+  java.time.Instant newestOccurredAt();
+
   /** Credits a wallet (opening it if needed), attributed to {@code initiatedBy}. */
   LedgerTxn credit(String userSid, TxnType type, long amountCents, String initiatedBy, String note);
 

@@ -402,6 +402,75 @@ public final class SqliteLedger implements Ledger {
   }
 
   @Override
+  public synchronized List<LedgerTxn> transactionPage(java.util.Set<TxnType> types, Long beforeTxnId, int limit) {
+    if (types.isEmpty()) {
+      return List.of();
+    }
+    StringBuilder in = new StringBuilder();
+    for (TxnType t : types) {
+      in.append(in.length() == 0 ? "'" : ",'").append(t.sqlName()).append('\'');
+    }
+    return query("page through the ledger", () -> {
+      PreparedStatement ps = stmt(TXN_SELECT + "WHERE t.type IN (" + in + ") AND t.txn_id < ? "
+          + "ORDER BY t.txn_id DESC LIMIT ?");
+      ps.setLong(1, beforeTxnId == null ? Long.MAX_VALUE : beforeTxnId);
+      ps.setInt(2, limit);
+      return txns(ps);
+    });
+  }
+
+  private static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
+      + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
+      + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "
+      + "LEFT JOIN node n ON n.node_id = t.source_node_id ";
+
+  private static List<LedgerTxn> txns(PreparedStatement ps) throws SQLException {
+    List<LedgerTxn> result = new ArrayList<>();
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        result.add(new LedgerTxn(rs.getLong(1), rs.getString(2), TxnType.fromSql(rs.getString(3)),
+            rs.getLong(4), instant(rs.getString(5)), rs.getString(6), rs.getString(7), rs.getString(8),
+            (Integer) rs.getObject(9), rs.getString(10)));
+      }
+    }
+    return result;
+  }
+
+  @Override
+  public synchronized List<UsageBucket> usage(Bucket bucket, java.time.LocalDate from, java.time.LocalDate to) {
+    String day = "date(occurred_at_ms / 1000, 'unixepoch')";
+    String start = switch (bucket) {
+      case DAY -> day;
+      case WEEK -> "date(" + day + ", '-6 days', 'weekday 1')";
+      case MONTH -> "strftime('%Y-%m-01', " + day + ")";
+    };
+    return query("sum the usage by " + bucket.name().toLowerCase(java.util.Locale.ROOT), () -> {
+      PreparedStatement ps = stmt("SELECT " + start + " AS b, count(*), sum(cost_cents) FROM consumed_record "
+          + "WHERE occurred_at_ms >= ? AND occurred_at_ms < ? GROUP BY b ORDER BY b");
+      ps.setLong(1, from == null ? Long.MIN_VALUE : from.atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli());
+      ps.setLong(2, to == null ? Long.MAX_VALUE : to.atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli());
+      List<UsageBucket> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new UsageBucket(java.time.LocalDate.parse(rs.getString(1)), rs.getLong(2), rs.getLong(3)));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public synchronized Instant newestOccurredAt() {
+    return query("find the newest consumed record", () -> {
+      try (ResultSet rs = stmt("SELECT max(occurred_at_ms) FROM consumed_record").executeQuery()) {
+        rs.next();
+        long ms = rs.getLong(1);
+        return rs.wasNull() ? null : Instant.ofEpochMilli(ms);
+      }
+    });
+  }
+
+  @Override
   public synchronized LedgerTxn credit(String userSid, TxnType type, long amountCents, String initiatedBy,
       String note) {
     if (type == TxnType.CHARGE) {
@@ -549,6 +618,7 @@ public final class SqliteLedger implements Ledger {
     private long consumed;
     private long duplicates;
     private long debited;
+    private long newestOccurredAtMs = Long.MIN_VALUE;
     private boolean done;
 
     SqliteNodeWrite(String node, boolean dryRun) throws SQLException {
@@ -603,6 +673,7 @@ public final class SqliteLedger implements Ledger {
         charge.cents = Math.addExact(charge.cents, r.costCents());
         charge.records++;
         debited = Math.addExact(debited, r.costCents());
+        newestOccurredAtMs = Math.max(newestOccurredAtMs, r.occurredAt().toEpochMilli());
         consumed++;
         return;
       }
@@ -703,7 +774,8 @@ public final class SqliteLedger implements Ledger {
             refreshTrack(node);
           }
           done = true;
-          return new NodeApplied(consumed, duplicates, debited);
+          return new NodeApplied(consumed, duplicates, debited,
+              consumed == 0 ? null : Instant.ofEpochMilli(newestOccurredAtMs));
         } catch (SQLException e) {
           throw failure("commit the run of node " + node, e);
         } finally {

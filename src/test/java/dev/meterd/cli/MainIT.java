@@ -234,6 +234,12 @@ class MainIT {
   }
 
   @Test
+  void serveRefusesToStartWithoutAnAdminTokenAndSaysHowToSetOne() {
+    assertThat(meterd("serve")).isEqualTo(2);
+    assertThat(err.strip()).startsWith("meterd: serve needs an admin token: set METERD_ADMIN_TOKEN");
+  }
+
+  @Test
   void demoRepoCreatesARepositoryThatAggregates() {
     Path demo = tmp.resolve("demo.git");
     assertThat(raw("demo-repo", demo.toString())).isEqualTo(0);

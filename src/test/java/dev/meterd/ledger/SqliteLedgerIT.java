@@ -170,7 +170,7 @@ class SqliteLedgerIT {
         w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 5), rec("k1", "u1", 5)));
         applied = w.commit(new NodeCursor("c", "t", null));
       }
-      assertThat(applied).isEqualTo(new NodeApplied(1, 1, 5));
+      assertThat(applied).isEqualTo(new NodeApplied(1, 1, 5, Instant.parse("2026-11-21T10:00:00Z")));
       assertThat(ledger.wallets()).isEmpty();
       assertThat(ledger.tracks()).isEmpty();
     }

@@ -1,0 +1,269 @@
+package dev.meterd.admin;
+
+import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.Wallet;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import java.time.LocalDate;
+import java.time.format.DateTimeParseException;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The admin HTTP API, {@code /health} and {@code /metrics}. Every ledger call is blocking (JDBC)
+ * and runs on a worker thread, never on the event loop. Errors are JSON {@code {"error":...}};
+ * a 500 never carries a stack trace.
+ */
+public final class AdminApi {
+
+  private static final Logger log = LoggerFactory.getLogger(AdminApi.class);
+
+  static final int MAX_BODY_BYTES = 64 * 1024;
+  static final int DEFAULT_PAGE = 50;
+  static final int MAX_PAGE = 500;
+  static final String ADMIN_NAME = "meterd.admin";
+  private static final Set<TxnType> PAYMENTS = EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND);
+
+  private final Vertx vertx;
+  private final Ledger ledger;
+  private final AdminTokens tokens;
+  private final AggregationTrigger trigger;
+  private final Supplier<String> metrics;
+  private final long maxGrantCents;
+
+  public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
+      Supplier<String> metrics, long maxGrantCents) {
+    this.vertx = vertx;
+    this.ledger = ledger;
+    this.tokens = tokens;
+    this.trigger = trigger;
+    this.metrics = metrics;
+    this.maxGrantCents = maxGrantCents;
+  }
+
+  public Router router() {
+    Router router = Router.router(vertx);
+    router.route().handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES));
+    router.route().failureHandler(ctx -> {
+      if (ctx.failure() instanceof ApiException api) {
+        error(ctx, api.status, api.getMessage());
+      } else {
+        ctx.next();
+      }
+    });
+    router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
+    router.get("/metrics").handler(this::metrics);
+    router.route("/admin/*").handler(this::authenticate);
+    router.post("/admin/aggregate-now").handler(this::aggregateNow);
+    router.get("/admin/aggregator-state").handler(this::aggregatorState);
+    router.get("/admin/list-users").handler(this::listUsers);
+    router.get("/admin/list-billing").handler(ctx -> listTransactions(ctx, EnumSet.allOf(TxnType.class)));
+    router.get("/admin/list-payments").handler(ctx -> listTransactions(ctx, PAYMENTS));
+    router.get("/admin/wallets/:user").handler(this::wallet);
+    router.post("/admin/wallets/:user/grant").handler(this::grant);
+    router.get("/admin/usage/summary").handler(this::usageSummary);
+    router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
+        + ctx.request().path()));
+    router.errorHandler(413, ctx -> error(ctx, 413, "request body over " + MAX_BODY_BYTES + " bytes"));
+    router.errorHandler(405, ctx -> error(ctx, 405, "method not allowed"));
+    router.errorHandler(500, ctx -> {
+      log.error("request {} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
+      error(ctx, 500, "internal error; the server log has the details");
+    });
+    return router;
+  }
+
+  /** The token's name, set by {@link #authenticate}: the {@code initiated_by} of what the request does. */
+  static String adminName(RoutingContext ctx) {
+    return ctx.get(ADMIN_NAME);
+  }
+
+  private void authenticate(RoutingContext ctx) {
+    String header = ctx.request().getHeader("Authorization");
+    String token = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
+    java.util.Optional<String> name = tokens.authenticate(token);
+    if (name.isEmpty()) {
+      error(ctx, 401, "unauthorized");
+      return;
+    }
+    ctx.put(ADMIN_NAME, name.get());
+    ctx.next();
+  }
+
+  private void metrics(RoutingContext ctx) {
+    ctx.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(metrics.get());
+  }
+
+  private void aggregateNow(RoutingContext ctx) {
+    log.info("aggregation requested by {}", adminName(ctx));
+    trigger.runNow()
+        .onSuccess(summary -> json(ctx, 200, JsonViews.summary(summary)))
+        .onFailure(e -> fail(ctx, e));
+  }
+
+  private void aggregatorState(RoutingContext ctx) {
+    blocking(ctx, () -> JsonViews.nodes(ledger.nodes().values()));
+  }
+
+  private void listUsers(RoutingContext ctx) {
+    String q = ctx.request().getParam("q");
+    blocking(ctx, () -> {
+      List<Wallet> wallets = ledger.wallets();
+      if (q != null && !q.isEmpty()) {
+        String needle = q.toLowerCase(Locale.ROOT);
+        wallets = wallets.stream().filter(w -> w.userSid().toLowerCase(Locale.ROOT).contains(needle)).toList();
+      }
+      return JsonViews.wallets(wallets);
+    });
+  }
+
+  private void listTransactions(RoutingContext ctx, Set<TxnType> types) {
+    int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
+    String cursorText = ctx.request().getParam("cursor");
+    Long cursor = cursorText == null ? null : longParam("cursor", cursorText);
+    blocking(ctx, () -> {
+      List<LedgerTxn> page = ledger.transactionPage(types, cursor, limit);
+      JsonArray array = new JsonArray();
+      page.forEach(t -> array.add(JsonViews.transaction(t)));
+      String next = page.size() == limit ? Long.toString(page.get(page.size() - 1).txnId()) : null;
+      return new JsonObject().put("transactions", array).put("next_cursor", next);
+    });
+  }
+
+  private void wallet(RoutingContext ctx) {
+    String user = ctx.pathParam("user");
+    int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
+    blocking(ctx, () -> {
+      Wallet wallet = ledger.wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
+      return JsonViews.wallet(wallet, ledger.transactions(user, limit));
+    });
+  }
+
+  private void grant(RoutingContext ctx) {
+    String user = ctx.pathParam("user");
+    JsonObject body;
+    try {
+      body = ctx.body().asJsonObject();
+    } catch (DecodeException | ClassCastException e) {
+      error(ctx, 400, "the body must be a JSON object {\"amount_cents\": N, \"note\": \"...\"}");
+      return;
+    }
+    if (body == null || !(body.getValue("amount_cents") instanceof Number amount)
+        || amount.doubleValue() != Math.rint(amount.doubleValue())) {
+      error(ctx, 400, "amount_cents must be a whole number of cents");
+      return;
+    }
+    long cents = amount.longValue();
+    if (cents < 1 || cents > maxGrantCents) {
+      error(ctx, 400, "amount_cents must be 1 to " + maxGrantCents + ", got " + cents);
+      return;
+    }
+    if (!(body.getValue("note") == null || body.getValue("note") instanceof String)) {
+      error(ctx, 400, "note must be a string");
+      return;
+    }
+    if (user.isEmpty() || user.codePointCount(0, user.length()) > 200) {
+      error(ctx, 400, "the user must be 1 to 200 characters");
+      return;
+    }
+    String by = adminName(ctx);
+    blocking(ctx, () -> JsonViews.transaction(ledger.credit(user, TxnType.GRANT, cents, by, body.getString("note"))));
+  }
+
+  private void usageSummary(RoutingContext ctx) {
+    String bucketText = ctx.request().getParam("bucket", "day");
+    Ledger.Bucket bucket;
+    try {
+      bucket = Ledger.Bucket.valueOf(bucketText.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      error(ctx, 400, "bucket must be day, week or month, got " + bucketText);
+      return;
+    }
+    LocalDate from = dateParam(ctx, "from");
+    LocalDate to = dateParam(ctx, "to");
+    blocking(ctx, () -> {
+      JsonArray buckets = new JsonArray();
+      for (Ledger.UsageBucket b : ledger.usage(bucket, from, to)) {
+        buckets.add(new JsonObject().put("start", b.start().toString()).put("records", b.records())
+            .put("cost_cents", b.costCents()));
+      }
+      return new JsonObject().put("bucket", bucket.name().toLowerCase(Locale.ROOT)).put("buckets", buckets);
+    });
+  }
+
+  // ---- plumbing
+
+  private void blocking(RoutingContext ctx, Callable<JsonObject> work) {
+    Future<JsonObject> result = vertx.executeBlocking(work, false);
+    result.onSuccess(json -> json(ctx, 200, json)).onFailure(e -> fail(ctx, e));
+  }
+
+  private static void fail(RoutingContext ctx, Throwable e) {
+    if (e instanceof ApiException api) {
+      error(ctx, api.status, api.getMessage());
+    } else if (e instanceof RunInProgressException) {
+      error(ctx, 409, e.getMessage());
+    } else if (e instanceof RunUnavailableException || e instanceof dev.meterd.ledger.LedgerException) {
+      // The source or the database is unavailable: nothing was applied; the message names what.
+      error(ctx, 503, e.getMessage());
+    } else {
+      ctx.fail(500, e);
+    }
+  }
+
+  static void json(RoutingContext ctx, int status, JsonObject body) {
+    if (!ctx.response().ended()) {
+      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
+    }
+  }
+
+  static void error(RoutingContext ctx, int status, String message) {
+    json(ctx, status, new JsonObject().put("error", message));
+  }
+
+  private static int intParam(RoutingContext ctx, String name, int fallback, int min, int max) {
+    String text = ctx.request().getParam(name);
+    if (text == null) {
+      return fallback;
+    }
+    long value = longParam(name, text);
+    if (value < min || value > max) {
+      throw new ApiException(400, name + " must be " + min + " to " + max + ", got " + value);
+    }
+    return (int) value;
+  }
+
+  private static long longParam(String name, String text) {
+    try {
+      return Long.parseLong(text);
+    } catch (NumberFormatException e) {
+      throw new ApiException(400, name + " must be a whole number");
+    }
+  }
+
+  private static LocalDate dateParam(RoutingContext ctx, String name) {
+    String text = ctx.request().getParam(name);
+    if (text == null) {
+      return null;
+    }
+    try {
+      return LocalDate.parse(text);
+    } catch (DateTimeParseException e) {
+      throw new ApiException(400, name + " must be a date YYYY-MM-DD");
+    }
+  }
+}

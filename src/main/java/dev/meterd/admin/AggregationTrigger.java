@@ -1,0 +1,10 @@
+package dev.meterd.admin;
+
+import dev.meterd.engine.RunSummary;
+import io.vertx.core.Future;
+
+/** Starts an aggregation run now; fails with {@link RunInProgressException} while one runs. */
+public interface AggregationTrigger {
+
+  Future<RunSummary> runNow();
+}

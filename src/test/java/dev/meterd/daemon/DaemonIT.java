@@ -1,0 +1,306 @@
+package dev.meterd.daemon;
+
+import static dev.meterd.testing.UsageRepo.HOUR_10;
+import static dev.meterd.testing.UsageRepo.HOUR_11;
+import static dev.meterd.testing.UsageRepo.batch;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meterd.admin.AdminTokens;
+import dev.meterd.batch.BatchParser;
+import dev.meterd.config.ConfigLoader;
+import dev.meterd.config.MeterdConfig;
+import dev.meterd.engine.Aggregator;
+import dev.meterd.engine.FaultInjector;
+import dev.meterd.engine.RunRequest;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.UsageRepo;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The daemon's HTTP API against the real server on a free loopback port. */
+class DaemonIT {
+
+  private static final String ADMIN_TOKEN = "admin-token-0123456789";
+  private static final String ALICE_TOKEN = "alice-token-0123456789";
+
+  @TempDir
+  Path tmp;
+
+  private UsageRepo repo;
+  private Daemon daemon;
+  private Vertx vertx;
+  private WebClient client;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    repo = new UsageRepo(tmp.resolve("usage.git"));
+    vertx = Vertx.vertx();
+    client = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1"));
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    if (daemon != null) {
+      daemon.close();
+    }
+    client.close();
+    get(vertx.close());
+    repo.close();
+  }
+
+  private void startDaemon() throws Exception {
+    Path tokens = tmp.resolve("tokens");
+    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
+    MeterdConfig config = ConfigLoader.parse("""
+        [storage]
+        path = "%s"
+        [aggregator]
+        interval_seconds = 3600
+        [http]
+        listen = "127.0.0.1:0"
+        [admin]
+        tokens_file = "%s"
+        max_grant_cents = 10000
+        """.formatted(tmp.resolve("meterd.db"), tokens), "test");
+    Clock clock = Clock.systemUTC();
+    daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
+        GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()),
+        SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
+  }
+
+  private static <T> T get(Future<T> future) throws Exception {
+    return future.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+
+  private HttpRequest<Buffer> request(String method, String path, String token) {
+    HttpRequest<Buffer> r = client.request(io.vertx.core.http.HttpMethod.valueOf(method), daemon.port(), "127.0.0.1", path);
+    return token == null ? r : r.bearerTokenAuthentication(token);
+  }
+
+  private HttpResponse<Buffer> call(String method, String path, String token) throws Exception {
+    return get(request(method, path, token).send());
+  }
+
+  private JsonObject json(String method, String path) throws Exception {
+    HttpResponse<Buffer> r = call(method, path, ADMIN_TOKEN);
+    assertThat(r.statusCode()).as(method + " " + path + ": " + r.bodyAsString()).isEqualTo(200);
+    return r.bodyAsJsonObject();
+  }
+
+  /** The run at start has settled once every node has a state. */
+  private void awaitStartRun(int nodes) throws Exception {
+    for (int i = 0; i < 200; i++) {
+      if (json("GET", "/admin/aggregator-state").getJsonArray("nodes").size() == nodes
+          && call("POST", "/admin/aggregate-now", ADMIN_TOKEN).statusCode() == 200) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("the run at start did not finish");
+  }
+
+  @Test
+  void refusesAdminRequestsWithoutOrWithAWrongTokenAndSaysNothingMore() throws Exception {
+    startDaemon();
+    for (String path : List.of("/admin/aggregator-state", "/admin/list-users", "/admin/wallets/u1")) {
+      HttpResponse<Buffer> none = call("GET", path, null);
+      assertThat(none.statusCode()).isEqualTo(401);
+      assertThat(none.bodyAsJsonObject()).isEqualTo(new JsonObject().put("error", "unauthorized"));
+      HttpResponse<Buffer> wrong = call("GET", path, ADMIN_TOKEN + "x");
+      assertThat(wrong.statusCode()).isEqualTo(401);
+      assertThat(wrong.bodyAsJsonObject()).isEqualTo(new JsonObject().put("error", "unauthorized"));
+    }
+    assertThat(call("POST", "/admin/aggregate-now", "Basic abc").statusCode()).isEqualTo(401);
+    assertThat(call("GET", "/health", null).bodyAsJsonObject()).isEqualTo(new JsonObject().put("status", "ok"));
+  }
+
+  @Test
+  void aRunTriggeredOverHttpDebitsExactlyAsTheCommandLineWould() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(UsageRepo.record("a1", "u1", 10), UsageRepo.record("a2", "u2", 20)),
+        "nodes/B/" + HOUR_10, batch(UsageRepo.record("b1", "u1", 7)));
+    startDaemon();
+    awaitStartRun(2);
+    repo.commit("nodes/A/" + HOUR_11, batch(UsageRepo.record("a3", "u2", 5)));
+    JsonObject summary = json("POST", "/admin/aggregate-now");
+    assertThat(summary.getLong("records_consumed")).isEqualTo(1);
+    assertThat(summary.getInteger("nodes_skipped")).isEqualTo(1);
+
+    Path reference = tmp.resolve("reference.db");
+    try (SqliteLedger ledger = SqliteLedger.open(reference, Clock.systemUTC());
+        GitBatchSource source = GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("c2"), Optional.empty())) {
+      new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), Clock.systemUTC(), FaultInjector.NONE)
+          .run(RunRequest.ALL);
+      for (String user : List.of("u1", "u2")) {
+        assertThat(json("GET", "/admin/wallets/" + user).getLong("balance_cents"))
+            .isEqualTo(ledger.wallet(user).orElseThrow().balanceCents());
+      }
+    }
+    JsonArray users = json("GET", "/admin/list-users").getJsonArray("wallets");
+    assertThat(users.stream().map(w -> ((JsonObject) w).getString("user_sid"))).containsExactly("u1", "u2");
+  }
+
+  @Test
+  void tenConcurrentTriggersGiveOneRunAndConflictsForTheRest() throws Exception {
+    repo.commit("README.md", "usage of the edge nodes");
+    startDaemon();
+    awaitStartRun(0);
+    List<String> files = new ArrayList<>();
+    for (int n = 0; n < 150; n++) {
+      files.add("nodes/n" + n + "/" + HOUR_10);
+      files.add(batch(UsageRepo.record("k" + n, "u" + (n % 3), 1 + n)));
+    }
+    repo.commit(files.toArray(String[]::new));
+    List<Future<HttpResponse<Buffer>>> calls = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      calls.add(request("POST", "/admin/aggregate-now", ADMIN_TOKEN).send());
+    }
+    List<Integer> statuses = new ArrayList<>();
+    long debited = 0;
+    for (Future<HttpResponse<Buffer>> f : calls) {
+      HttpResponse<Buffer> r = get(f);
+      statuses.add(r.statusCode());
+      if (r.statusCode() == 200) {
+        debited += r.bodyAsJsonObject().getLong("debited_cents");
+      } else {
+        assertThat(r.bodyAsJsonObject().getString("error")).contains("already in progress");
+      }
+    }
+    assertThat(statuses).containsOnly(200, 409);
+    assertThat(statuses.stream().filter(s -> s == 200).count()).isEqualTo(1);
+    long expected = 150L * 151 / 2;
+    assertThat(debited).isEqualTo(expected);
+    long balances = 0;
+    for (Object w : json("GET", "/admin/list-users").getJsonArray("wallets")) {
+      balances += ((JsonObject) w).getLong("balance_cents");
+    }
+    assertThat(balances).isEqualTo(-expected);
+  }
+
+  @Test
+  void grantsAreAttributedToTheTokensNameAndValidated() throws Exception {
+    startDaemon();
+    HttpResponse<Buffer> ok = get(request("POST", "/admin/wallets/u9/grant", ALICE_TOKEN)
+        .sendJsonObject(new JsonObject().put("amount_cents", 500).put("note", "welcome")));
+    assertThat(ok.statusCode()).isEqualTo(200);
+    assertThat(ok.bodyAsJsonObject().getString("initiated_by")).isEqualTo("alice");
+    assertThat(ok.bodyAsJsonObject().getString("type")).isEqualTo("grant");
+    assertThat(json("GET", "/admin/wallets/u9").getLong("balance_cents")).isEqualTo(500);
+
+    for (Object bad : List.of(0, -1, 10001, 1.5, "5")) {
+      HttpResponse<Buffer> r = get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
+          .sendJsonObject(new JsonObject().put("amount_cents", bad)));
+      assertThat(r.statusCode()).as("amount %s", bad).isEqualTo(400);
+      assertThat(r.bodyAsJsonObject().getString("error")).startsWith("amount_cents must be");
+    }
+    HttpResponse<Buffer> notJson = get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
+        .sendBuffer(Buffer.buffer("nope")));
+    assertThat(notJson.statusCode()).isEqualTo(400);
+    HttpResponse<Buffer> huge = get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
+        .sendBuffer(Buffer.buffer("x".repeat(100_000))));
+    assertThat(huge.statusCode()).isEqualTo(413);
+    assertThat(huge.bodyAsJsonObject().getString("error")).contains("request body over");
+    assertThat(json("GET", "/admin/wallets/u9").getLong("balance_cents")).isEqualTo(500);
+    assertThat(call("GET", "/admin/wallets/nobody", ADMIN_TOKEN).statusCode()).isEqualTo(404);
+  }
+
+  @Test
+  void paymentsAndBillingArePaginatedNewestFirst() throws Exception {
+    startDaemon();
+    for (int i = 1; i <= 5; i++) {
+      assertThat(get(request("POST", "/admin/wallets/u1/grant", ADMIN_TOKEN)
+          .sendJsonObject(new JsonObject().put("amount_cents", i))).statusCode()).isEqualTo(200);
+    }
+    JsonObject first = json("GET", "/admin/list-payments?limit=2");
+    assertThat(amounts(first)).containsExactly(5L, 4L);
+    JsonObject second = json("GET", "/admin/list-payments?limit=2&cursor=" + first.getString("next_cursor"));
+    assertThat(amounts(second)).containsExactly(3L, 2L);
+    JsonObject third = json("GET", "/admin/list-billing?limit=2&cursor=" + second.getString("next_cursor"));
+    assertThat(amounts(third)).containsExactly(1L);
+    assertThat(third.getValue("next_cursor")).isNull();
+    assertThat(call("GET", "/admin/list-billing?limit=0", ADMIN_TOKEN).statusCode()).isEqualTo(400);
+    assertThat(call("GET", "/admin/list-billing?cursor=x", ADMIN_TOKEN).statusCode()).isEqualTo(400);
+  }
+
+  private static List<Long> amounts(JsonObject page) {
+    return page.getJsonArray("transactions").stream().map(t -> ((JsonObject) t).getLong("amount_cents")).toList();
+  }
+
+  @Test
+  void theUsageSummarySumsTheConsumedRecordsByDayWeekAndMonth() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(
+        rec("d1", 10, "2026-11-20T23:59:59Z"), rec("d2", 20, "2026-11-21T00:00:00Z"),
+        rec("d3", 5, "2026-11-21T12:00:00+05:00"), rec("d4", 1, "2026-12-01T00:00:00Z")));
+    startDaemon();
+    awaitStartRun(1);
+    assertThat(json("GET", "/admin/usage/summary?bucket=day")).isEqualTo(new JsonObject("""
+        {"bucket":"day","buckets":[
+          {"start":"2026-11-20","records":1,"cost_cents":10},
+          {"start":"2026-11-21","records":2,"cost_cents":25},
+          {"start":"2026-12-01","records":1,"cost_cents":1}]}"""));
+    assertThat(json("GET", "/admin/usage/summary?bucket=week")).isEqualTo(new JsonObject("""
+        {"bucket":"week","buckets":[
+          {"start":"2026-11-16","records":3,"cost_cents":35},
+          {"start":"2026-11-30","records":1,"cost_cents":1}]}"""));
+    assertThat(json("GET", "/admin/usage/summary?bucket=month&from=2026-11-21&to=2026-12-01")).isEqualTo(new JsonObject("""
+        {"bucket":"month","buckets":[{"start":"2026-11-01","records":2,"cost_cents":25}]}"""));
+    assertThat(call("GET", "/admin/usage/summary?bucket=year", ADMIN_TOKEN).statusCode()).isEqualTo(400);
+    assertThat(call("GET", "/admin/usage/summary?from=yesterday", ADMIN_TOKEN).statusCode()).isEqualTo(400);
+  }
+
+  private static String rec(String key, long cost, String at) {
+    return "\n[[records]]\nidempotency_key = \"" + key + "\"\nuser_sid = \"u1\"\ncost_cents = " + cost
+        + "\noccurred_at = " + at + "\n";
+  }
+
+  @Test
+  void metricsAreInPrometheusFormatAndNamedMeterd() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(UsageRepo.record("a1", "u1", 10)), "nodes/B/" + HOUR_10, "bad toml");
+    startDaemon();
+    awaitStartRun(2);
+    String text = call("GET", "/metrics", null).bodyAsString();
+    assertThat(text).contains("meterd_records_consumed_total 1.0")
+        .contains("meterd_debited_cents_total 10.0")
+        .contains("meterd_nodes_halted 1.0")
+        .contains("meterd_runs_total{outcome=\"halted\"}")
+        .contains("meterd_run_duration_seconds_count")
+        .contains("meterd_last_success_age_seconds")
+        .contains("meterd_newest_consumed_occurred_at_seconds 1.795255203E9");
+  }
+
+  @Test
+  void aRunThatCannotReachTheSourceAnswers503WithTheReason() throws Exception {
+    startDaemon();
+    HttpResponse<Buffer> r = call("POST", "/admin/aggregate-now", ADMIN_TOKEN);
+    assertThat(r.statusCode()).isEqualTo(503);
+    assertThat(r.bodyAsJsonObject().getString("error")).isEqualTo("the usage repository " + repo.dir()
+        + " has no branch main");
+  }
+
+  @Test
+  void unknownPathsAndErrorsAreJson() throws Exception {
+    startDaemon();
+    HttpResponse<Buffer> r = call("GET", "/admin/nothing-here", ADMIN_TOKEN);
+    assertThat(r.statusCode()).isEqualTo(404);
+    assertThat(r.bodyAsJsonObject().getString("error")).isEqualTo("no such endpoint: GET /admin/nothing-here");
+  }
+}
