@@ -44,9 +44,11 @@ public final class AdminApi {
   private final AggregationTrigger trigger;
   private final Supplier<String> metrics;
   private final long maxGrantCents;
+  private final AdminPages pages;
 
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents) {
+      Supplier<String> metrics, long maxGrantCents, java.time.Clock clock) {
+    this.pages = new AdminPages(vertx, ledger, tokens, trigger, clock);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -67,7 +69,9 @@ public final class AdminApi {
     });
     router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
     router.get("/metrics").handler(this::metrics);
+    pages.mountPublic(router);
     router.route("/admin/*").handler(this::authenticate);
+    pages.mount(router);
     router.post("/admin/aggregate-now").handler(this::aggregateNow);
     router.get("/admin/aggregator-state").handler(this::aggregatorState);
     router.get("/admin/list-users").handler(this::listUsers);
@@ -96,6 +100,20 @@ public final class AdminApi {
     String header = ctx.request().getHeader("Authorization");
     String token = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
     java.util.Optional<String> name = tokens.authenticate(token);
+    boolean page = ctx.request().path().startsWith("/admin/ui");
+    if (name.isEmpty() && page) {
+      name = pages.sessionAdmin(ctx);
+      String origin = ctx.request().getHeader("Origin");
+      if (name.isPresent() && origin != null && !origin.equals("http://" + ctx.request().getHeader("Host"))) {
+        // The cookie is SameSite=Strict already; a foreign Origin on top of it is refused outright.
+        error(ctx, 403, "cross-origin request refused");
+        return;
+      }
+      if (name.isEmpty()) {
+        ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/login").end();
+        return;
+      }
+    }
     if (name.isEmpty()) {
       error(ctx, 401, "unauthorized");
       return;

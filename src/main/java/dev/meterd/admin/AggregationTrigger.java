@@ -7,4 +7,7 @@ import io.vertx.core.Future;
 public interface AggregationTrigger {
 
   Future<RunSummary> runNow();
+
+  /** The last run that completed, or empty before the first. */
+  java.util.Optional<RunSummary> lastRun();
 }

@@ -29,6 +29,7 @@ public final class AggregationService implements AggregationTrigger {
   private final WorkerExecutor worker;
   /** The run in progress, or null: the single-flight guard and what shutdown waits for. */
   private final AtomicReference<Future<RunSummary>> current = new AtomicReference<>();
+  private final AtomicReference<RunSummary> last = new AtomicReference<>();
 
   public AggregationService(Vertx vertx, Aggregator aggregator, Metrics metrics) {
     this.aggregator = aggregator;
@@ -50,6 +51,7 @@ public final class AggregationService implements AggregationTrigger {
     return run.andThen(ar -> {
       Duration took = Duration.ofNanos(System.nanoTime() - start);
       if (ar.succeeded()) {
+        last.set(ar.result());
         metrics.recordRun(ar.result(), took);
       } else {
         metrics.recordFailure(took);
@@ -57,6 +59,11 @@ public final class AggregationService implements AggregationTrigger {
       }
       current.set(null);
     });
+  }
+
+  @Override
+  public java.util.Optional<RunSummary> lastRun() {
+    return java.util.Optional.ofNullable(last.get());
   }
 
   /** Lets the node in flight finish, stops the run there, and completes when it has. */

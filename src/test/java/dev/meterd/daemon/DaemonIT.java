@@ -14,6 +14,7 @@ import dev.meterd.engine.FaultInjector;
 import dev.meterd.engine.RunRequest;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -40,22 +41,19 @@ import org.junit.jupiter.api.io.TempDir;
 /** The daemon's HTTP API against the real server on a free loopback port. */
 class DaemonIT {
 
-  private static final String ADMIN_TOKEN = "admin-token-0123456789";
-  private static final String ALICE_TOKEN = "alice-token-0123456789";
+  private static final String ADMIN_TOKEN = RunningDaemon.ADMIN_TOKEN;
+  private static final String ALICE_TOKEN = RunningDaemon.ALICE_TOKEN;
+
 
   @TempDir
   Path tmp;
 
   private UsageRepo repo;
-  private Daemon daemon;
-  private Vertx vertx;
-  private WebClient client;
+  private RunningDaemon daemon;
 
   @BeforeEach
   void setUp() throws Exception {
     repo = new UsageRepo(tmp.resolve("usage.git"));
-    vertx = Vertx.vertx();
-    client = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1"));
   }
 
   @AfterEach
@@ -63,60 +61,27 @@ class DaemonIT {
     if (daemon != null) {
       daemon.close();
     }
-    client.close();
-    get(vertx.close());
     repo.close();
   }
 
   private void startDaemon() throws Exception {
-    Path tokens = tmp.resolve("tokens");
-    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
-    MeterdConfig config = ConfigLoader.parse("""
-        [storage]
-        path = "%s"
-        [aggregator]
-        interval_seconds = 3600
-        [http]
-        listen = "127.0.0.1:0"
-        [admin]
-        tokens_file = "%s"
-        max_grant_cents = 10000
-        """.formatted(tmp.resolve("meterd.db"), tokens), "test");
-    Clock clock = Clock.systemUTC();
-    daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
-        GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()),
-        SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
-  }
-
-  private static <T> T get(Future<T> future) throws Exception {
-    return future.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    daemon = new RunningDaemon(tmp, repo);
   }
 
   private HttpRequest<Buffer> request(String method, String path, String token) {
-    HttpRequest<Buffer> r = client.request(io.vertx.core.http.HttpMethod.valueOf(method), daemon.port(), "127.0.0.1", path);
-    return token == null ? r : r.bearerTokenAuthentication(token);
+    return daemon.request(method, path, token);
   }
 
   private HttpResponse<Buffer> call(String method, String path, String token) throws Exception {
-    return get(request(method, path, token).send());
+    return daemon.call(method, path, token);
   }
 
   private JsonObject json(String method, String path) throws Exception {
-    HttpResponse<Buffer> r = call(method, path, ADMIN_TOKEN);
-    assertThat(r.statusCode()).as(method + " " + path + ": " + r.bodyAsString()).isEqualTo(200);
-    return r.bodyAsJsonObject();
+    return daemon.json(method, path);
   }
 
-  /** The run at start has settled once every node has a state. */
   private void awaitStartRun(int nodes) throws Exception {
-    for (int i = 0; i < 200; i++) {
-      if (json("GET", "/admin/aggregator-state").getJsonArray("nodes").size() == nodes
-          && call("POST", "/admin/aggregate-now", ADMIN_TOKEN).statusCode() == 200) {
-        return;
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("the run at start did not finish");
+    daemon.awaitStartRun(nodes);
   }
 
   @Test
@@ -177,7 +142,7 @@ class DaemonIT {
     List<Integer> statuses = new ArrayList<>();
     long debited = 0;
     for (Future<HttpResponse<Buffer>> f : calls) {
-      HttpResponse<Buffer> r = get(f);
+      HttpResponse<Buffer> r = RunningDaemon.get(f);
       statuses.add(r.statusCode());
       if (r.statusCode() == 200) {
         debited += r.bodyAsJsonObject().getLong("debited_cents");
@@ -199,7 +164,7 @@ class DaemonIT {
   @Test
   void grantsAreAttributedToTheTokensNameAndValidated() throws Exception {
     startDaemon();
-    HttpResponse<Buffer> ok = get(request("POST", "/admin/wallets/u9/grant", ALICE_TOKEN)
+    HttpResponse<Buffer> ok = RunningDaemon.get(request("POST", "/admin/wallets/u9/grant", ALICE_TOKEN)
         .sendJsonObject(new JsonObject().put("amount_cents", 500).put("note", "welcome")));
     assertThat(ok.statusCode()).isEqualTo(200);
     assertThat(ok.bodyAsJsonObject().getString("initiated_by")).isEqualTo("alice");
@@ -207,15 +172,15 @@ class DaemonIT {
     assertThat(json("GET", "/admin/wallets/u9").getLong("balance_cents")).isEqualTo(500);
 
     for (Object bad : List.of(0, -1, 10001, 1.5, "5")) {
-      HttpResponse<Buffer> r = get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
+      HttpResponse<Buffer> r = RunningDaemon.get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
           .sendJsonObject(new JsonObject().put("amount_cents", bad)));
       assertThat(r.statusCode()).as("amount %s", bad).isEqualTo(400);
       assertThat(r.bodyAsJsonObject().getString("error")).startsWith("amount_cents must be");
     }
-    HttpResponse<Buffer> notJson = get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
+    HttpResponse<Buffer> notJson = RunningDaemon.get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
         .sendBuffer(Buffer.buffer("nope")));
     assertThat(notJson.statusCode()).isEqualTo(400);
-    HttpResponse<Buffer> huge = get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
+    HttpResponse<Buffer> huge = RunningDaemon.get(request("POST", "/admin/wallets/u9/grant", ADMIN_TOKEN)
         .sendBuffer(Buffer.buffer("x".repeat(100_000))));
     assertThat(huge.statusCode()).isEqualTo(413);
     assertThat(huge.bodyAsJsonObject().getString("error")).contains("request body over");
@@ -227,7 +192,7 @@ class DaemonIT {
   void paymentsAndBillingArePaginatedNewestFirst() throws Exception {
     startDaemon();
     for (int i = 1; i <= 5; i++) {
-      assertThat(get(request("POST", "/admin/wallets/u1/grant", ADMIN_TOKEN)
+      assertThat(RunningDaemon.get(request("POST", "/admin/wallets/u1/grant", ADMIN_TOKEN)
           .sendJsonObject(new JsonObject().put("amount_cents", i))).statusCode()).isEqualTo(200);
     }
     JsonObject first = json("GET", "/admin/list-payments?limit=2");

@@ -1,0 +1,323 @@
+package dev.meterd.admin;
+
+import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.NodeState;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.Wallet;
+import io.pebbletemplates.pebble.PebbleEngine;
+import io.pebbletemplates.pebble.loader.ClasspathLoader;
+import io.pebbletemplates.pebble.template.PebbleTemplate;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.Cookie;
+import io.vertx.core.http.CookieSameSite;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.StringWriter;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The admin web pages under {@code /admin/ui/}, rendered on the server with Pebble, which
+ * escapes every value for HTML unless told otherwise (nothing here tells it otherwise). A page
+ * is reached with the bearer header or the session cookie set by the login form; the cookie is
+ * HttpOnly, SameSite=Strict and limited to {@code /admin/ui}, so it is never sent to the JSON API
+ * and never with a request another site started. Every page carries a Content-Security-Policy
+ * that allows no script at all.
+ */
+final class AdminPages {
+
+  static final String SESSION_COOKIE = "meterd_session";
+  static final String CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+      + "frame-ancestors 'none'; base-uri 'none'";
+  static final Duration SESSION_TTL = Duration.ofHours(12);
+  static final int MAX_SESSIONS = 1_000;
+  private static final int CHART_DAYS = 30;
+
+  private record Session(String admin, Instant expiresAt) {}
+
+  private final Vertx vertx;
+  private final Ledger ledger;
+  private final AdminTokens tokens;
+  private final AggregationTrigger trigger;
+  private final Clock clock;
+  private final PebbleEngine engine = new PebbleEngine.Builder()
+      .loader(templateLoader())
+      .strictVariables(false)
+      .build();
+  private final Map<String, Session> sessions = new ConcurrentHashMap<>();
+  private final SecureRandom random = new SecureRandom();
+  private final byte[] stylesheet;
+
+  AdminPages(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger, Clock clock) {
+    this.vertx = vertx;
+    this.ledger = ledger;
+    this.tokens = tokens;
+    this.trigger = trigger;
+    this.clock = clock;
+    this.stylesheet = resource("/webroot/admin.css");
+  }
+
+  private static ClasspathLoader templateLoader() {
+    ClasspathLoader loader = new ClasspathLoader();
+    loader.setPrefix("templates");
+    loader.setSuffix(".peb");
+    return loader;
+  }
+
+  private static byte[] resource(String path) {
+    try (InputStream in = AdminPages.class.getResourceAsStream(path)) {
+      if (in == null) {
+        throw new IllegalStateException(path + " is missing from the jar");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read " + path, e);
+    }
+  }
+
+  /** Routes that need no login: the form and the stylesheet. Mounted before authentication. */
+  void mountPublic(Router router) {
+    router.route("/admin/ui/*").handler(ctx -> {
+      ctx.response().putHeader("Content-Security-Policy", CSP)
+          .putHeader("X-Content-Type-Options", "nosniff")
+          .putHeader("Referrer-Policy", "no-referrer");
+      ctx.next();
+    });
+    router.get("/admin/ui/static/admin.css").handler(ctx -> ctx.response()
+        .putHeader("Content-Type", "text/css; charset=utf-8")
+        .putHeader("Cache-Control", "max-age=3600")
+        .end(io.vertx.core.buffer.Buffer.buffer(stylesheet)));
+    router.get("/admin/ui/login").handler(ctx -> render(ctx, 200, "login", Map.of("failed", false)));
+    router.post("/admin/ui/login").handler(this::login);
+  }
+
+  /** The pages, behind authentication. */
+  void mount(Router router) {
+    router.get("/admin/ui/").handler(this::overview);
+    router.get("/admin/ui/users").handler(this::users);
+    router.get("/admin/ui/users/:user").handler(this::wallet);
+    router.get("/admin/ui/payments").handler(this::payments);
+    router.get("/admin/ui/aggregator").handler(this::aggregator);
+    router.post("/admin/ui/aggregator/run").handler(this::runNow);
+    router.post("/admin/ui/aggregator/resume").handler(this::resume);
+    router.post("/admin/ui/logout").handler(this::logout);
+  }
+
+  /** The admin of a valid session cookie, when the request is for a page. */
+  Optional<String> sessionAdmin(RoutingContext ctx) {
+    Cookie cookie = ctx.request().getCookie(SESSION_COOKIE);
+    if (cookie == null) {
+      return Optional.empty();
+    }
+    Session session = sessions.get(cookie.getValue());
+    if (session == null || session.expiresAt().isBefore(clock.instant())) {
+      sessions.remove(cookie.getValue());
+      return Optional.empty();
+    }
+    return Optional.of(session.admin());
+  }
+
+  private void login(RoutingContext ctx) {
+    Optional<String> admin = tokens.authenticate(ctx.request().getFormAttribute("token"));
+    if (admin.isEmpty()) {
+      render(ctx, 401, "login", Map.of("failed", true));
+      return;
+    }
+    Instant now = clock.instant();
+    sessions.values().removeIf(s -> s.expiresAt().isBefore(now));
+    if (sessions.size() >= MAX_SESSIONS) {
+      AdminApi.error(ctx, 503, "too many open sessions; log out elsewhere or use the bearer header");
+      return;
+    }
+    byte[] id = new byte[32];
+    random.nextBytes(id);
+    String sessionId = Base64.getUrlEncoder().withoutPadding().encodeToString(id);
+    sessions.put(sessionId, new Session(admin.get(), now.plus(SESSION_TTL)));
+    ctx.response().addCookie(Cookie.cookie(SESSION_COOKIE, sessionId).setPath("/admin/ui").setHttpOnly(true)
+        .setSameSite(CookieSameSite.STRICT).setMaxAge(SESSION_TTL.toSeconds()));
+    ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/").end();
+  }
+
+  private void logout(RoutingContext ctx) {
+    Cookie cookie = ctx.request().getCookie(SESSION_COOKIE);
+    if (cookie != null) {
+      sessions.remove(cookie.getValue());
+    }
+    ctx.response().addCookie(Cookie.cookie(SESSION_COOKIE, "").setPath("/admin/ui").setHttpOnly(true)
+        .setSameSite(CookieSameSite.STRICT).setMaxAge(0));
+    ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/login").end();
+  }
+
+  private void overview(RoutingContext ctx) {
+    page(ctx, "overview", () -> {
+      List<Wallet> wallets = ledger.wallets();
+      Map<String, NodeState> nodes = ledger.nodes();
+      Map<String, Object> model = new HashMap<>();
+      model.put("wallets", wallets.size());
+      model.put("totalBalance", wallets.stream().mapToLong(Wallet::balanceCents).sum());
+      model.put("depleted", wallets.stream().filter(Wallet::depleted).count());
+      model.put("records", nodes.values().stream().mapToLong(NodeState::recordsConsumedTotal).sum());
+      model.put("nodes", nodes.size());
+      model.put("halted", nodes.values().stream().filter(NodeState::halted).count());
+      model.put("lastRun", trigger.lastRun().map(r -> r.startedAt() + ": " + r.recordsConsumed() + " records, "
+          + r.halted().size() + " nodes halted").orElse(null));
+      chart(model, ledger.usage(Ledger.Bucket.DAY, null, null));
+      return model;
+    });
+  }
+
+  /** Usage per day as bars of an inline SVG chart: no script, nothing fetched. */
+  private static void chart(Map<String, Object> model, List<Ledger.UsageBucket> days) {
+    List<Ledger.UsageBucket> shown = days.subList(Math.max(0, days.size() - CHART_DAYS), days.size());
+    long max = shown.stream().mapToLong(Ledger.UsageBucket::costCents).max().orElse(0);
+    int barWidth = 24;
+    int gap = 6;
+    List<Map<String, Object>> bars = new ArrayList<>();
+    for (int i = 0; i < shown.size(); i++) {
+      Ledger.UsageBucket b = shown.get(i);
+      long height = max == 0 ? 0 : Math.max(1, Math.round(110.0 * b.costCents() / max));
+      bars.add(Map.of("x", i * (barWidth + gap), "y", 120 - height, "width", barWidth, "height", height,
+          "label", b.start() + ": " + b.costCents() + " cents, " + b.records() + " records"));
+    }
+    model.put("bars", bars);
+    model.put("chartWidth", Math.max(1, shown.size() * (barWidth + gap) - gap));
+    model.put("firstDay", shown.isEmpty() ? "" : shown.get(0).start().toString());
+    model.put("lastDay", shown.isEmpty() ? "" : shown.get(shown.size() - 1).start().toString());
+  }
+
+  private void users(RoutingContext ctx) {
+    String q = ctx.request().getParam("q", "");
+    page(ctx, "users", () -> {
+      String needle = q.toLowerCase(Locale.ROOT);
+      List<Wallet> wallets = ledger.wallets().stream()
+          .filter(w -> needle.isEmpty() || w.userSid().toLowerCase(Locale.ROOT).contains(needle)).toList();
+      return Map.of("wallets", wallets, "q", q);
+    });
+  }
+
+  private void wallet(RoutingContext ctx) {
+    String user = ctx.pathParam("user");
+    page(ctx, "wallet", () -> {
+      Wallet wallet = ledger.wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
+      return Map.of("wallet", wallet, "transactions", ledger.transactions(user, AdminApi.MAX_PAGE));
+    });
+  }
+
+  private void payments(RoutingContext ctx) {
+    String cursorText = ctx.request().getParam("cursor");
+    page(ctx, "payments", () -> {
+      Long cursor = cursorText == null ? null : Long.parseLong(cursorText);
+      List<LedgerTxn> page = ledger.transactionPage(EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND),
+          cursor, AdminApi.DEFAULT_PAGE);
+      Map<String, Object> model = new HashMap<>();
+      model.put("transactions", page);
+      model.put("next", page.size() == AdminApi.DEFAULT_PAGE ? page.get(page.size() - 1).txnId() : null);
+      return model;
+    });
+  }
+
+  private void aggregator(RoutingContext ctx) {
+    String message = ctx.request().getParam("message");
+    page(ctx, "aggregator", () -> {
+      List<Map<String, Object>> rows = new ArrayList<>();
+      for (NodeState n : ledger.nodes().values()) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("node", n.node());
+        row.put("status", n.status().name().toLowerCase(Locale.ROOT));
+        row.put("lastCommitSha", n.lastCommitSha());
+        row.put("lastRunAt", n.lastRunAt());
+        row.put("records", n.recordsConsumedTotal());
+        row.put("error", n.error() == null ? null : (n.error().file() == null ? "" : n.error().file()
+            + (n.error().line() == null ? "" : ":" + n.error().line()) + ": ") + n.error().message());
+        row.put("haltedSince", n.haltedSince());
+        row.put("warning", n.warning());
+        rows.add(row);
+      }
+      Map<String, Object> model = new HashMap<>();
+      model.put("nodes", rows);
+      model.put("message", message);
+      return model;
+    });
+  }
+
+  private void runNow(RoutingContext ctx) {
+    trigger.runNow().onComplete(ar -> {
+      String message = ar.succeeded()
+          ? "Run " + ar.result().runId() + ": " + ar.result().recordsConsumed() + " records consumed, "
+              + ar.result().halted().size() + " nodes halted."
+          : ar.cause() instanceof RunInProgressException ? "A run is already in progress."
+              : "The run failed: " + ar.cause().getMessage();
+      ctx.redirect("/admin/ui/aggregator?message=" + java.net.URLEncoder.encode(message,
+          java.nio.charset.StandardCharsets.UTF_8));
+    });
+  }
+
+  private void resume(RoutingContext ctx) {
+    String node = ctx.request().getFormAttribute("node");
+    String admin = AdminApi.adminName(ctx);
+    vertx.executeBlocking(() -> node == null ? Optional.<NodeState>empty() : ledger.resume(node), false)
+        .onComplete(ar -> {
+          String message = ar.succeeded() && ar.result().isPresent()
+              ? "Node " + node + " resumed by " + admin + "; the next run retries it."
+              : "No node named " + node + ".";
+          ctx.redirect("/admin/ui/aggregator?message=" + java.net.URLEncoder.encode(message,
+              java.nio.charset.StandardCharsets.UTF_8));
+        });
+  }
+
+  // ---- rendering
+
+  private void page(RoutingContext ctx, String name, Callable<Map<String, Object>> model) {
+    vertx.executeBlocking(() -> {
+      Map<String, Object> values = new HashMap<>(model.call());
+      values.put("page", name);
+      values.put("admin", AdminApi.adminName(ctx));
+      return renderToString(name, values);
+    }, false).onSuccess(html -> html(ctx, 200, html)).onFailure(e -> {
+      if (e instanceof ApiException api) {
+        AdminApi.error(ctx, api.status, api.getMessage());
+      } else {
+        ctx.fail(500, e);
+      }
+    });
+  }
+
+  private void render(RoutingContext ctx, int status, String name, Map<String, Object> model) {
+    Map<String, Object> values = new HashMap<>(model);
+    values.put("page", name);
+    values.put("admin", null);
+    html(ctx, status, renderToString(name, values));
+  }
+
+  private String renderToString(String name, Map<String, Object> model) {
+    PebbleTemplate template = engine.getTemplate(name);
+    StringWriter out = new StringWriter();
+    try {
+      template.evaluate(out, model);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot render the page " + name, e);
+    }
+    return out.toString();
+  }
+
+  private static void html(RoutingContext ctx, int status, String html) {
+    ctx.response().setStatusCode(status).putHeader("Content-Type", "text/html; charset=utf-8")
+        .putHeader("Cache-Control", "no-store").end(html);
+  }
+}

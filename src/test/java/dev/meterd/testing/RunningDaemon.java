@@ -1,0 +1,106 @@
+package dev.meterd.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meterd.admin.AdminTokens;
+import dev.meterd.config.ConfigLoader;
+import dev.meterd.config.MeterdConfig;
+import dev.meterd.daemon.Daemon;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.source.git.GitBatchSource;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The real daemon on a free loopback port over a test repository, and a Vert.x web client to
+ * talk to it. Tokens: {@link #ADMIN_TOKEN} (named admin) and {@link #ALICE_TOKEN} (named alice).
+ */
+public final class RunningDaemon implements AutoCloseable {
+
+  public static final String ADMIN_TOKEN = "admin-token-0123456789";
+  public static final String ALICE_TOKEN = "alice-token-0123456789";
+
+  private final Daemon daemon;
+  private final Vertx vertx = Vertx.vertx();
+  private final WebClient client = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1")
+      .setFollowRedirects(false));
+
+  public RunningDaemon(Path tmp, UsageRepo repo) throws Exception {
+    Path tokens = tmp.resolve("tokens");
+    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
+    MeterdConfig config = ConfigLoader.parse("""
+        [storage]
+        path = "%s"
+        [aggregator]
+        interval_seconds = 3600
+        [http]
+        listen = "127.0.0.1:0"
+        [admin]
+        tokens_file = "%s"
+        max_grant_cents = 10000
+        """.formatted(tmp.resolve("meterd.db"), tokens), "test");
+    Clock clock = Clock.systemUTC();
+    daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
+        GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()),
+        SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
+  }
+
+  public int port() {
+    return daemon.port();
+  }
+
+  public static <T> T get(Future<T> future) throws Exception {
+    return future.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+
+  public HttpRequest<Buffer> request(String method, String path, String token) {
+    HttpRequest<Buffer> r = client.request(HttpMethod.valueOf(method), daemon.port(), "127.0.0.1", path);
+    return token == null ? r : r.bearerTokenAuthentication(token);
+  }
+
+  public HttpResponse<Buffer> call(String method, String path, String token) throws Exception {
+    return get(request(method, path, token).send());
+  }
+
+  /** An admin request that must answer 200 with JSON. */
+  public JsonObject json(String method, String path) throws Exception {
+    HttpResponse<Buffer> r = call(method, path, ADMIN_TOKEN);
+    assertThat(r.statusCode()).as(method + " " + path + ": " + r.bodyAsString()).isEqualTo(200);
+    return r.bodyAsJsonObject();
+  }
+
+  /** Waits until the run at start has settled: every node has a state and a new run can start. */
+  public void awaitStartRun(int nodes) throws Exception {
+    for (int i = 0; i < 200; i++) {
+      if (json("GET", "/admin/aggregator-state").getJsonArray("nodes").size() == nodes
+          && call("POST", "/admin/aggregate-now", ADMIN_TOKEN).statusCode() == 200) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("the run at start did not finish");
+  }
+
+  @Override
+  public void close() throws Exception {
+    try {
+      daemon.close();
+    } finally {
+      client.close();
+      get(vertx.close());
+    }
+  }
+}
