@@ -48,6 +48,13 @@ final class Context implements AutoCloseable {
     return new Context(main, config);
   }
 
+  /** The same context with another aggregation interval (the demo polls every few seconds). */
+  Context withInterval(java.time.Duration interval) {
+    MeterdConfig c = config;
+    return new Context(main, new MeterdConfig(c.source(), c.storage(), new MeterdConfig.Aggregator(interval,
+        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin()));
+  }
+
   SqliteLedger ledger() {
     if (ledger == null) {
       ledger = SqliteLedger.open(config.storage().path(), clock);

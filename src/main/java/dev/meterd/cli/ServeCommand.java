@@ -3,6 +3,15 @@ package dev.meterd.cli;
 import dev.meterd.admin.AdminTokens;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.source.git.RepoCommitter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.Map;
+import picocli.CommandLine.Option;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -19,9 +28,57 @@ final class ServeCommand implements Callable<Integer> {
   @ParentCommand
   Main main;
 
+  @Option(names = "--demo", description = "First create a demo usage repository with a writer committing to it "
+      + "every few seconds, and a generated admin token (printed with the admin page's address)")
+  boolean demo;
+
   @Override
   public Integer call() throws Exception {
+    DemoWriter writer = null;
+    if (demo) {
+      writer = prepareDemo();
+    }
+    try {
+      return serve();
+    } finally {
+      if (writer != null) {
+        writer.close();
+      }
+    }
+  }
+
+  /** A fresh demo folder: repository, database, token; the configuration points at them. */
+  private DemoWriter prepareDemo() throws Exception {
+    Path dir = Files.createTempDirectory("meterd-demo");
+    Path repoDir = dir.resolve("usage.git");
+    main.source = repoDir.toString();
+    main.db = dir.resolve("meterd.db");
+    byte[] secret = new byte[24];
+    new SecureRandom().nextBytes(secret);
+    String token = HexFormat.of().formatHex(secret);
+    Map<String, String> env = new HashMap<>(main.env);
+    env.put(AdminTokens.ENV, token);
+    main.env = env;
+    demoInterval = Duration.ofSeconds(5);
+    int created = Main.execute(new String[] {"demo-repo", repoDir.toString()}, main.out, System.err, env);
+    if (created != ExitCodes.OK) {
+      throw new IllegalStateException("cannot create the demo repository in " + repoDir);
+    }
+    DemoWriter writer = new DemoWriter(RepoCommitter.initBare(repoDir, "main"), java.time.Clock.systemUTC());
+    writer.start(3);
+    demoBanner = "meterd demo: usage repository " + repoDir + ", database " + main.db
+        + "\nmeterd demo: admin token " + token;
+    return writer;
+  }
+
+  private Duration demoInterval;
+  private String demoBanner;
+
+  private int serve() throws Exception {
     Context ctx = main.context();
+    if (demoInterval != null) {
+      ctx = ctx.withInterval(demoInterval);
+    }
     AdminTokens tokens = AdminTokens.load(main.env, ctx.config.admin().tokensFile());
     if (tokens.isEmpty()) {
       throw new UsageException("serve needs an admin token: set " + AdminTokens.ENV
@@ -41,8 +98,12 @@ final class ServeCommand implements Callable<Integer> {
           + "; set [http] listen to a free address");
     }
     try (Daemon daemon = started) {
-      System.err.println("meterd: serving on http://" + ctx.config.http().listen().replaceFirst(":\\d+$", "")
-          + ":" + daemon.port() + " (stop with SIGTERM or Ctrl-C)");
+      String base = "http://" + ctx.config.http().listen().replaceFirst(":\\d+$", "") + ":" + daemon.port();
+      if (demoBanner != null) {
+        main.out.println(demoBanner + "\nmeterd demo: open " + base + "/admin/ui/login and log in with the token");
+        main.out.flush();
+      }
+      System.err.println("meterd: serving on " + base + " (stop with SIGTERM or Ctrl-C)");
       stop.await();
     }
     return ExitCodes.OK;

@@ -110,6 +110,18 @@ public final class RepoCommitter implements AutoCloseable {
     }
   }
 
+  /** A file's content at the branch tip, or null when the branch or the file does not exist. */
+  public byte[] read(String path) throws IOException {
+    ObjectId tip = repo.resolve(Constants.R_HEADS + branch);
+    if (tip == null) {
+      return null;
+    }
+    try (RevWalk walk = new RevWalk(repo);
+        TreeWalk tw = TreeWalk.forPath(repo, path, walk.parseCommit(tip).getTree())) {
+      return tw == null ? null : repo.open(tw.getObjectId(0), Constants.OBJ_BLOB).getBytes();
+    }
+  }
+
   /** Points the branch at any commit, as a force push would. */
   public void forceBranch(String commit) throws IOException {
     RefUpdate update = repo.updateRef(Constants.R_HEADS + branch);
