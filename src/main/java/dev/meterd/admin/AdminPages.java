@@ -175,8 +175,8 @@ final class AdminPages {
       model.put("records", nodes.values().stream().mapToLong(NodeState::recordsConsumedTotal).sum());
       model.put("nodes", nodes.size());
       model.put("halted", nodes.values().stream().filter(NodeState::halted).count());
-      model.put("lastRun", trigger.lastRun().map(r -> r.startedAt() + ": " + r.recordsConsumed() + " records, "
-          + r.halted().size() + " nodes halted").orElse(null));
+      model.put("lastRun", trigger.lastRun().map(r -> r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+          + ": " + r.recordsConsumed() + " records, " + r.halted().size() + " nodes halted").orElse(null));
       chart(model, ledger.usage(Ledger.Bucket.DAY, null, null));
       return model;
     });
@@ -196,9 +196,11 @@ final class AdminPages {
           "label", b.start() + ": " + b.costCents() + " cents, " + b.records() + " records"));
     }
     model.put("bars", bars);
-    model.put("chartWidth", Math.max(1, shown.size() * (barWidth + gap) - gap));
+    // A fixed width of CHART_DAYS slots, so that a few days do not stretch into wide bars.
+    model.put("chartWidth", CHART_DAYS * (barWidth + gap));
+    model.put("lastX", Math.max(0, shown.size() * (barWidth + gap) - gap));
     model.put("firstDay", shown.isEmpty() ? "" : shown.get(0).start().toString());
-    model.put("lastDay", shown.isEmpty() ? "" : shown.get(shown.size() - 1).start().toString());
+    model.put("lastDay", shown.size() < 2 ? "" : shown.get(shown.size() - 1).start().toString());
   }
 
   private void users(RoutingContext ctx) {
