@@ -4,14 +4,9 @@
 # an appended record, and a bad file halting B while A goes on.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-jar="$here/target/meterd.jar"
-[ -f "$jar" ] || { echo "smoke: $jar is missing; run mvn -B package first" >&2; exit 2; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+SMOKE=smoke_aggregate
+source "$(dirname "$0")/lib.sh"
 cd "$work"
-
-fail() { echo "smoke_aggregate: FAILED: $*" >&2; exit 1; }
 meterd() { java -jar "$jar" --db "$work/meterd.db" --source "$work/usage.git" "$@"; }
 json() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print($1)"; }
 sql() { python3 -c "import sqlite3,sys; print(sqlite3.connect('$work/meterd.db').execute(sys.argv[1]).fetchone()[0])" "$1"; }

@@ -4,17 +4,12 @@
 # the rendered DOM. Screenshots stay in $METERD_SCREENSHOTS (default: a temp folder, printed).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-jar="$here/target/meterd.jar"
-[ -f "$jar" ] || { echo "smoke: $jar is missing; run mvn -B package first" >&2; exit 2; }
+SMOKE=smoke_browser
+source "$(dirname "$0")/lib.sh"
 command -v "${CHROMIUM:-chromium}" > /dev/null || { echo "smoke_browser: chromium is not installed (.ci/run installs it)" >&2; exit 2; }
-work=$(mktemp -d)
 shots=${METERD_SCREENSHOTS:-$(mktemp -d)}
 mkdir -p "$shots"
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "smoke_browser: FAILED: $*" >&2; tail -20 "$work/serve.log" >&2 || true; exit 1; }
+log="$work/serve.log"
 
 # The checker's one dependency, pinned in smoke/browser/package.json, from the npm registry.
 (cd "$here/smoke/browser" && npm install --no-audit --no-fund --silent > /dev/null)
@@ -32,7 +27,7 @@ git clone -q usage.git clone 2>/dev/null
     > nodes/B/usage_2026-11-21-10.toml
   git add -A && git commit -qm seed && git push -q origin main
 )
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 token="browser-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 printf '[source]\nurl = "%s"\n[storage]\npath = "%s"\n[aggregator]\ninterval_seconds = 3600\n[http]\nlisten = "127.0.0.1:%s"\n' \
   "$work/usage.git" "$work/meterd.db" "$port" > meterd.toml
@@ -47,5 +42,5 @@ done
 
 node "$here/smoke/browser/check.mjs" "http://127.0.0.1:$port" "$token" "$shots" || fail "the browser check failed"
 for s in overview aggregator users; do [ -s "$shots/$s.png" ] || fail "no screenshot $s.png"; done
-kill -TERM "$pid"; wait "$pid" || true; pid=
+stop_server
 echo "smoke_browser: ok (screenshots in $shots)"

@@ -3,17 +3,11 @@
 # keeps committing, and the balances move between two looks; SIGTERM stops it with exit 0.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-jar="$here/target/meterd.jar"
-[ -f "$jar" ] || { echo "smoke: $jar is missing; run mvn -B package first" >&2; exit 2; }
-work=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+SMOKE=smoke_demo
+source "$(dirname "$0")/lib.sh"
 cd "$work"
-fail() { echo "smoke_demo: FAILED: $*" >&2; tail -20 err.txt >&2 || true; exit 1; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log="$work/err.txt"
+port=$(free_port)
 printf '[http]\nlisten = "127.0.0.1:%s"\n' "$port" > demo.toml
 java -jar "$jar" serve --demo --config demo.toml > out.txt 2> err.txt &
 pid=$!
@@ -37,11 +31,5 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/admin/ui/")
 [ "$code" = 303 ] || fail "the pages answered $code without a login"
 
-kill -TERM "$pid"
-set +e
-wait "$pid"
-code=$?
-set -e
-pid=
-[ "$code" = 0 ] || fail "serve --demo exited $code after SIGTERM"
+stop_server
 echo "smoke_demo: ok"

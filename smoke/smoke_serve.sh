@@ -3,17 +3,11 @@
 # checks 401, triggers a run, checks the node state and a wallet, then SIGTERM and exit code 0.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-jar="$here/target/meterd.jar"
-[ -f "$jar" ] || { echo "smoke: $jar is missing; run mvn -B package first" >&2; exit 2; }
-work=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+SMOKE=smoke_serve
+source "$(dirname "$0")/lib.sh"
 cd "$work"
-fail() { echo "smoke_serve: FAILED: $*" >&2; [ -f serve.log ] && tail -20 serve.log >&2; exit 1; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log="$work/serve.log"
+port=$(free_port)
 token="smoke-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 cat > meterd.toml <<TOML
 [source]
@@ -54,12 +48,6 @@ python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['balance_cents'
 curl -s "http://127.0.0.1:$port/metrics" | grep -q '^meterd_records_consumed_total 30.0' || fail "metrics"
 grep -q "$token" serve.log && fail "the token appears in the log"
 
-kill -TERM "$pid"
-set +e
-wait "$pid"
-code=$?
-set -e
-pid=
-[ "$code" = 0 ] || fail "serve exited $code after SIGTERM"
+stop_server
 grep -q "meterd stopped" serve.log || fail "no clean stop in the log"
 echo "smoke_serve: ok"

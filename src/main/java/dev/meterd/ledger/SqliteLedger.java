@@ -380,24 +380,10 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized List<LedgerTxn> transactions(String userSid, int limit) {
     return query("read the transactions of " + userSid, () -> {
-      List<LedgerTxn> result = new ArrayList<>();
-      {
-      PreparedStatement ps = stmt("SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
-          + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
-          + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "
-          + "LEFT JOIN node n ON n.node_id = t.source_node_id "
-          + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?");
-        ps.setString(1, userSid);
-        ps.setInt(2, limit);
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            result.add(new LedgerTxn(rs.getLong(1), rs.getString(2), TxnType.fromSql(rs.getString(3)),
-                rs.getLong(4), instant(rs.getString(5)), rs.getString(6), rs.getString(7), rs.getString(8),
-                (Integer) rs.getObject(9), rs.getString(10)));
-          }
-        }
-      }
-      return result;
+      PreparedStatement ps = stmt(TXN_SELECT + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?");
+      ps.setString(1, userSid);
+      ps.setInt(2, limit);
+      return txns(ps);
     });
   }
 
