@@ -1,5 +1,7 @@
 package dev.meterd.admin;
 
+import dev.meterd.engine.RunInProgressException;
+
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeState;

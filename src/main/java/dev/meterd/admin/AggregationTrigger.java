@@ -1,5 +1,7 @@
 package dev.meterd.admin;
 
+import dev.meterd.engine.RunInProgressException;
+
 import dev.meterd.engine.RunSummary;
 import io.vertx.core.Future;
 

@@ -18,6 +18,8 @@ final class ExitCodes {
   static final int USAGE = 2;
   /** The source or the database could not be used: nothing was applied; try again. */
   static final int UNAVAILABLE = 3;
+  /** Another aggregation run holds the database's run lock: nothing was done; try again. */
+  static final int RUN_IN_PROGRESS = 4;
   /** A defect in meterd: the stack trace is printed for a bug report. */
   static final int INTERNAL = 70;
 
@@ -33,13 +35,16 @@ final class ExitCodes {
     if (e instanceof SourceException || e instanceof LedgerException) {
       return UNAVAILABLE;
     }
+    if (e instanceof dev.meterd.engine.RunInProgressException) {
+      return RUN_IN_PROGRESS;
+    }
     return INTERNAL;
   }
 
   /** The sentence for stderr: what failed, on what, and what to do. */
   static String message(Throwable e) {
     return switch (of(e)) {
-      case USAGE, HALTED_OR_NOT_FOUND -> "meterd: " + e.getMessage();
+      case USAGE, HALTED_OR_NOT_FOUND, RUN_IN_PROGRESS -> "meterd: " + e.getMessage();
       case UNAVAILABLE -> "meterd: " + e.getMessage() + "; nothing was applied, fix the cause and run again";
       default -> "meterd: internal error, please report it with the trace below: " + e;
     };

@@ -1,7 +1,7 @@
 package dev.meterd.daemon;
 
 import dev.meterd.admin.AggregationTrigger;
-import dev.meterd.admin.RunInProgressException;
+import dev.meterd.engine.RunInProgressException;
 import dev.meterd.admin.RunUnavailableException;
 import dev.meterd.ledger.LedgerException;
 import dev.meterd.source.SourceException;
@@ -53,6 +53,8 @@ public final class AggregationService implements AggregationTrigger {
       if (ar.succeeded()) {
         last.set(ar.result());
         metrics.recordRun(ar.result(), took);
+      } else if (ar.cause() instanceof RunInProgressException) {
+        log.info("aggregation skipped: {}", ar.cause().getMessage());
       } else {
         metrics.recordFailure(took);
         log.warn("aggregation run failed: {}", ar.cause().getMessage());

@@ -60,8 +60,15 @@ public final class Aggregator {
    * @throws SourceException the source could not be reached: nothing was read or applied
    * @throws LedgerException the store failed outside a node's run (nothing partial was applied)
    * @throws UnknownNodeException a requested node has no folder at the tip
+   * @throws RunInProgressException another run holds the ledger's run lock
    */
   public RunSummary run(RunRequest request) throws SourceException {
+    try (Ledger.RunLock lock = ledger.tryLockRun().orElseThrow(RunInProgressException::new)) {
+      return runLocked(request);
+    }
+  }
+
+  private RunSummary runLocked(RunRequest request) throws SourceException {
     Instant startedAt = clock.instant();
     long startNanos = System.nanoTime();
     String runId = runId(startedAt);

@@ -115,6 +115,18 @@ public interface Ledger extends AutoCloseable {
   /** Checks every invariant of the ledger; empty when all hold. */
   List<Violation> verify();
 
+  /**
+   * Takes the ledger's run lock, held by at most one aggregation run at a time across every
+   * process on this store; empty when another run holds it.
+   */
+  Optional<RunLock> tryLockRun();
+
+  /** A held run lock; closing releases it. */
+  interface RunLock extends AutoCloseable {
+    @Override
+    void close();
+  }
+
   @Override
   void close();
 

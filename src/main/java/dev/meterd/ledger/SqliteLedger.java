@@ -797,6 +797,52 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
+  // ---- the run lock
+
+  /**
+   * An OS file lock on {@code <database>.run-lock}: released by the OS if the process dies, so a
+   * crash never leaves the ledger locked.
+   */
+  @Override
+  public Optional<RunLock> tryLockRun() {
+    java.nio.file.Path lockFile = java.nio.file.Path.of(where + ".run-lock");
+    java.nio.channels.FileChannel channel;
+    try {
+      channel = java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.CREATE,
+          java.nio.file.StandardOpenOption.WRITE);
+    } catch (IOException e) {
+      throw new LedgerException("cannot open the run lock " + lockFile + ": " + e.getMessage(), e);
+    }
+    try {
+      java.nio.channels.FileLock lock = channel.tryLock();
+      if (lock != null) {
+        return Optional.of(() -> {
+          try {
+            lock.release();
+            channel.close();
+          } catch (IOException e) {
+            throw new LedgerException("cannot release the run lock " + lockFile + ": " + e.getMessage(), e);
+          }
+        });
+      }
+    } catch (java.nio.channels.OverlappingFileLockException e) {
+      // Another run of this very process holds it.
+    } catch (IOException e) {
+      closeQuietly(channel);
+      throw new LedgerException("cannot take the run lock " + lockFile + ": " + e.getMessage(), e);
+    }
+    closeQuietly(channel);
+    return Optional.empty();
+  }
+
+  private static void closeQuietly(java.nio.channels.FileChannel channel) {
+    try {
+      channel.close();
+    } catch (IOException suppressed) {
+      // Closing an unlocked channel only releases a descriptor; nothing depends on it.
+    }
+  }
+
   // ---- verify
 
   @Override

@@ -428,6 +428,19 @@ class AggregatorIT {
   }
 
   @Test
+  void aRunIsRefusedWhileAnotherHoldsTheLedgersRunLock() throws Exception {
+    seedTwoNodes();
+    try (SqliteLedger other = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+        var lock = other.tryLockRun().orElseThrow()) {
+      assertThat(ledger.tryLockRun()).isEmpty();
+      assertThatThrownBy(this::run).isInstanceOf(RunInProgressException.class)
+          .hasMessage("an aggregation run is already in progress on this database; try again when it has finished");
+      assertThat(ledger.wallets()).isEmpty();
+    }
+    assertThat(run().recordsConsumed()).isEqualTo(4);
+  }
+
+  @Test
   void readsARepositoryByUrlThroughItsOwnClone() throws Exception {
     seedTwoNodes();
     source = new CountingSource(GitBatchSource.open(repo.dir().toUri().toString(), "main", tmp.resolve("clone"),
