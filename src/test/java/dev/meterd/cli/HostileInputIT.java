@@ -1,0 +1,98 @@
+package dev.meterd.cli;
+
+import static dev.meterd.testing.UsageRepo.HOUR_10;
+import static dev.meterd.testing.UsageRepo.batch;
+import static dev.meterd.testing.UsageRepo.record;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meterd.testing.UsageRepo;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.jgit.lib.Constants;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Hostile batch files against the built jar under {@code -Xmx256m}: each halts its own node with
+ * a clear error (or, for valid TOML without records, consumes nothing), the process stays within
+ * its heap, and the honest node is consumed.
+ */
+class HostileInputIT {
+
+  @TempDir
+  Path tmp;
+
+  private static String path(String node) {
+    return "nodes/" + node + "/" + HOUR_10;
+  }
+
+  @Test
+  void hostileFilesHaltOnlyTheirNodesWithinA256MiBHeap() throws Exception {
+    Map<String, byte[]> files = new HashMap<>();
+    files.put(path("honest"), batch(record("h1", "u_1", 3)).getBytes(StandardCharsets.UTF_8));
+    byte[] huge = new byte[100 * 1024 * 1024];
+    java.util.Arrays.fill(huge, (byte) '#');
+    files.put(path("huge"), huge);
+    files.put(path("deep"), ("a = " + "[".repeat(10_000) + "]".repeat(10_000) + "\n").getBytes(StandardCharsets.UTF_8));
+    StringBuilder keys = new StringBuilder("schema = 1\n");
+    for (int i = 0; i < 200_000; i++) {
+      keys.append("k").append(i).append(" = ").append(i).append('\n');
+    }
+    files.put(path("many-keys"), keys.toString().getBytes(StandardCharsets.UTF_8));
+    StringBuilder full = new StringBuilder("schema = 1\n");
+    int fullRecords = 0;
+    while (full.length() < 15 * 1024 * 1024) {
+      full.append(record("f" + fullRecords, "u_" + (fullRecords % 50), 1));
+      fullRecords++;
+    }
+    files.put(path("full"), full.toString().getBytes(StandardCharsets.UTF_8));
+    files.put(path("dupkey"), (batch(record("d1", "u_1", 1)) + "cost_cents = 2\n").getBytes(StandardCharsets.UTF_8));
+    files.put(path("bom"), ("\uFEFF" + batch(record("b1", "u_1", 1))).getBytes(StandardCharsets.UTF_8));
+    files.put(path("badutf8"), new byte[] {'s', 'c', 'h', 'e', 'm', 'a', ' ', '=', ' ', '1', '\n', '#', (byte) 0xC3, '\n'});
+    files.put(path("float"), batch(record("c1", "u_1", 1)).replace("cost_cents = 1", "cost_cents = 1.0")
+        .getBytes(StandardCharsets.UTF_8));
+    files.put(path("overflow"), batch(record("c1", "u_1", 1)).replace("cost_cents = 1", "cost_cents = 9223372036854775808")
+        .getBytes(StandardCharsets.UTF_8));
+    files.put(path("control"), batch(record("c\u0001", "u_1", 1)).replace("c\u0001", "c\\u0001")
+        .getBytes(StandardCharsets.UTF_8));
+
+    Path repoDir = tmp.resolve("usage.git");
+    try (UsageRepo repo = new UsageRepo(repoDir)) {
+      repo.committer().commit("hostile", files, java.util.Set.of(), java.time.Instant.parse("2026-11-21T10:30:00Z"));
+      assertThat(repo.committer().repository().resolve(Constants.R_HEADS + "main")).isNotNull();
+    }
+
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Path out = tmp.resolve("out.json");
+    Process p = new ProcessBuilder(java, "-Xmx256m", "-jar", Path.of("target", "meterd.jar").toAbsolutePath().toString(),
+        "aggregate", "--once", "--db", tmp.resolve("meterd.db").toString(), "--source", repoDir.toString())
+        .redirectOutput(out.toFile()).redirectError(tmp.resolve("err.log").toFile()).start();
+    assertThat(p.waitFor(300, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(Files.readString(tmp.resolve("err.log"))).isEqualTo(1);
+
+    String[] lines = Files.readString(out).strip().split("\n");
+    JsonObject summary = new JsonObject(lines[lines.length - 1]);
+    Map<String, String> halted = new HashMap<>();
+    for (Object o : (JsonArray) summary.getValue("halted")) {
+      JsonObject h = (JsonObject) o;
+      halted.put(h.getString("node"), h.getString("error"));
+    }
+    assertThat(halted).containsOnlyKeys("huge", "deep", "dupkey", "badutf8", "float", "overflow", "control");
+    assertThat(halted.get("huge")).isEqualTo("file is 104857600 bytes, over the limit of 16777216 bytes");
+    assertThat(halted.get("deep")).isEqualTo("not valid TOML: arrays and inline tables are nested more than 128 deep");
+    assertThat(halted.get("dupkey")).isEqualTo("not valid TOML: duplicate key cost_cents");
+    assertThat(halted.get("badutf8")).isEqualTo("not valid UTF-8 at byte 12");
+    assertThat(halted.get("float")).isEqualTo("cost_cents must be an integer, got a float");
+    assertThat(halted.get("overflow")).isEqualTo("not valid TOML: integer is out of the 64-bit range: 9223372036854775808");
+    assertThat(halted.get("control")).isEqualTo("idempotency_key must not contain control characters, found U+0001");
+    assertThat(summary.getInteger("nodes_total")).isEqualTo(11);
+    assertThat(summary.getLong("records_consumed")).isEqualTo(1L + fullRecords + 1);
+    assertThat(summary.getLong("debited_cents")).isEqualTo(3L + fullRecords + 1);
+  }
+}
