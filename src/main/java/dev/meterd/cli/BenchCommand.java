@@ -139,6 +139,14 @@ final class BenchCommand implements Callable<Integer> {
         long verifyStart = System.nanoTime();
         int violations = ledger.verify().size();
         say("verify: %d violations in %.2f s", violations, seconds(verifyStart));
+        long replayStart = System.nanoTime();
+        try (SqliteLedger scratch = SqliteLedger.open(work.resolve("replay.db"), clock)) {
+          dev.meterd.engine.Replay replay = new dev.meterd.engine.Replay(source, ledger, scratch,
+              new BatchParser(BatchParser.Limits.DEFAULT));
+          int replayViolations = replay.run().size();
+          say("verify --replay: %d records replayed from history, %d violations, in %.2f s",
+              replay.recordsReplayed(), replayViolations, seconds(replayStart));
+        }
       }
     }
     return ExitCodes.OK;

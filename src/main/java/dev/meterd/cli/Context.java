@@ -80,6 +80,11 @@ final class Context implements AutoCloseable {
     return new Aggregator(source(), ledger(), parser(), clock, FaultInjector.NONE);
   }
 
+  /** A sentence for the operator, on stderr. */
+  void note(String sentence) {
+    main.err.println("meterd: " + sentence);
+  }
+
   void print(Object json) {
     main.out.println(json);
     main.out.flush();

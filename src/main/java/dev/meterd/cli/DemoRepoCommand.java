@@ -57,7 +57,7 @@ final class DemoRepoCommand implements Callable<Integer> {
           repo.commit("usage for " + at, files, Set.of(), at.plus(59, ChronoUnit.MINUTES));
         }
       }
-      System.err.println("created the usage repository " + target + " (branch " + branch + ", nodes "
+      ctx.note("created the usage repository " + target + " (branch " + branch + ", nodes "
           + String.join(", ", NODES) + ")");
       return ExitCodes.OK;
     }

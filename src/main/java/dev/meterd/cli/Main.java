@@ -45,6 +45,9 @@ public final class Main {
 
   PrintStream out = System.out;
 
+  /** Where commands say what they did besides their JSON (stdout stays machine-readable). */
+  PrintStream err = System.err;
+
   public static void main(String[] args) {
     System.exit(execute(args, System.out, System.err, System.getenv()));
   }
@@ -54,6 +57,7 @@ public final class Main {
     Main main = new Main();
     main.env = env;
     main.out = out;
+    main.err = err;
     CommandLine cli = new CommandLine(main);
     cli.setOut(new PrintWriter(out, true));
     cli.setErr(new PrintWriter(err, true));

@@ -60,7 +60,7 @@ final class ServeCommand implements Callable<Integer> {
     env.put(AdminTokens.ENV, token);
     main.env = env;
     demoInterval = Duration.ofSeconds(5);
-    int created = Main.execute(new String[] {"demo-repo", repoDir.toString()}, main.out, System.err, env);
+    int created = Main.execute(new String[] {"demo-repo", repoDir.toString()}, main.out, main.err, env);
     if (created != ExitCodes.OK) {
       throw new IllegalStateException("cannot create the demo repository in " + repoDir);
     }
@@ -103,7 +103,7 @@ final class ServeCommand implements Callable<Integer> {
         main.out.println(demoBanner + "\nmeterd demo: open " + base + "/admin/ui/login and log in with the token");
         main.out.flush();
       }
-      System.err.println("meterd: serving on " + base + " (stop with SIGTERM or Ctrl-C)");
+      main.err.println("meterd: serving on " + base + " (stop with SIGTERM or Ctrl-C)");
       stop.await();
     }
     return ExitCodes.OK;

@@ -2,6 +2,11 @@ package dev.meterd.cli;
 
 import dev.meterd.admin.JsonViews;
 import dev.meterd.ledger.Violation;
+import dev.meterd.engine.Replay;
+import dev.meterd.ledger.SqliteLedger;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -18,20 +23,31 @@ final class VerifyCommand implements Callable<Integer> {
   @ParentCommand
   Main main;
 
-  @Option(names = "--replay", description = "Also rebuild the ledger from the repository in a scratch "
-      + "database and compare (not available yet)")
+  @Option(names = "--replay", description = "Also rebuild every node's consumed records from the repository's "
+      + "history into a scratch database and compare them, record by record, with the ledger")
   boolean replay;
 
   @Override
-  public Integer call() {
-    if (replay) {
-      throw new UsageException("verify --replay is not available in this version; run `meterd verify` "
-          + "for the ledger's own invariants");
-    }
+  public Integer call() throws Exception {
     try (Context ctx = main.context()) {
-      List<Violation> violations = ctx.ledger().verify();
+      List<Violation> violations = new ArrayList<>(ctx.ledger().verify());
+      if (replay) {
+        violations.addAll(replay(ctx));
+      }
       ctx.print(JsonViews.verifyReport(violations).encode());
       return violations.isEmpty() ? ExitCodes.OK : ExitCodes.HALTED_OR_NOT_FOUND;
+    }
+  }
+
+  private static List<Violation> replay(Context ctx) throws Exception {
+    Path scratchDir = Files.createTempDirectory("meterd-replay");
+    try (SqliteLedger scratch = SqliteLedger.open(scratchDir.resolve("replay.db"), ctx.clock)) {
+      Replay replay = new Replay(ctx.source(), ctx.ledger(), scratch, ctx.parser());
+      List<Violation> found = replay.run();
+      ctx.note("replayed " + replay.recordsReplayed() + " records from the history");
+      return found;
+    } finally {
+      BenchCommand.deleteTree(scratchDir);
     }
   }
 }

@@ -112,6 +112,21 @@ public interface Ledger extends AutoCloseable {
   /** Credits a wallet (opening it if needed), attributed to {@code initiatedBy}. */
   LedgerTxn credit(String userSid, TxnType type, long amountCents, String initiatedBy, String note);
 
+  /**
+   * A consumed record as the index keeps it.
+   *
+   * @param key the idempotency key
+   * @param userSid the wallet it debited
+   * @param costCents what it cost
+   */
+  record Consumed(String key, String userSid, long costCents) {}
+
+  /** A node's consumed records, in key order. */
+  void forEachConsumed(String node, java.util.function.Consumer<Consumed> action);
+
+  /** The commits of a node's charges: the snapshots whose records the ledger consumed. */
+  java.util.Set<String> chargeCommits(String node);
+
   /** Checks every invariant of the ledger; empty when all hold. */
   List<Violation> verify();
 

@@ -843,6 +843,38 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
+  @Override
+  public synchronized void forEachConsumed(String node, java.util.function.Consumer<Consumed> action) {
+    query("read the consumed records of " + node, () -> {
+      PreparedStatement ps = stmt("SELECT c.idempotency_key, w.user_sid, c.cost_cents FROM consumed_record c "
+          + "JOIN wallet w ON w.wallet_id = c.wallet_id JOIN node n ON n.node_id = c.node_id "
+          + "WHERE n.name = ? ORDER BY c.idempotency_key");
+      ps.setString(1, node);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          action.accept(new Consumed(rs.getString(1), rs.getString(2), rs.getLong(3)));
+        }
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public synchronized java.util.Set<String> chargeCommits(String node) {
+    return query("read the charge commits of " + node, () -> {
+      PreparedStatement ps = stmt("SELECT DISTINCT t.source_commit FROM ledger_txn t JOIN node n "
+          + "ON n.node_id = t.source_node_id WHERE n.name = ?");
+      ps.setString(1, node);
+      java.util.Set<String> result = new java.util.HashSet<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(rs.getString(1));
+        }
+      }
+      return result;
+    });
+  }
+
   // ---- verify
 
   @Override

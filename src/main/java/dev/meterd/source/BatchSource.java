@@ -37,6 +37,12 @@ public interface BatchSource extends AutoCloseable {
    */
   NodeFiles changedFiles(String node, String oldTreeId, String newTreeId) throws SourceException;
 
+  /** The tree id of {@code nodes/<node>} at a commit, or null when the commit has no such folder. */
+  String nodeTreeAt(String commit, String node) throws SourceException;
+
+  /** Orders commits oldest first (by commit time); unknown commits are left out. */
+  java.util.List<String> oldestFirst(java.util.Collection<String> commits) throws SourceException;
+
   /** A file's bytes; the caller has checked its size against the limit. */
   byte[] read(FileRef file) throws SourceException;
 

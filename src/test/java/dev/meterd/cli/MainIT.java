@@ -218,9 +218,34 @@ class MainIT {
   }
 
   @Test
-  void verifyReplayIsRefusedClearly() {
-    assertThat(meterd("verify", "--replay")).isEqualTo(2);
-    assertThat(err).contains("verify --replay is not available");
+  void verifyReplayRebuildsFromHistoryAndFindsWhatTheLedgerCannotExplain() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 7)));
+    meterd("aggregate", "--once");
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 7), record("a3", "u1", 1)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u3", 4)));
+    meterd("aggregate", "--once");
+    repo.delete("nodes/A/" + HOUR_10);
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a4", "u1", 2)));
+    meterd("aggregate", "--once");
+    repo.commit("nodes/B/" + HOUR_11, batch(record("b2", "u3", 9)));
+    assertThat(meterd("verify", "--replay")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getBoolean("ok")).isTrue();
+    assertThat(err).contains("replayed 7 records from the history");
+
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        Statement st = c.createStatement()) {
+      st.execute("DROP TRIGGER consumed_record_no_delete");
+      st.execute("DELETE FROM consumed_record WHERE idempotency_key = 'a2'");
+      st.execute("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, "
+          + "txn_id, file_id) SELECT node_id, 'forged', wallet_id, 7, 0, txn_id, file_id FROM consumed_record "
+          + "WHERE idempotency_key = 'a1'");
+    }
+    assertThat(meterd("verify", "--replay")).isEqualTo(1);
+    JsonObject report = new JsonObject(out.strip());
+    assertThat(report.getJsonArray("violations").stream().map(v -> ((JsonObject) v).getString("rule")))
+        .contains("replay_unexplained", "replay_lost");
+    assertThat(report.encode()).contains("record forged of node A is consumed, but no file")
+        .contains("record a2 of node A is in the node's files at a consumed commit but was never consumed");
   }
 
   @Test
@@ -256,7 +281,8 @@ class MainIT {
     assertThat(out).contains("full run: 60 records in")
         .contains("no-change poll of 10 nodes: median")
         .contains("poll where 10 of 10 nodes changed (3 records each)")
-        .contains("verify: 0 violations");
+        .contains("verify: 0 violations")
+        .contains("verify --replay: 270 records replayed from history, 0 violations");
     assertThat(raw("bench", "parse", "--records", "100", "--rounds", "1")).isEqualTo(0);
     assertThat(out).contains("meterd (strict TOML 1.0, validated records)").contains("tomlj");
   }

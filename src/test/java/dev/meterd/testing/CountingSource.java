@@ -54,6 +54,16 @@ public final class CountingSource implements BatchSource {
   }
 
   @Override
+  public String nodeTreeAt(String commit, String node) throws SourceException {
+    return real.nodeTreeAt(commit, node);
+  }
+
+  @Override
+  public List<String> oldestFirst(java.util.Collection<String> commits) throws SourceException {
+    return real.oldestFirst(commits);
+  }
+
+  @Override
   public boolean isAncestor(String commit, String tip) throws SourceException {
     return real.isAncestor(commit, tip);
   }

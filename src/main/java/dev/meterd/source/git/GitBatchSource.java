@@ -380,6 +380,40 @@ public final class GitBatchSource implements BatchSource {
   }
 
   @Override
+  public String nodeTreeAt(String commit, String node) throws SourceException {
+    try (RevWalk walk = new RevWalk(reader())) {
+      ObjectId id = ObjectId.fromString(commit);
+      if (!walk.getObjectReader().has(id)) {
+        return null;
+      }
+      try (TreeWalk tw = TreeWalk.forPath(walk.getObjectReader(), WireFormat.NODES_DIR + "/" + node,
+          walk.parseCommit(id).getTree())) {
+        return tw == null || tw.getFileMode(0) != FileMode.TREE ? null : tw.getObjectId(0).name();
+      }
+    } catch (IOException e) {
+      throw new SourceException("cannot read nodes/" + node + " at " + commit + " in " + description + ": "
+          + e.getMessage(), e);
+    }
+  }
+
+  @Override
+  public List<String> oldestFirst(java.util.Collection<String> commits) throws SourceException {
+    try (RevWalk walk = new RevWalk(reader())) {
+      List<RevCommit> known = new ArrayList<>();
+      for (String c : commits) {
+        ObjectId id = ObjectId.fromString(c);
+        if (walk.getObjectReader().has(id)) {
+          known.add(walk.parseCommit(id));
+        }
+      }
+      known.sort(java.util.Comparator.comparingInt(RevCommit::getCommitTime));
+      return known.stream().map(RevCommit::name).toList();
+    } catch (IOException e) {
+      throw new SourceException("cannot read commits of " + description + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Override
   public byte[] read(FileRef file) throws SourceException {
     try {
       return reader().open(ObjectId.fromString(file.blobId()), Constants.OBJ_BLOB)
