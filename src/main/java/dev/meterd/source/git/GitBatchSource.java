@@ -163,10 +163,10 @@ public final class GitBatchSource implements BatchSource {
       token.ifPresent(t -> fetch.setCredentialsProvider(new UsernamePasswordCredentialsProvider("meterd", t)));
       fetch.call();
     } catch (GitAPIException | RuntimeException e) {
-      // The message of a transport error can carry the URL; never the token, which is only in
-      // the credentials provider.
+      // The transport error and its causes can carry the URL with its user info, so only their
+      // redacted message is kept: a logged trace of the cause could leak a secret.
       throw new SourceException("cannot fetch branch " + branch + " from " + description + ": "
-          + redactMessage(e.getMessage()), e);
+          + redactMessage(e.getMessage()));
     }
   }
 
