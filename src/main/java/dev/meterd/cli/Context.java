@@ -77,7 +77,7 @@ final class Context implements AutoCloseable {
   }
 
   Aggregator aggregator() throws SourceException {
-    return new Aggregator(source(), ledger(), parser(), clock, FaultInjector.NONE);
+    return new Aggregator(source(), ledger(), parser(), clock, FaultInjector.fromSystemProperty());
   }
 
   /** A sentence for the operator, on stderr. */

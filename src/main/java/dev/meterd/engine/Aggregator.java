@@ -239,8 +239,11 @@ public final class Aggregator {
             UsageBatch batch = parser.parse(file.path(), node, source.read(file));
             faults.reached(FaultInjector.Point.AFTER_PARSE, node);
             write.add(file.path(), batch.records());
+            faults.reached(FaultInjector.Point.AFTER_RECORDS, node);
           }
-          applied = write.commit(new NodeCursor(touchingCommit, treeId, warning));
+          applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
+              stage == Ledger.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
+                  : FaultInjector.Point.BEFORE_CURSOR, node));
         }
         return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
             applied.debitedCents(), applied.newestOccurredAt());

@@ -8,8 +8,34 @@ public interface FaultInjector {
   enum Point {
     /** A file of the node was parsed; nothing of the node is committed. */
     AFTER_PARSE,
+    /** The file's records are in the consumed-record index, uncommitted. */
+    AFTER_RECORDS,
+    /** The charges are inserted and the wallets debited, uncommitted. */
+    AFTER_LEDGER_ROWS,
+    /** The cursor update is next, uncommitted. */
+    BEFORE_CURSOR,
     /** The node's transaction committed; later nodes are not yet run. */
     AFTER_NODE_COMMIT
+  }
+
+  /**
+   * The injector a system property asks for ({@code -Dmeterd.fault=POINT[:NODE]}, POINT as in
+   * {@link Point}, in lower case with dashes): it kills the process at once, as a power cut
+   * would, when the point is reached (for NODE only, when named). Off unless the property is set.
+   */
+  static FaultInjector fromSystemProperty() {
+    String spec = System.getProperty("meterd.fault");
+    if (spec == null || spec.isBlank()) {
+      return NONE;
+    }
+    String[] parts = spec.split(":", 2);
+    Point target = Point.valueOf(parts[0].trim().toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
+    String onlyNode = parts.length > 1 ? parts[1] : null;
+    return (point, node) -> {
+      if (point == target && (onlyNode == null || onlyNode.equals(node))) {
+        Runtime.getRuntime().halt(137);
+      }
+    };
   }
 
   FaultInjector NONE = (point, node) -> {};

@@ -145,6 +145,14 @@ public interface Ledger extends AutoCloseable {
   @Override
   void close();
 
+  /** Stages inside a node's commit, for crash tests. */
+  enum CommitStage {
+    /** The charges are inserted and the wallets debited; the cursor is not yet moved. */
+    LEDGER_ROWS_WRITTEN,
+    /** The cursor update is next; nothing is committed yet. */
+    BEFORE_CURSOR
+  }
+
   /** One node's run in progress. Closing it without a commit rolls everything back. */
   interface NodeWrite extends AutoCloseable {
 
@@ -157,7 +165,12 @@ public interface Ledger extends AutoCloseable {
     void add(String path, List<UsageRecord> records) throws BatchContentException;
 
     /** Debits the wallets, advances the cursor and commits (or, for a dry run, rolls back). */
-    NodeApplied commit(NodeCursor cursor);
+    default NodeApplied commit(NodeCursor cursor) {
+      return commit(cursor, stage -> {});
+    }
+
+    /** As {@link #commit(NodeCursor)}, telling {@code probe} each stage reached before the commit. */
+    NodeApplied commit(NodeCursor cursor, java.util.function.Consumer<CommitStage> probe);
 
     @Override
     void close();

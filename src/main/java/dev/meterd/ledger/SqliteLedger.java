@@ -729,7 +729,7 @@ public final class SqliteLedger implements Ledger {
     }
 
     @Override
-    public NodeApplied commit(NodeCursor cursor) {
+    public NodeApplied commit(NodeCursor cursor, java.util.function.Consumer<CommitStage> probe) {
       synchronized (SqliteLedger.this) {
         try {
           String hash = lastHash();
@@ -739,6 +739,8 @@ public final class SqliteLedger implements Ledger {
                 cursor.lastCommitSha(), c.records, null), hash);
             addToBalance(e.getKey(), -c.cents, now);
           }
+          probe.accept(CommitStage.LEDGER_ROWS_WRITTEN);
+          probe.accept(CommitStage.BEFORE_CURSOR);
           {
       PreparedStatement ps = stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
               + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
