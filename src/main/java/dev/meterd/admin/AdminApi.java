@@ -61,7 +61,7 @@ public final class AdminApi {
 
   public Router router() {
     Router router = Router.router(vertx);
-    router.route().handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES));
+    router.route().handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES));
     router.route().failureHandler(ctx -> {
       if (ctx.failure() instanceof ApiException api) {
         error(ctx, api.status, api.getMessage());
