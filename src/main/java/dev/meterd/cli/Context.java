@@ -57,7 +57,7 @@ final class Context implements AutoCloseable {
 
   SqliteLedger ledger() {
     if (ledger == null) {
-      ledger = SqliteLedger.open(config.storage().path(), clock);
+      ledger = SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs());
     }
     return ledger;
   }

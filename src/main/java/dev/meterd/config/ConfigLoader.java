@@ -25,6 +25,7 @@ public final class ConfigLoader {
   static final String SOURCE_BRANCH = "branch";
   static final String SOURCE_CLONE_DIR = "clone_dir";
   static final String STORAGE_PATH = "path";
+  static final String BUSY_TIMEOUT_MS = "busy_timeout_ms";
   static final String INTERVAL_SECONDS = "interval_seconds";
   static final String MAX_FILE_BYTES = "max_file_bytes";
   static final String MAX_RECORDS_PER_FILE = "max_records_per_file";
@@ -35,7 +36,7 @@ public final class ConfigLoader {
   private static final Map<String, Set<String>> KNOWN = Map.of(
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, "base_url", "owner", "repo",
           "token_file"),
-      "storage", Set.of(STORAGE_PATH),
+      "storage", Set.of(STORAGE_PATH, BUSY_TIMEOUT_MS),
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
       "http", Set.of(HTTP_LISTEN),
       "admin", Set.of(TOKENS_FILE, MAX_GRANT_CENTS),
@@ -118,7 +119,7 @@ public final class ConfigLoader {
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
         new MeterdConfig.Source(kind, url, branch, clonePath),
-        new MeterdConfig.Storage(storagePath),
+        new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
         new MeterdConfig.Http(listen),
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant));

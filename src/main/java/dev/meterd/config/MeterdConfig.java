@@ -22,7 +22,11 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    */
   public record Source(String kind, String url, String branch, Path cloneDir) {}
 
-  public record Storage(Path path) {}
+  /**
+   * @param path the SQLite file
+   * @param busyTimeoutMs how long a write waits for another writer's lock
+   */
+  public record Storage(Path path, int busyTimeoutMs) {}
 
   /**
    * @param interval time between runs of the daemon
@@ -40,7 +44,7 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
   public record Admin(Path tokensFile, long maxGrantCents) {}
 
   public MeterdConfig withStoragePath(Path path) {
-    return new MeterdConfig(source, new Storage(path), aggregator, http, admin);
+    return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin);
   }
 
   public MeterdConfig withSourceUrl(String url) {

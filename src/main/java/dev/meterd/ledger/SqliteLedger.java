@@ -43,7 +43,8 @@ import org.sqlite.SQLiteConfig;
 public final class SqliteLedger implements Ledger {
 
   static final String AGGREGATOR = "aggregator";
-  private static final int BUSY_TIMEOUT_MS = 10_000;
+  /** How long a write waits for another connection's write lock before it fails (transient). */
+  public static final int DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 
   private final Connection conn;
   private final Clock clock;
@@ -70,6 +71,11 @@ public final class SqliteLedger implements Ledger {
 
   /** Opens (creating or upgrading) the ledger in {@code file}. */
   public static SqliteLedger open(Path file, Clock clock) {
+    return open(file, clock, DEFAULT_BUSY_TIMEOUT_MS);
+  }
+
+  /** As {@link #open(Path, Clock)}, waiting at most {@code busyTimeoutMs} for another writer. */
+  public static SqliteLedger open(Path file, Clock clock, int busyTimeoutMs) {
     try {
       Path parent = file.toAbsolutePath().getParent();
       if (parent != null) {
@@ -81,7 +87,7 @@ public final class SqliteLedger implements Ledger {
     SQLiteConfig config = new SQLiteConfig();
     config.setJournalMode(SQLiteConfig.JournalMode.WAL);
     config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
-    config.setBusyTimeout(BUSY_TIMEOUT_MS);
+    config.setBusyTimeout(busyTimeoutMs);
     config.enforceForeignKeys(true);
     config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
     config.setCacheSize(-32_768);
@@ -574,7 +580,7 @@ public final class SqliteLedger implements Ledger {
       conn.setAutoCommit(false);
       return new SqliteNodeWrite(node, dryRun);
     } catch (SQLException e) {
-      rollbackQuietly();
+      endTransaction();
       throw failure("start the run of node " + node, e);
     }
   }
@@ -775,27 +781,33 @@ public final class SqliteLedger implements Ledger {
     @Override
     public void close() {
       synchronized (SqliteLedger.this) {
-        if (!done) {
-          rollbackQuietly();
-        }
+        endTransaction();
         done = true;
-        try {
-          conn.setAutoCommit(true);
-        } catch (SQLException e) {
-          throw failure("end the run of node " + node, e);
-        }
       }
     }
   }
 
-  private void rollbackQuietly() {
+  /**
+   * Leaves the connection in autocommit mode with no transaction open, whatever state a failed
+   * BEGIN, COMMIT or ROLLBACK left it in. sqlite-jdbc flips its mode flag before it runs the
+   * statement, so a failed {@code BEGIN IMMEDIATE} (a lock held past the busy timeout) leaves the
+   * flag in manual mode with no transaction; resetting here keeps the next write from committing
+   * a transaction that never began.
+   */
+  private void endTransaction() {
     try {
       if (!conn.getAutoCommit()) {
         conn.rollback();
       }
     } catch (SQLException suppressed) {
-      // A failed rollback leaves SQLite to roll back the open transaction when the connection
-      // closes; the error that led here is the one to report.
+      // Nothing uncommitted survives a failed rollback: SQLite discards it. The error that led
+      // here is the one reported.
+    }
+    try {
+      conn.setAutoCommit(true);
+    } catch (SQLException suppressed) {
+      // The mode is already back to autocommit when this throws ("no transaction is active"),
+      // which is all this method is for.
     }
   }
 
@@ -906,19 +918,13 @@ public final class SqliteLedger implements Ledger {
       conn.commit();
       return result;
     } catch (SQLException e) {
-      rollbackQuietly();
       trackCache = null;
       throw failure(what, e);
     } catch (RuntimeException e) {
-      rollbackQuietly();
       trackCache = null;
       throw e;
     } finally {
-      try {
-        conn.setAutoCommit(true);
-      } catch (SQLException e) {
-        throw failure(what, e);
-      }
+      endTransaction();
     }
   }
 

@@ -259,6 +259,25 @@ class MainIT {
   }
 
   @Test
+  void aWriteLockHeldPastTheBusyTimeoutStopsTheRunWithNothingApplied() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    Path config = tmp.resolve("busy.toml");
+    Files.writeString(config, "[storage]\nbusy_timeout_ms = 300\n");
+    assertThat(meterd("status", "--config", config.toString())).isEqualTo(0);
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        Statement st = c.createStatement()) {
+      st.execute("BEGIN IMMEDIATE");
+      assertThat(meterd("aggregate", "--once", "--config", config.toString())).isEqualTo(3);
+      assertThat(err).contains("database is locked").contains("nothing was applied, fix the cause and run again");
+      st.execute("ROLLBACK");
+    }
+    assertThat(meterd("wallet", "list")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getJsonArray("wallets")).isEmpty();
+    assertThat(meterd("aggregate", "--once", "--config", config.toString())).isEqualTo(0);
+    assertThat(lastLine().getLong("records_consumed")).isEqualTo(1);
+  }
+
+  @Test
   void serveRefusesToStartWithoutAnAdminTokenAndSaysHowToSetOne() {
     assertThat(meterd("serve")).isEqualTo(2);
     assertThat(err.strip()).startsWith("meterd: serve needs an admin token: set METERD_ADMIN_TOKEN");

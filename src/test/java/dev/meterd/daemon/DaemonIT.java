@@ -153,6 +153,33 @@ class DaemonIT {
   }
 
   @Test
+  void grantsRacingWithChargesOnOneWalletLeaveItsBalanceExact() throws Exception {
+    repo.commit("README.md", "usage of the edge nodes");
+    startDaemon();
+    awaitStartRun(0);
+    List<String> files = new ArrayList<>();
+    long charged = 0;
+    for (int n = 0; n < 120; n++) {
+      files.add("nodes/n" + n + "/" + HOUR_10);
+      files.add(batch(UsageRepo.record("k" + n, "u0", 3 + n)));
+      charged += 3 + n;
+    }
+    repo.commit(files.toArray(String[]::new));
+    Future<HttpResponse<Buffer>> run = request("POST", "/admin/aggregate-now", ADMIN_TOKEN).send();
+    List<Future<HttpResponse<Buffer>>> grants = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      grants.add(request("POST", "/admin/wallets/u0/grant", ALICE_TOKEN)
+          .sendJsonObject(new JsonObject().put("amount_cents", 100)));
+    }
+    for (Future<HttpResponse<Buffer>> g : grants) {
+      assertThat(RunningDaemon.get(g).statusCode()).isEqualTo(200);
+    }
+    assertThat(RunningDaemon.get(run).statusCode()).isEqualTo(200);
+    assertThat(json("GET", "/admin/wallets/u0").getLong("balance_cents")).isEqualTo(20 * 100 - charged);
+    assertThat(json("GET", "/admin/list-payments?limit=500").getJsonArray("transactions")).hasSize(20);
+  }
+
+  @Test
   void grantsAreAttributedToTheTokensNameAndValidated() throws Exception {
     startDaemon();
     HttpResponse<Buffer> ok = RunningDaemon.get(request("POST", "/admin/wallets/u9/grant", ALICE_TOKEN)
