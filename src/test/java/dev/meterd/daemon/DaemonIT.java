@@ -180,6 +180,67 @@ class DaemonIT {
   }
 
   @Test
+  void aCommandLineRunBesideTheDaemonMakesATriggerAnswer409() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(UsageRepo.record("a1", "u1", 10)));
+    startDaemon();
+    awaitStartRun(1);
+    try (SqliteLedger cli = SqliteLedger.open(tmp.resolve("meterd.db"), java.time.Clock.systemUTC());
+        var lock = cli.tryLockRun().orElseThrow()) {
+      HttpResponse<Buffer> busy = call("POST", "/admin/aggregate-now", ADMIN_TOKEN);
+      assertThat(busy.statusCode()).isEqualTo(409);
+      assertThat(busy.bodyAsJsonObject().getString("error"))
+          .isEqualTo("an aggregation run is already in progress on this database; try again when it has finished");
+    }
+    assertThat(call("POST", "/admin/aggregate-now", ADMIN_TOKEN).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void noGetRequestChangesTheDatabase() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(UsageRepo.record("a1", "u1", 10)), "nodes/B/" + HOUR_10, "bad");
+    startDaemon();
+    awaitStartRun(2);
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        java.sql.Statement st = c.createStatement()) {
+      long before = dataVersion(st);
+      for (String path : List.of("/health", "/metrics", "/admin/aggregator-state", "/admin/list-users",
+          "/admin/list-billing", "/admin/list-payments", "/admin/wallets/u1", "/admin/usage/summary",
+          "/admin/ui/", "/admin/ui/users", "/admin/ui/users/u1", "/admin/ui/payments", "/admin/ui/aggregator",
+          "/admin/aggregate-now", "/admin/wallets/u1/grant", "/admin/ui/aggregator/run",
+          "/admin/ui/aggregator/resume")) {
+        assertThat(call("GET", path, ADMIN_TOKEN).statusCode()).as(path).isIn(200, 404, 405);
+      }
+      assertThat(dataVersion(st)).as("another connection committed nothing").isEqualTo(before);
+    }
+    assertThat(json("GET", "/admin/aggregator-state").getJsonArray("nodes").getJsonObject(1).getString("status"))
+        .isEqualTo("halted");
+  }
+
+  private static long dataVersion(java.sql.Statement st) throws java.sql.SQLException {
+    try (java.sql.ResultSet rs = st.executeQuery("PRAGMA data_version")) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  @Test
+  void theDaemonStaysUpAndServesWhileHostileFilesHaltTheirNodes() throws Exception {
+    byte[] big = new byte[20 * 1024 * 1024];
+    java.util.Arrays.fill(big, (byte) '#');
+    repo.committer().commit("hostile", java.util.Map.of(
+        "nodes/honest/" + HOUR_10, batch(UsageRepo.record("h1", "u1", 4)).getBytes(java.nio.charset.StandardCharsets.UTF_8),
+        "nodes/big/" + HOUR_10, big,
+        "nodes/deep/" + HOUR_10, ("a = " + "{b = ".repeat(5_000) + "1" + "}".repeat(5_000) + "\n")
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8)), java.util.Set.of(), java.time.Instant.now());
+    startDaemon();
+    awaitStartRun(3);
+    assertThat(call("GET", "/health", null).statusCode()).isEqualTo(200);
+    JsonArray nodes = json("GET", "/admin/aggregator-state").getJsonArray("nodes");
+    assertThat(nodes.stream().map(n -> ((JsonObject) n).getString("node") + "=" + ((JsonObject) n).getString("status")))
+        .containsExactly("big=halted", "deep=halted", "honest=ok");
+    assertThat(json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(-4);
+  }
+
+  @Test
   void grantsAreAttributedToTheTokensNameAndValidated() throws Exception {
     startDaemon();
     HttpResponse<Buffer> ok = RunningDaemon.get(request("POST", "/admin/wallets/u9/grant", ALICE_TOKEN)
