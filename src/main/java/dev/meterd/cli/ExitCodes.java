@@ -16,7 +16,10 @@ final class ExitCodes {
   static final int HALTED_OR_NOT_FOUND = 1;
   /** A usage or configuration error. */
   static final int USAGE = 2;
-  /** The source or the database could not be used: nothing was applied; try again. */
+  /**
+   * The source or the database could not be used: the run stopped, with nothing partial applied
+   * (each node's run is applied whole or not at all); try again.
+   */
   static final int UNAVAILABLE = 3;
   /** Another aggregation run holds the database's run lock: nothing was done; try again. */
   static final int RUN_IN_PROGRESS = 4;
@@ -45,7 +48,7 @@ final class ExitCodes {
   static String message(Throwable e) {
     return switch (of(e)) {
       case USAGE, HALTED_OR_NOT_FOUND, RUN_IN_PROGRESS -> "meterd: " + e.getMessage();
-      case UNAVAILABLE -> "meterd: " + e.getMessage() + "; nothing was applied, fix the cause and run again";
+      case UNAVAILABLE -> "meterd: " + e.getMessage() + "; nothing partial was applied, fix the cause and run again";
       default -> "meterd: internal error, please report it with the trace below: " + e;
     };
   }

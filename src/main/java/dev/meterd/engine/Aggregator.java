@@ -251,9 +251,20 @@ public final class Aggregator {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, e.path(), e.line() > 0 ? e.line() : null,
             e.error()), treeId);
       } catch (SourceException | LedgerException e) {
-        log.warn("node {} halted until the next run: {}", node, e.getMessage());
         log.debug("node {} transient failure", node, e);
-        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, e.getMessage()), null);
+        NodeOutcome halted;
+        try {
+          halted = halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, e.getMessage()), null);
+        } catch (LedgerException haltFailed) {
+          // The database cannot take even the halt: the run stops, and the first error is its cause.
+          if (e instanceof LedgerException first) {
+            first.addSuppressed(haltFailed);
+            throw first;
+          }
+          throw haltFailed;
+        }
+        log.warn("node {} halted until the next run: {}", node, e.getMessage());
+        return halted;
       } catch (ArithmeticException e) {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, null, null,
             "the costs of this run overflow a 64-bit sum of cents"), treeId);

@@ -152,13 +152,11 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized void setRunMark(RunMark mark) {
     write("record the run mark", () -> {
-      {
       PreparedStatement ps = stmt(
           "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1");
-        ps.setString(1, mark.fullTip());
-        ps.setInt(2, mark.nodesTotal());
-        ps.executeUpdate();
-      }
+      ps.setString(1, mark.fullTip());
+      ps.setInt(2, mark.nodesTotal());
+      ps.executeUpdate();
       return null;
     });
   }
@@ -254,12 +252,10 @@ public final class SqliteLedger implements Ledger {
   }
 
   private Optional<NodeState> nodeByName(String name) throws SQLException {
-    {
-      PreparedStatement ps = stmt("SELECT " + NODE_COLUMNS + " FROM node WHERE name = ?");
-      ps.setString(1, name);
-      try (ResultSet rs = ps.executeQuery()) {
-        return rs.next() ? Optional.of(nodeState(rs)) : Optional.empty();
-      }
+    PreparedStatement ps = stmt("SELECT " + NODE_COLUMNS + " FROM node WHERE name = ?");
+    ps.setString(1, name);
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? Optional.of(nodeState(rs)) : Optional.empty();
     }
   }
 
@@ -293,13 +289,11 @@ public final class SqliteLedger implements Ledger {
       ins.setString(1, name);
       ins.executeUpdate();
     }
-    {
-      PreparedStatement ps = stmt("SELECT node_id FROM node WHERE name = ?");
-      ps.setString(1, name);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        return rs.getLong(1);
-      }
+    PreparedStatement ps = stmt("SELECT node_id FROM node WHERE name = ?");
+    ps.setString(1, name);
+    try (ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
     }
   }
 
@@ -308,20 +302,18 @@ public final class SqliteLedger implements Ledger {
     return write("halt node " + node, () -> {
       ensureNode(node);
       String now = clock.instant().toString();
-      {
       PreparedStatement ps = stmt("UPDATE node SET status = 'halted', error_kind = ?, "
           + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
           + "halted_tree_id = ?, last_run_at = ? WHERE name = ?");
-        ps.setString(1, error.kind().name().toLowerCase(java.util.Locale.ROOT));
-        ps.setString(2, error.file());
-        setNullableInt(ps, 3, error.line());
-        ps.setString(4, error.message());
-        ps.setString(5, now);
-        ps.setString(6, haltedTreeId);
-        ps.setString(7, now);
-        ps.setString(8, node);
-        ps.executeUpdate();
-      }
+      ps.setString(1, error.kind().name().toLowerCase(java.util.Locale.ROOT));
+      ps.setString(2, error.file());
+      setNullableInt(ps, 3, error.line());
+      ps.setString(4, error.message());
+      ps.setString(5, now);
+      ps.setString(6, haltedTreeId);
+      ps.setString(7, now);
+      ps.setString(8, node);
+      ps.executeUpdate();
       refreshTrack(node);
       return nodeByName(node).orElseThrow();
     });
@@ -330,14 +322,12 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized Optional<NodeState> resume(String node) {
     return write("resume node " + node, () -> {
-      {
       PreparedStatement ps = stmt("UPDATE node SET status = 'ok', error_kind = NULL, "
           + "error_file = NULL, error_line = NULL, error_message = NULL, halted_since = NULL, "
           + "halted_tree_id = NULL WHERE name = ?");
-        ps.setString(1, node);
-        if (ps.executeUpdate() == 0) {
-          return Optional.empty();
-        }
+      ps.setString(1, node);
+      if (ps.executeUpdate() == 0) {
+        return Optional.empty();
       }
       // The next poll must look at the nodes even if the branch tip has not moved.
       try (Statement st = conn.createStatement()) {
@@ -353,13 +343,11 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized Optional<Wallet> wallet(String userSid) {
     return query("read the wallet of " + userSid, () -> {
-      {
       PreparedStatement ps = stmt(
           "SELECT user_sid, balance_cents, created_at, updated_at FROM wallet WHERE user_sid = ?");
-        ps.setString(1, userSid);
-        try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(wallet(rs)) : Optional.empty();
-        }
+      ps.setString(1, userSid);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(wallet(rs)) : Optional.empty();
       }
     });
   }
@@ -487,13 +475,12 @@ public final class SqliteLedger implements Ledger {
     if (id != null) {
       return id;
     }
-    {
-      PreparedStatement ps = stmt("INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)");
-      ps.setString(1, userSid);
-      ps.setString(2, now);
-      ps.setString(3, now);
-      ps.executeUpdate();
-    }
+    PreparedStatement ps = stmt(
+        "INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)");
+    ps.setString(1, userSid);
+    ps.setString(2, now);
+    ps.setString(3, now);
+    ps.executeUpdate();
     try (ResultSet rs = stmt("SELECT last_insert_rowid()").executeQuery()) {
       rs.next();
       return rs.getLong(1);
@@ -501,24 +488,20 @@ public final class SqliteLedger implements Ledger {
   }
 
   private Long walletId(String userSid) throws SQLException {
-    {
-      PreparedStatement ps = stmt("SELECT wallet_id FROM wallet WHERE user_sid = ?");
-      ps.setString(1, userSid);
-      try (ResultSet rs = ps.executeQuery()) {
-        return rs.next() ? rs.getLong(1) : null;
-      }
+    PreparedStatement ps = stmt("SELECT wallet_id FROM wallet WHERE user_sid = ?");
+    ps.setString(1, userSid);
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? rs.getLong(1) : null;
     }
   }
 
   private void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
-    {
-      PreparedStatement ps = stmt(
+    PreparedStatement ps = stmt(
         "UPDATE wallet SET balance_cents = balance_cents + ?, updated_at = ? WHERE wallet_id = ?");
-      ps.setLong(1, deltaCents);
-      ps.setString(2, now);
-      ps.setLong(3, walletId);
-      ps.executeUpdate();
-    }
+    ps.setLong(1, deltaCents);
+    ps.setString(2, now);
+    ps.setLong(3, walletId);
+    ps.executeUpdate();
   }
 
   private long nextTxnId() throws SQLException {
@@ -540,27 +523,25 @@ public final class SqliteLedger implements Ledger {
 
   private String insertTxn(Txn t, String previousHash) throws SQLException {
     String hash = TxnHash.of(previousHash, t);
-    {
-      PreparedStatement ps = stmt("INSERT INTO ledger_txn (txn_id, wallet_id, type, "
+    PreparedStatement ps = stmt("INSERT INTO ledger_txn (txn_id, wallet_id, type, "
         + "amount_cents, occurred_at, initiated_by, source_node_id, source_commit, source_records, note, "
         + "row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-      ps.setLong(1, t.txnId());
-      ps.setLong(2, t.walletId());
-      ps.setString(3, t.type().sqlName());
-      ps.setLong(4, t.amountCents());
-      ps.setString(5, t.occurredAt());
-      ps.setString(6, t.initiatedBy());
-      if (t.sourceNodeId() == null) {
-        ps.setNull(7, Types.INTEGER);
-      } else {
-        ps.setLong(7, t.sourceNodeId());
-      }
-      ps.setString(8, t.sourceCommit());
-      setNullableInt(ps, 9, t.sourceRecords());
-      ps.setString(10, t.note());
-      ps.setString(11, hash);
-      ps.executeUpdate();
+    ps.setLong(1, t.txnId());
+    ps.setLong(2, t.walletId());
+    ps.setString(3, t.type().sqlName());
+    ps.setLong(4, t.amountCents());
+    ps.setString(5, t.occurredAt());
+    ps.setString(6, t.initiatedBy());
+    if (t.sourceNodeId() == null) {
+      ps.setNull(7, Types.INTEGER);
+    } else {
+      ps.setLong(7, t.sourceNodeId());
     }
+    ps.setString(8, t.sourceCommit());
+    setNullableInt(ps, 9, t.sourceRecords());
+    ps.setString(10, t.note());
+    ps.setString(11, hash);
+    ps.executeUpdate();
     return hash;
   }
 
@@ -678,21 +659,19 @@ public final class SqliteLedger implements Ledger {
 
     private void checkDuplicate(String path, UsageRecord r, long walletId)
         throws SQLException, BatchContentException {
-      {
       PreparedStatement ps = stmt("SELECT c.wallet_id, c.cost_cents, w.user_sid "
           + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id "
           + "WHERE c.node_id = ? AND c.idempotency_key = ?");
-        ps.setLong(1, nodeId);
-        ps.setString(2, r.idempotencyKey());
-        try (ResultSet rs = ps.executeQuery()) {
-          if (!rs.next()) {
-            throw new SQLException("consumed record " + r.idempotencyKey() + " refused but not found");
-          }
-          if (rs.getLong(1) != walletId || rs.getLong(2) != r.costCents()) {
-            throw new BatchContentException(path, r.line(), "idempotency_key \"" + r.idempotencyKey()
-                + "\" was consumed with user_sid \"" + rs.getString(3) + "\" and cost_cents " + rs.getLong(2)
-                + "; this record has user_sid \"" + r.userSid() + "\" and cost_cents " + r.costCents());
-          }
+      ps.setLong(1, nodeId);
+      ps.setString(2, r.idempotencyKey());
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) {
+          throw new SQLException("consumed record " + r.idempotencyKey() + " refused but not found");
+        }
+        if (rs.getLong(1) != walletId || rs.getLong(2) != r.costCents()) {
+          throw new BatchContentException(path, r.line(), "idempotency_key \"" + r.idempotencyKey()
+              + "\" was consumed with user_sid \"" + rs.getString(3) + "\" and cost_cents " + rs.getLong(2)
+              + "; this record has user_sid \"" + r.userSid() + "\" and cost_cents " + r.costCents());
         }
       }
     }
@@ -716,21 +695,17 @@ public final class SqliteLedger implements Ledger {
     }
 
     private long fileId(String path) throws SQLException {
-      {
       PreparedStatement ins = stmt(
           "INSERT INTO source_file (node_id, path) VALUES (?, ?) ON CONFLICT (node_id, path) DO NOTHING");
-        ins.setLong(1, nodeId);
-        ins.setString(2, path);
-        ins.executeUpdate();
-      }
-      {
+      ins.setLong(1, nodeId);
+      ins.setString(2, path);
+      ins.executeUpdate();
       PreparedStatement ps = stmt("SELECT file_id FROM source_file WHERE node_id = ? AND path = ?");
-        ps.setLong(1, nodeId);
-        ps.setString(2, path);
-        try (ResultSet rs = ps.executeQuery()) {
-          rs.next();
-          return rs.getLong(1);
-        }
+      ps.setLong(1, nodeId);
+      ps.setString(2, path);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
       }
     }
 
@@ -747,19 +722,17 @@ public final class SqliteLedger implements Ledger {
           }
           probe.accept(CommitStage.LEDGER_ROWS_WRITTEN);
           probe.accept(CommitStage.BEFORE_CURSOR);
-          {
-      PreparedStatement ps = stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
+          PreparedStatement ps = stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
               + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
               + "halted_since = NULL, halted_tree_id = NULL, warning = ?, last_run_at = ?, "
               + "records_consumed_total = records_consumed_total + ? WHERE node_id = ?");
-            ps.setString(1, cursor.lastCommitSha());
-            ps.setString(2, cursor.treeId());
-            ps.setString(3, cursor.warning());
-            ps.setString(4, now);
-            ps.setLong(5, consumed);
-            ps.setLong(6, nodeId);
-            ps.executeUpdate();
-          }
+          ps.setString(1, cursor.lastCommitSha());
+          ps.setString(2, cursor.treeId());
+          ps.setString(3, cursor.warning());
+          ps.setString(4, now);
+          ps.setLong(5, consumed);
+          ps.setLong(6, nodeId);
+          ps.executeUpdate();
           if (dryRun) {
             conn.rollback();
           } else {
@@ -928,7 +901,21 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
+  /**
+   * The error of a failed statement, with the statement cache dropped: sqlite-jdbc finalizes a
+   * statement whose step failed (a full disk, a read-only file) while it still reports itself
+   * open, so reusing it would fail every later write with "statement is not executing", long after
+   * the cause is gone.
+   */
   private LedgerException failure(String what, SQLException e) {
+    for (PreparedStatement ps : statements.values()) {
+      try {
+        ps.close();
+      } catch (SQLException suppressed) {
+        // Closing a finalized statement has nothing left to release; e is the error to report.
+      }
+    }
+    statements.clear();
     return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage(), e);
   }
 }
