@@ -72,12 +72,12 @@ final class Context implements AutoCloseable {
   }
 
   BatchParser parser() {
-    return new BatchParser(new BatchParser.Limits(config.aggregator().maxFileBytes(),
-        config.aggregator().maxRecordsPerFile()));
+    return new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory()));
   }
 
   Aggregator aggregator() throws SourceException {
-    return new Aggregator(source(), ledger(), parser(), clock, FaultInjector.fromSystemProperty());
+    BatchParser parser = parser();
+    return new Aggregator(source(), ledger(), parser, clock, FaultInjector.fromSystemProperty());
   }
 
   /** A sentence for the operator, on stderr. */

@@ -1,6 +1,7 @@
 package dev.meterd.cli;
 
 import dev.meterd.admin.AdminTokens;
+import dev.meterd.batch.BatchParser;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.source.git.RepoCommitter;
@@ -11,10 +12,10 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
-import picocli.CommandLine.Option;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 import sun.misc.Signal;
 
@@ -85,6 +86,7 @@ final class ServeCommand implements Callable<Integer> {
           + " (at least 16 characters, e.g. from `openssl rand -hex 32`) or name a file of NAME:TOKEN lines in "
           + "[admin] tokens_file");
     }
+    BatchParser parser = ctx.parser();
     CountDownLatch stop = new CountDownLatch(1);
     // Handled signals replace the JVM's default exit (status 143), so a clean stop exits 0.
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
@@ -93,7 +95,7 @@ final class ServeCommand implements Callable<Integer> {
         ctx.config.storage().busyTimeoutMs());
     Daemon started;
     try {
-      started = Daemon.start(ctx.config, tokens, ctx.source(), ctx.ledger(), apiLedger, ctx.clock);
+      started = Daemon.start(ctx.config, tokens, parser, ctx.source(), ctx.ledger(), apiLedger, ctx.clock);
     } catch (java.net.BindException e) {
       throw new UsageException("cannot listen on " + ctx.config.http().listen() + ": " + e.getMessage()
           + "; set [http] listen to a free address");

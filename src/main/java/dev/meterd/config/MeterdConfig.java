@@ -1,7 +1,9 @@
 package dev.meterd.config;
 
+import dev.meterd.batch.BatchParser;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * meterd's validated configuration (config/meterd.toml).
@@ -33,7 +35,34 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    * @param maxFileBytes a larger usage file is a content error
    * @param maxRecordsPerFile a file with more records is a content error
    */
-  public record Aggregator(Duration interval, long maxFileBytes, int maxRecordsPerFile) {}
+  public record Aggregator(Duration interval, long maxFileBytes, int maxRecordsPerFile) {
+
+    /**
+     * Heap that parsing one file at the size limit takes: its bytes, its characters and its parsed
+     * records. Measured: a 16 MiB file of 160,000 records is parsed in a 192 MiB heap and not in a
+     * 128 MiB one.
+     */
+    public static final int HEAP_BYTES_PER_FILE_BYTE = 12;
+
+    /**
+     * The parser's limits, once it is certain that this heap can hold a file at the size limit:
+     * otherwise a big enough file would end the whole run with an OutOfMemoryError instead of
+     * halting its node.
+     *
+     * @param maxHeapBytes the JVM's heap, {@code Runtime.getRuntime().maxMemory()}
+     * @throws ConfigException the heap is too small for {@code max_file_bytes}
+     */
+    public BatchParser.Limits limitsWithin(long maxHeapBytes) {
+      long needed = maxFileBytes * HEAP_BYTES_PER_FILE_BYTE;
+      if (needed > maxHeapBytes) {
+        long neededMiB = (needed + (1 << 20) - 1) >> 20;
+        throw new ConfigException("for this JVM", List.of("aggregator.max_file_bytes = " + maxFileBytes
+            + " needs about " + neededMiB + " MiB of heap to parse a file of that size, and this JVM has "
+            + (maxHeapBytes >> 20) + " MiB: start java with -Xmx" + neededMiB + "m or more, or lower the limit"));
+      }
+      return new BatchParser.Limits(maxFileBytes, maxRecordsPerFile);
+    }
+  }
 
   public record Http(String listen) {}
 

@@ -44,15 +44,13 @@ public final class Daemon implements AutoCloseable {
    * Starts the daemon; the caller hands over the source and both ledgers, which the daemon
    * closes.
    */
-  public static Daemon start(MeterdConfig config, AdminTokens tokens, BatchSource source, Ledger runLedger,
-      Ledger apiLedger, Clock clock) throws Exception {
+  public static Daemon start(MeterdConfig config, AdminTokens tokens, BatchParser parser, BatchSource source,
+      Ledger runLedger, Ledger apiLedger, Clock clock) throws Exception {
     if (tokens.isEmpty()) {
       throw new IllegalStateException("no admin token configured");
     }
     Vertx vertx = Vertx.vertx();
     try {
-      BatchParser parser = new BatchParser(new BatchParser.Limits(config.aggregator().maxFileBytes(),
-          config.aggregator().maxRecordsPerFile()));
       Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.NONE);
       Metrics metrics = new Metrics(clock, apiLedger.newestOccurredAt());
       AggregationService service = new AggregationService(vertx, aggregator, metrics);

@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jgit.lib.Constants;
@@ -61,6 +62,18 @@ class HostileInputIT {
         .getBytes(StandardCharsets.UTF_8));
     files.put(path("control"), batch(record("c\u0001", "u_1", 1)).replace("c\u0001", "c\\u0001")
         .getBytes(StandardCharsets.UTF_8));
+    files.put(path("control-key"), (batch(record("k1", "u_1", 1)) + "\"cost\u0007\" = 1\n")
+        .getBytes(StandardCharsets.UTF_8));
+    files.put(path("string-cost"), batch(record("s1", "u_1", 1)).replace("cost_cents = 1", "cost_cents = \"1\"")
+        .getBytes(StandardCharsets.UTF_8));
+    StringBuilder million = new StringBuilder("schema = 1\n");
+    for (int i = 0; i < 1_000_000; i++) {
+      million.append("[[records]]\nidempotency_key = \"").append(i)
+          .append("\"\nuser_sid = \"u\"\ncost_cents = 1\noccurred_at = 2026-11-21T10:00:00Z\n");
+    }
+    byte[] millionBytes = million.toString().getBytes(StandardCharsets.UTF_8);
+    million = null;
+    files.put(path("million"), millionBytes);
 
     Path repoDir = tmp.resolve("usage.git");
     try (UsageRepo repo = new UsageRepo(repoDir)) {
@@ -83,7 +96,13 @@ class HostileInputIT {
       JsonObject h = (JsonObject) o;
       halted.put(h.getString("node"), h.getString("error"));
     }
-    assertThat(halted).containsOnlyKeys("huge", "deep", "dupkey", "badutf8", "float", "overflow", "control");
+    assertThat(halted).containsOnlyKeys("huge", "deep", "dupkey", "badutf8", "float", "overflow", "control",
+        "control-key", "string-cost", "million");
+    assertThat(halted.get("million")).isEqualTo("file is " + millionBytes.length
+        + " bytes, over the limit of 16777216 bytes");
+    assertThat(halted.get("control-key"))
+        .isEqualTo("not valid TOML: control character U+0007 in a string; write it as an escape");
+    assertThat(halted.get("string-cost")).isEqualTo("cost_cents must be an integer, got a string");
     assertThat(halted.get("huge")).isEqualTo("file is 104857600 bytes, over the limit of 16777216 bytes");
     assertThat(halted.get("deep")).isEqualTo("not valid TOML: arrays and inline tables are nested more than 128 deep");
     assertThat(halted.get("dupkey")).isEqualTo("not valid TOML: duplicate key cost_cents");
@@ -91,8 +110,32 @@ class HostileInputIT {
     assertThat(halted.get("float")).isEqualTo("cost_cents must be an integer, got a float");
     assertThat(halted.get("overflow")).isEqualTo("not valid TOML: integer is out of the 64-bit range: 9223372036854775808");
     assertThat(halted.get("control")).isEqualTo("idempotency_key must not contain control characters, found U+0001");
-    assertThat(summary.getInteger("nodes_total")).isEqualTo(11);
+    assertThat(summary.getInteger("nodes_total")).isEqualTo(14);
     assertThat(summary.getLong("records_consumed")).isEqualTo(1L + fullRecords + 1);
     assertThat(summary.getLong("debited_cents")).isEqualTo(3L + fullRecords + 1);
+  }
+
+  @Test
+  void aFileLimitTheHeapCannotParseIsRefusedBeforeAnythingRuns() throws Exception {
+    Path config = tmp.resolve("big.toml");
+    Files.writeString(config, "[aggregator]\nmax_file_bytes = 67108864\n");
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String jar = Path.of("target", "meterd.jar").toAbsolutePath().toString();
+    for (String command : List.of("aggregate", "serve")) {
+      ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-jar", jar, command, "--config", config.toString(),
+          "--db", tmp.resolve("meterd.db").toString(), "--source", tmp.resolve("none.git").toString())
+          .redirectErrorStream(true).redirectOutput(tmp.resolve("out.log").toFile());
+      pb.environment().put("METERD_ADMIN_TOKEN", "heap-test-admin-token-01234");
+      if (command.equals("aggregate")) {
+        pb.command().add(5, "--once");
+      }
+      Process p = pb.start();
+      assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      String out = Files.readString(tmp.resolve("out.log"));
+      assertThat(p.exitValue()).as(out).isEqualTo(2);
+      assertThat(out).as(command).matches("(?s).*aggregator.max_file_bytes = 67108864 needs about 768 MiB of heap to "
+          + "parse a file of that size, and this JVM has 2\\d\\d MiB: start java with -Xmx768m or more, or lower "
+          + "the limit\n");
+    }
   }
 }

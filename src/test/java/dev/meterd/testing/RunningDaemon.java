@@ -3,6 +3,7 @@ package dev.meterd.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.admin.AdminTokens;
+import dev.meterd.batch.BatchParser;
 import dev.meterd.config.ConfigLoader;
 import dev.meterd.config.MeterdConfig;
 import dev.meterd.daemon.Daemon;
@@ -54,6 +55,7 @@ public final class RunningDaemon implements AutoCloseable {
         """.formatted(tmp.resolve("meterd.db"), tokens), "test");
     Clock clock = Clock.systemUTC();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
+        new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
         GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()),
         SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
   }

@@ -1,0 +1,54 @@
+package dev.meterd.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meterd.batch.BatchParser;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class ConfigLoaderTest {
+
+  @Test
+  void anEmptyFileGivesTheDefaultsAndTheServerListensOnLoopbackOnly() {
+    MeterdConfig config = ConfigLoader.parse("", "empty.toml");
+    assertThat(config.http().listen()).isEqualTo("127.0.0.1:8080");
+    assertThat(config.source()).isEqualTo(new MeterdConfig.Source("git", "data/usage.git", "main",
+        Path.of("data").toAbsolutePath().resolve("source-clone")));
+    assertThat(config.storage()).isEqualTo(new MeterdConfig.Storage(Path.of("data/meterd.db"), 10_000));
+    assertThat(config.aggregator()).isEqualTo(new MeterdConfig.Aggregator(Duration.ofMinutes(5), 16 << 20, 200_000));
+  }
+
+  @Test
+  void everyProblemIsListedWithItsKey() {
+    assertThatThrownBy(() -> ConfigLoader.parse("""
+        [aggregator]
+        interval_seconds = 0
+        colour = "red"
+        [http]
+        listen = "nope"
+        """, "bad.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("""
+            invalid configuration bad.toml:
+              unknown key aggregator.colour; known: [interval_seconds, max_file_bytes, max_records_per_file]
+              aggregator.interval_seconds must be 1 to 86400, got 0
+              http.listen = "nope" must be HOST:PORT, e.g. 127.0.0.1:8080""");
+  }
+
+  @Test
+  void theDefaultFileLimitFitsA256MiBHeapAndALargerOneAsksForMore() {
+    MeterdConfig.Aggregator defaults = ConfigLoader.parse("", "empty.toml").aggregator();
+    assertThat(defaults.limitsWithin(240L << 20)).isEqualTo(BatchParser.Limits.DEFAULT);
+
+    MeterdConfig.Aggregator big = ConfigLoader.parse("[aggregator]\nmax_file_bytes = 100000000\n", "big.toml")
+        .aggregator();
+    assertThatThrownBy(() -> big.limitsWithin(1L << 30))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration for this JVM:\n  aggregator.max_file_bytes = 100000000 needs about 1145 MiB"
+            + " of heap to parse a file of that size, and this JVM has 1024 MiB: start java with -Xmx1145m or more,"
+            + " or lower the limit");
+    assertThat(big.limitsWithin(2L << 30)).isEqualTo(new BatchParser.Limits(100_000_000, 200_000));
+  }
+}
