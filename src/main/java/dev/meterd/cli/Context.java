@@ -6,7 +6,10 @@ import dev.meterd.config.MeterdConfig;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.source.BatchSource;
 import dev.meterd.source.SourceException;
+import dev.meterd.source.forge.ForgeBatchSource;
+import dev.meterd.source.forge.ForgeOptions;
 import dev.meterd.source.git.GitBatchSource;
 import java.nio.file.Files;
 import java.time.Clock;
@@ -17,13 +20,15 @@ final class Context implements AutoCloseable {
 
   /** The environment variable holding the token for an https usage repository. */
   static final String GIT_TOKEN_ENV = "METERD_GIT_TOKEN";
+  /** The environment variable holding the forge's API token. */
+  static final String FORGE_TOKEN_ENV = "METERD_FORGE_TOKEN";
 
   final MeterdConfig config;
   /** Milliseconds are precise enough for booking times and keep the JSON readable. */
   final Clock clock = Clock.tick(Clock.systemUTC(), java.time.Duration.ofMillis(1));
   private final Main main;
   private SqliteLedger ledger;
-  private GitBatchSource source;
+  private BatchSource source;
 
   private Context(Main main, MeterdConfig config) {
     this.main = main;
@@ -62,13 +67,37 @@ final class Context implements AutoCloseable {
     return ledger;
   }
 
-  GitBatchSource source() throws SourceException {
+  BatchSource source() throws SourceException {
     if (source == null) {
       MeterdConfig.Source s = config.source();
-      source = GitBatchSource.open(s.url(), s.branch(), s.cloneDir(),
-          Optional.ofNullable(main.env.get(GIT_TOKEN_ENV)).filter(t -> !t.isBlank()));
+      if (MeterdConfig.Source.FORGE.equals(s.kind())) {
+        MeterdConfig.Forge f = s.forge();
+        source = ForgeBatchSource.open(f.baseUrl(), f.owner(), f.repo(), s.branch(), forgeToken(f),
+            ForgeOptions.DEFAULT);
+      } else {
+        source = GitBatchSource.open(s.url(), s.branch(), s.cloneDir(),
+            Optional.ofNullable(main.env.get(GIT_TOKEN_ENV)).filter(t -> !t.isBlank()));
+      }
     }
     return source;
+  }
+
+  /** The forge token: METERD_FORGE_TOKEN, else the first line of [source] token_file, else none. */
+  private Optional<String> forgeToken(MeterdConfig.Forge forge) {
+    Optional<String> fromEnv = Optional.ofNullable(main.env.get(FORGE_TOKEN_ENV)).map(String::strip)
+        .filter(t -> !t.isEmpty());
+    if (fromEnv.isPresent() || forge.tokenFile() == null) {
+      return fromEnv;
+    }
+    try {
+      String token = Files.readString(forge.tokenFile()).strip();
+      if (token.isEmpty() || token.contains("\n")) {
+        throw new UsageException("[source] token_file " + forge.tokenFile() + " must hold the token alone");
+      }
+      return Optional.of(token);
+    } catch (java.io.IOException e) {
+      throw new UsageException("cannot read [source] token_file " + forge.tokenFile() + ": " + e.getMessage());
+    }
   }
 
   BatchParser parser() {

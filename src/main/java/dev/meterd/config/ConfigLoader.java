@@ -24,6 +24,10 @@ public final class ConfigLoader {
   static final String SOURCE_URL = "url";
   static final String SOURCE_BRANCH = "branch";
   static final String SOURCE_CLONE_DIR = "clone_dir";
+  static final String SOURCE_BASE_URL = "base_url";
+  static final String SOURCE_OWNER = "owner";
+  static final String SOURCE_REPO = "repo";
+  static final String SOURCE_TOKEN_FILE = "token_file";
   static final String STORAGE_PATH = "path";
   static final String BUSY_TIMEOUT_MS = "busy_timeout_ms";
   static final String INTERVAL_SECONDS = "interval_seconds";
@@ -34,8 +38,8 @@ public final class ConfigLoader {
   static final String MAX_GRANT_CENTS = "max_grant_cents";
 
   private static final Map<String, Set<String>> KNOWN = Map.of(
-      "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, "base_url", "owner", "repo",
-          "token_file"),
+      "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
+          SOURCE_REPO, SOURCE_TOKEN_FILE),
       "storage", Set.of(STORAGE_PATH, BUSY_TIMEOUT_MS),
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
       "http", Set.of(HTTP_LISTEN),
@@ -95,9 +99,12 @@ public final class ConfigLoader {
 
   private MeterdConfig build() {
     Path storagePath = Path.of(string("storage", STORAGE_PATH, "data/meterd.db"));
-    String kind = string("source", SOURCE_KIND, "git");
-    if (!kind.equals("git")) {
-      problems.add("source.kind = \"" + kind + "\" is not supported by this meterd; use \"git\"");
+    String kind = string("source", SOURCE_KIND, MeterdConfig.Source.GIT);
+    MeterdConfig.Forge forge = null;
+    if (kind.equals(MeterdConfig.Source.FORGE)) {
+      forge = forge();
+    } else if (!kind.equals(MeterdConfig.Source.GIT)) {
+      problems.add("source.kind = \"" + kind + "\" is not supported; use \"git\" or \"forge\"");
     }
     String url = string("source", SOURCE_URL, "data/usage.git");
     String branch = string("source", SOURCE_BRANCH, "main");
@@ -118,11 +125,29 @@ public final class ConfigLoader {
     String tokensFile = string("admin", TOKENS_FILE, null);
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
-        new MeterdConfig.Source(kind, url, branch, clonePath),
+        new MeterdConfig.Source(kind, url, branch, clonePath, forge),
         new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
         new MeterdConfig.Http(listen),
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant));
+  }
+
+  private MeterdConfig.Forge forge() {
+    String baseUrl = string("source", SOURCE_BASE_URL, null);
+    String owner = string("source", SOURCE_OWNER, null);
+    String repo = string("source", SOURCE_REPO, null);
+    String tokenFile = string("source", SOURCE_TOKEN_FILE, null);
+    if (baseUrl == null || !baseUrl.matches("^https?://[^/@\\s]+(/\\S*)?$")) {
+      problems.add("source.base_url must be the forge's http(s) URL without credentials, e.g. "
+          + "\"https://forge.example.org\", when source.kind = \"forge\"");
+    }
+    for (String[] named : new String[][] {{SOURCE_OWNER, owner}, {SOURCE_REPO, repo}}) {
+      if (named[1] == null || !named[1].matches("^[A-Za-z0-9._-]{1,100}$")) {
+        problems.add("source." + named[0] + " must name the repository's " + named[0]
+            + " (letters, digits, '.', '_', '-') when source.kind = \"forge\"");
+      }
+    }
+    return new MeterdConfig.Forge(baseUrl, owner, repo, tokenFile == null ? null : Path.of(tokenFile));
   }
 
   private String string(String section, String key, String fallback) {

@@ -17,12 +17,27 @@ import java.util.List;
 public record MeterdConfig(Source source, Storage storage, Aggregator aggregator, Http http, Admin admin) {
 
   /**
-   * @param kind git (forge is planned)
-   * @param url a local path or a git URL
+   * @param kind git or forge
+   * @param url git: a local path or a git URL
    * @param branch the branch to read
-   * @param cloneDir where meterd keeps its clone of a URL
+   * @param cloneDir git: where meterd keeps its clone of a URL
+   * @param forge forge: where the forge is; null for git
    */
-  public record Source(String kind, String url, String branch, Path cloneDir) {}
+  public record Source(String kind, String url, String branch, Path cloneDir, Forge forge) {
+
+    public static final String GIT = "git";
+    public static final String FORGE = "forge";
+  }
+
+  /**
+   * A Gitea or Forgejo repository.
+   *
+   * @param baseUrl the forge's root, e.g. https://forge.example.org
+   * @param owner the repository's owner
+   * @param repo the repository's name
+   * @param tokenFile a file holding the token, or null (METERD_FORGE_TOKEN comes first)
+   */
+  public record Forge(String baseUrl, String owner, String repo, Path tokenFile) {}
 
   /**
    * @param path the SQLite file
@@ -76,8 +91,9 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
     return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin);
   }
 
+  /** A git source at {@code url} (the --source option), whatever the file said. */
   public MeterdConfig withSourceUrl(String url) {
-    return new MeterdConfig(new Source(source.kind(), url, source.branch(), source.cloneDir()), storage,
+    return new MeterdConfig(new Source(Source.GIT, url, source.branch(), source.cloneDir(), null), storage,
         aggregator, http, admin);
   }
 }

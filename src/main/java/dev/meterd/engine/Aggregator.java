@@ -218,8 +218,8 @@ public final class Aggregator {
         }
       }
       if (!missing.isEmpty()) {
-        throw new UnknownNodeException("no node folder nodes/" + String.join(", nodes/", new java.util.TreeSet<>(missing))
-            + " at " + tip + "; `meterd status` lists the known nodes");
+        throw new UnknownNodeException("no node folder nodes/"
+            + String.join(", nodes/", new java.util.TreeSet<>(missing)) + " at " + tip + "; `meterd status` lists the known nodes");
       }
       return result;
     }
@@ -276,7 +276,7 @@ public final class Aggregator {
     }
 
     private String cursorWarning(String node, Ledger.NodeTrack state) throws SourceException {
-      if (state == null || state.lastCommitSha() == null || source.isAncestor(state.lastCommitSha(), tip)) {
+      if (state == null || state.lastCommitSha() == null || source.isAncestor(state.lastCommitSha(), tip, node)) {
         return null;
       }
       String warning = "cursor " + state.lastCommitSha() + " is not an ancestor of the branch tip " + tip

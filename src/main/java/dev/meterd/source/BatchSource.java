@@ -5,7 +5,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Where usage batches come from: a git repository (JGit) or, later, a forge's HTTP API. Every
+ * Where usage batches come from: a git repository (JGit) or a forge's HTTP API. Every
  * read of a run names the tip the run pinned at its start, so a commit pushed mid-run belongs
  * to the next run.
  *
@@ -46,8 +46,13 @@ public interface BatchSource extends AutoCloseable {
   /** A file's bytes; the caller has checked its size against the limit. */
   byte[] read(FileRef file) throws SourceException;
 
-  /** Whether {@code commit} is an ancestor of (or equal to) {@code tip}; false when unknown. */
-  boolean isAncestor(String commit, String tip) throws SourceException;
+  /**
+   * Whether {@code commit} is an ancestor of (or equal to) {@code tip}; false when unknown.
+   *
+   * @param node a node whose folder {@code commit} touched (it is the node's cursor): a source
+   *     may search that folder's history only
+   */
+  boolean isAncestor(String commit, String tip, String node) throws SourceException;
 
   @Override
   void close();

@@ -64,8 +64,8 @@ public final class CountingSource implements BatchSource {
   }
 
   @Override
-  public boolean isAncestor(String commit, String tip) throws SourceException {
-    return real.isAncestor(commit, tip);
+  public boolean isAncestor(String commit, String tip, String node) throws SourceException {
+    return real.isAncestor(commit, tip, node);
   }
 
   @Override

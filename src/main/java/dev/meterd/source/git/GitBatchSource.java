@@ -425,7 +425,7 @@ public final class GitBatchSource implements BatchSource {
   }
 
   @Override
-  public boolean isAncestor(String commit, String tip) throws SourceException {
+  public boolean isAncestor(String commit, String tip, String node) throws SourceException {
     try (RevWalk walk = new RevWalk(repo)) {
       ObjectId id = ObjectId.fromString(commit);
       if (!walk.getObjectReader().has(id)) {
