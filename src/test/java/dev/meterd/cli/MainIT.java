@@ -53,10 +53,14 @@ class MainIT {
   }
 
   private int raw(String... args) {
+    return withEnv(Map.of(), args);
+  }
+
+  private int withEnv(Map<String, String> env, String... args) {
     ByteArrayOutputStream o = new ByteArrayOutputStream();
     ByteArrayOutputStream e = new ByteArrayOutputStream();
     int code = Main.execute(args, new PrintStream(o, true, StandardCharsets.UTF_8),
-        new PrintStream(e, true, StandardCharsets.UTF_8), Map.of());
+        new PrintStream(e, true, StandardCharsets.UTF_8), env);
     out = o.toString(StandardCharsets.UTF_8);
     err = e.toString(StandardCharsets.UTF_8);
     return code;
@@ -311,5 +315,49 @@ class MainIT {
   void everyCommandTakesHelp(String command) {
     assertThat(raw(command, "--help")).isEqualTo(0);
     assertThat(out).contains("Usage: meterd " + command);
+  }
+
+  @Test
+  void aggregateReadsAForgeNamedInTheConfigWithTheTokenFromTheEnvironmentOrAFile() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20)));
+    try (dev.meterd.testing.FakeForge forge = new dev.meterd.testing.FakeForge(repo.committer().repository())) {
+      Path tokenFile = tmp.resolve("forge-token");
+      Files.writeString(tokenFile, "from-the-file-0123456789\n");
+      Path config = tmp.resolve("forge.toml");
+      Files.writeString(config, """
+          [source]
+          kind = "forge"
+          base_url = "%s"
+          owner = "ops"
+          repo = "usage"
+          token_file = "%s"
+          [storage]
+          path = "%s"
+          """.formatted(forge.baseUrl(), tokenFile, tmp.resolve("forge.db")));
+      assertThat(withEnv(Map.of("METERD_FORGE_TOKEN", "from-the-env-0123456789"), "aggregate", "--once",
+          "--config", config.toString())).as(err).isEqualTo(0);
+      assertThat(lastLine().getLong("records_consumed")).isEqualTo(2);
+      assertThat(lastLine().getString("head_sha")).isEqualTo(repo.tip());
+      repo.commit("nodes/A/" + HOUR_11, batch(record("a3", "u1", 5)));
+      assertThat(raw("aggregate", "--once", "--config", config.toString())).as(err).isEqualTo(0);
+      assertThat(lastLine().getLong("records_consumed")).isEqualTo(1);
+      List<String> tokens = forge.wireMock().getAllServeEvents().stream()
+          .map(e -> e.getRequest().getHeader("Authorization")).distinct().toList();
+      assertThat(tokens).containsExactlyInAnyOrder("token from-the-env-0123456789", "token from-the-file-0123456789");
+      assertThat(raw("wallet", "show", "u1", "--config", config.toString())).isEqualTo(0);
+      assertThat(new JsonObject(out.strip()).getLong("balance_cents")).isEqualTo(-15);
+    }
+  }
+
+  @Test
+  void aForgeSourceNeedsItsURLOwnerAndRepository() throws Exception {
+    Path config = tmp.resolve("forge.toml");
+    Files.writeString(config, "[source]\nkind = \"forge\"\nbase_url = \"ftp://x\"\nowner = \"o/p\"\n");
+    assertThat(raw("status", "--config", config.toString())).isEqualTo(2);
+    assertThat(err).isEqualTo("meterd: invalid configuration " + config + ":\n"
+        + "  source.base_url must be the forge's http(s) URL without credentials, e.g. \"https://forge.example.org\", "
+        + "when source.kind = \"forge\"\n"
+        + "  source.owner must name the repository's owner (letters, digits, '.', '_', '-') when source.kind = \"forge\"\n"
+        + "  source.repo must name the repository's repo (letters, digits, '.', '_', '-') when source.kind = \"forge\"\n");
   }
 }

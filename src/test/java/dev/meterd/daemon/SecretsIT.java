@@ -11,7 +11,21 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.ThrowableProxyUtil;
 import ch.qos.logback.core.read.ListAppender;
+import com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder;
+import com.github.tomakehurst.wiremock.client.WireMock;
+import com.github.tomakehurst.wiremock.http.Fault;
+import dev.meterd.batch.BatchParser;
+import dev.meterd.engine.Aggregator;
+import dev.meterd.engine.FaultInjector;
+import dev.meterd.engine.RunRequest;
+import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.source.SourceException;
+import dev.meterd.source.forge.ForgeBatchSource;
+import dev.meterd.source.forge.ForgeOptions;
+import dev.meterd.testing.FakeForge;
+import java.time.Duration;
+import org.eclipse.jgit.lib.Constants;
+import org.eclipse.jgit.lib.ObjectInserter;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
@@ -96,5 +110,50 @@ class SecretsIT {
               .doesNotContain(GIT_TOKEN));
     }
     assertThat(everything()).doesNotContain(GIT_TOKEN);
+  }
+
+  @Test
+  void aForgeTokenNeverReachesALogLineOrAnError() throws Exception {
+    String token = "forge-token-s3cr3t-0123456789";
+    List<String> errors = new java.util.ArrayList<>();
+    try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"));
+        FakeForge forge = new FakeForge(repo.committer().repository());
+        SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), java.time.Clock.systemUTC())) {
+      repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 3)), "nodes/B/" + HOUR_10, "bad");
+      String blob = FakeForge.PREFIX + "/git/blobs/" + new ObjectInserter.Formatter()
+          .idFor(Constants.OBJ_BLOB, repo.committer().read("nodes/A/" + HOUR_10)).name();
+      ForgeOptions fast = ForgeOptions.DEFAULT.withTimings(Duration.ofMillis(500), Duration.ofMillis(300),
+          Duration.ofMillis(5), Duration.ofSeconds(1));
+      try (ForgeBatchSource source = ForgeBatchSource.open(forge.baseUrl(), FakeForge.OWNER, FakeForge.REPO, "main",
+          Optional.of(token), fast)) {
+        Aggregator aggregator = new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT),
+            java.time.Clock.systemUTC(), FaultInjector.NONE);
+        // Each fault in turn, then a clean run; every error message is kept.
+        List<ResponseDefinitionBuilder> faults = List.of(
+            WireMock.aResponse().withStatus(500).withBody(token),
+            WireMock.aResponse().withStatus(302).withHeader("Location", "http://localhost:9/?t=" + token),
+            WireMock.aResponse().withStatus(429).withHeader("Retry-After", "99"),
+            WireMock.aResponse().withStatus(200).withBody("{\"content\": \"" + token),
+            WireMock.aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER),
+            WireMock.aResponse().withFixedDelay(1_000));
+        for (ResponseDefinitionBuilder fault : faults) {
+          forge.clearFaults();
+          forge.wireMock().stubFor(WireMock.get(WireMock.urlPathEqualTo(blob)).atPriority(1).willReturn(fault));
+          ledger.resume("A");
+          repo.commit("README.md", "run " + errors.size());
+          aggregator.run(RunRequest.ALL).halted().forEach(h -> errors.add(h.error().message()));
+        }
+        forge.clearFaults();
+        forge.wireMock().stubFor(WireMock.get(WireMock.urlPathEqualTo(FakeForge.PREFIX + "/branches/main"))
+            .atPriority(1).willReturn(WireMock.aResponse().withStatus(401).withBody(token)));
+        repo.commit("README.md", "the last run");
+        assertThatThrownBy(() -> aggregator.run(RunRequest.ALL)).isInstanceOf(SourceException.class)
+            .satisfies(e -> errors.add(e.getMessage()));
+      }
+      assertThat(forge.wireMock().getAllServeEvents()).allSatisfy(e ->
+          assertThat(e.getRequest().getHeader("Authorization")).isEqualTo("token " + token));
+    }
+    assertThat(errors).hasSize(13).noneMatch(e -> e.contains(token));
+    assertThat(everything()).doesNotContain(token);
   }
 }

@@ -87,15 +87,9 @@ class AggregatorIT {
     return ledger.node(node).orElseThrow();
   }
 
-  private void seedTwoNodes() throws Exception {
-    repo.commit(
-        "nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20), record("a3", "u1", 5)),
-        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 100)));
-  }
-
   @Test
   void consumesEveryNodeAndDebitsEachWalletExactly() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     RunSummary s = run();
     assertThat(s.nodesTotal()).isEqualTo(2);
     assertThat(s.nodesConsumed()).isEqualTo(2);
@@ -115,7 +109,7 @@ class AggregatorIT {
 
   @Test
   void skipsEveryNodeWithoutReadingWhenTheTipIsUnchanged() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     run();
     int readsAfterFirst = source.reads.size();
     RunSummary s = run();
@@ -247,7 +241,7 @@ class AggregatorIT {
 
   @Test
   void aTransientErrorIsRetriedOnTheNextRunEvenWithAnUnchangedTip() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     run();
     repo.commit("nodes/A/" + HOUR_11, batch(record("a9", "u1", 1)));
     source.failingNodes.add("A");
@@ -311,7 +305,7 @@ class AggregatorIT {
 
   @Test
   void aCrashBetweenTwoNodesKeepsTheFirstAndRedoesTheSecondOnce() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     faults = (point, node) -> {
       if (point == FaultInjector.Point.AFTER_NODE_COMMIT && node.equals("A")) {
         throw new SimulatedCrash();
@@ -334,7 +328,7 @@ class AggregatorIT {
 
   @Test
   void aCrashAfterParsingAppliesNothingOfTheNode() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     faults = (point, node) -> {
       if (point == FaultInjector.Point.AFTER_PARSE) {
         throw new SimulatedCrash();
@@ -350,7 +344,7 @@ class AggregatorIT {
 
   @Test
   void aDryRunWritesNothing() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     RunSummary dry = run(new RunRequest(true, Set.of()));
     assertThat(dry.dryRun()).isTrue();
     assertThat(dry.recordsConsumed()).isEqualTo(4);
@@ -372,7 +366,7 @@ class AggregatorIT {
 
   @Test
   void runsOnlyTheNamedNodes() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     RunSummary s = run(new RunRequest(false, Set.of("B")));
     assertThat(s.nodesTotal()).isEqualTo(1);
     assertThat(s.recordsConsumed()).isEqualTo(1);
@@ -429,7 +423,7 @@ class AggregatorIT {
 
   @Test
   void aRunIsRefusedWhileAnotherHoldsTheLedgersRunLock() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     try (SqliteLedger other = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
         var lock = other.tryLockRun().orElseThrow()) {
       assertThat(ledger.tryLockRun()).isEmpty();
@@ -442,7 +436,7 @@ class AggregatorIT {
 
   @Test
   void readsARepositoryByUrlThroughItsOwnClone() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     source = new CountingSource(GitBatchSource.open(repo.dir().toUri().toString(), "main", tmp.resolve("clone"),
         Optional.empty()));
     assertThat(run().recordsConsumed()).isEqualTo(4);

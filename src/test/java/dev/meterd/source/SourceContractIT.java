@@ -128,15 +128,9 @@ class SourceContractIT {
     return gitLedger.node(node).orElseThrow().toString();
   }
 
-  private void seedTwoNodes() throws Exception {
-    repo.commit(
-        "nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20), record("a3", "u1", 5)),
-        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 100)));
-  }
-
   @Test
   void newNodesThenAnUnchangedTip() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     JsonObject first = run();
     assertThat(first.getLong("records_consumed")).isEqualTo(4);
     assertThat(first.getLong("debited_cents")).isEqualTo(135);
@@ -148,7 +142,7 @@ class SourceContractIT {
 
   @Test
   void onlyChangedNodesAndChangedFilesAreRead() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     run();
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20), record("a3", "u1", 5),
         record("a4", "u3", 7)), "nodes/A/" + HOUR_11, batch(record("a5", "u3", 1)), "README.md", "notes");
@@ -175,7 +169,7 @@ class SourceContractIT {
 
   @Test
   void aConflictingRecordHaltsItsNode() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     run();
     repo.commit("nodes/B/" + HOUR_11, batch(record("b1", "u1", 999)));
     JsonObject s = run();
@@ -241,7 +235,7 @@ class SourceContractIT {
 
   @Test
   void namedNodesAndDryRuns() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     JsonObject dry = run(new RunRequest(true, Set.of()));
     assertThat(dry.getLong("records_consumed")).isEqualTo(4);
     JsonObject onlyB = run(new RunRequest(false, Set.of("B")));
@@ -276,7 +270,7 @@ class SourceContractIT {
 
   @Test
   void replayFindsTheSameThroughEitherSource() throws Exception {
-    seedTwoNodes();
+    repo.seedTwoNodes();
     run();
     repo.commit("nodes/A/" + HOUR_11, batch(record("a9", "u1", 4)));
     run();

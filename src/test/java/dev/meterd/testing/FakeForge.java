@@ -55,6 +55,12 @@ public final class FakeForge implements AutoCloseable {
     server = new WireMockServer(WireMockConfiguration.options().dynamicPort().bindAddress("127.0.0.1")
         .extensions(new Api(repo)));
     server.start();
+    clearFaults();
+  }
+
+  /** Removes every stub a test added: the API answers from the repository again. */
+  public void clearFaults() {
+    server.resetMappings();
     server.stubFor(WireMock.get(WireMock.urlPathMatching(PREFIX + "/.*")).atPriority(10)
         .willReturn(WireMock.aResponse().withTransformers(Api.NAME)));
   }

@@ -50,6 +50,13 @@ public final class UsageRepo implements AutoCloseable {
     return committer.commit("test commit", writes, Set.of(), clock);
   }
 
+  /** Node A with three records (u1: 10 and 5, u2: 20) and node B with one (u1: 100). */
+  public String seedTwoNodes() throws IOException {
+    return commit(
+        "nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20), record("a3", "u1", 5)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 100)));
+  }
+
   public String delete(String... paths) throws IOException {
     clock = clock.plusSeconds(60);
     return committer.commit("delete", Map.of(), Set.copyOf(Arrays.asList(paths)), clock);

@@ -181,9 +181,12 @@ final class ForgeHttp implements AutoCloseable {
   }
 
   /** A failure as one phrase, without any URL or header. */
-  private static String describe(Throwable e) {
-    if (e instanceof TimeoutException || e instanceof io.netty.channel.ConnectTimeoutException) {
-      return "timed out (" + e.getMessage() + ")";
+  private String describe(Throwable e) {
+    if (e instanceof io.netty.channel.ConnectTimeoutException) {
+      return "no connection within " + options.connectTimeout().toMillis() + " ms";
+    }
+    if (e instanceof TimeoutException) {
+      return "no reply for " + options.requestTimeout().toMillis() + " ms";
     }
     String message = e.getMessage();
     return e.getClass().getSimpleName() + (message == null ? "" : ": " + message);
