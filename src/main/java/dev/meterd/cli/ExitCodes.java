@@ -1,6 +1,8 @@
 package dev.meterd.cli;
 
 import dev.meterd.config.ConfigException;
+import dev.meterd.edge.EdgeException;
+import dev.meterd.edge.InvalidUsageException;
 import dev.meterd.engine.UnknownNodeException;
 import dev.meterd.ledger.LedgerException;
 import dev.meterd.source.SourceException;
@@ -29,13 +31,14 @@ final class ExitCodes {
   private ExitCodes() {}
 
   static int of(Throwable e) {
-    if (e instanceof UsageException || e instanceof ConfigException || e instanceof UnknownNodeException) {
+    if (e instanceof UsageException || e instanceof ConfigException || e instanceof UnknownNodeException
+        || e instanceof InvalidUsageException) {
       return USAGE;
     }
     if (e instanceof NotFoundException) {
       return HALTED_OR_NOT_FOUND;
     }
-    if (e instanceof SourceException || e instanceof LedgerException) {
+    if (e instanceof SourceException || e instanceof LedgerException || e instanceof EdgeException) {
       return UNAVAILABLE;
     }
     if (e instanceof dev.meterd.engine.RunInProgressException) {
@@ -48,7 +51,8 @@ final class ExitCodes {
   static String message(Throwable e) {
     return switch (of(e)) {
       case USAGE, HALTED_OR_NOT_FOUND, RUN_IN_PROGRESS -> "meterd: " + e.getMessage();
-      case UNAVAILABLE -> "meterd: " + e.getMessage() + "; nothing partial was applied, fix the cause and run again";
+      case UNAVAILABLE -> e instanceof EdgeException ? "meterd: " + e.getMessage()
+          : "meterd: " + e.getMessage() + "; nothing partial was applied, fix the cause and run again";
       default -> "meterd: internal error, please report it with the trace below: " + e;
     };
   }

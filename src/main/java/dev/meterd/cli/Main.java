@@ -24,6 +24,8 @@ import picocli.CommandLine.ScopeType;
       VerifyCommand.class,
       DemoRepoCommand.class,
       BenchCommand.class,
+      RecordCommand.class,
+      PushCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main {
@@ -45,6 +47,9 @@ public final class Main {
 
   PrintStream out = System.out;
 
+  /** Where {@code record} reads JSON lines. */
+  java.io.InputStream in = System.in;
+
   /** Where commands say what they did besides their JSON (stdout stays machine-readable). */
   PrintStream err = System.err;
 
@@ -54,7 +59,14 @@ public final class Main {
 
   /** Runs one command; returns its exit code. */
   public static int execute(String[] args, PrintStream out, PrintStream err, Map<String, String> env) {
+    return execute(args, System.in, out, err, env);
+  }
+
+  /** Runs one command with the given standard input; returns its exit code. */
+  public static int execute(String[] args, java.io.InputStream in, PrintStream out, PrintStream err,
+      Map<String, String> env) {
     Main main = new Main();
+    main.in = in;
     main.env = env;
     main.out = out;
     main.err = err;

@@ -4,7 +4,6 @@ import dev.meterd.admin.AdminTokens;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
-import dev.meterd.source.git.RepoCommitter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -65,7 +64,7 @@ final class ServeCommand implements Callable<Integer> {
     if (created != ExitCodes.OK) {
       throw new IllegalStateException("cannot create the demo repository in " + repoDir);
     }
-    DemoWriter writer = new DemoWriter(RepoCommitter.initBare(repoDir, "main"), java.time.Clock.systemUTC());
+    DemoWriter writer = new DemoWriter(repoDir, dir.resolve("edge"), java.time.Clock.systemUTC());
     writer.start(3);
     demoBanner = "meterd demo: usage repository " + repoDir + ", database " + main.db
         + "\nmeterd demo: admin token " + token;

@@ -1,5 +1,6 @@
 package dev.meterd.cli;
 
+import dev.meterd.edge.BatchText;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -12,12 +13,12 @@ final class UsageFiles {
   private UsageFiles() {}
 
   static String path(String node, Instant hour) {
-    return "nodes/" + node + "/usage_" + HOUR.format(hour) + ".toml";
+    return BatchText.path(node, hour);
   }
 
   /** A batch of {@code count} records spread over the users of the demo. */
   static String batch(String node, Instant hour, int count, int seed) {
-    StringBuilder sb = new StringBuilder("schema = 1\nnode = \"").append(node).append("\"\n");
+    StringBuilder sb = new StringBuilder(BatchText.header(node));
     for (int i = 0; i < count; i++) {
       String user = DemoRepoCommand.USERS[(seed + i) % DemoRepoCommand.USERS.length];
       record(sb, node + "/" + HOUR.format(hour) + "/" + String.format("%06d", i), user, 10 + (seed * 13 + i * 7) % 90,
@@ -28,11 +29,6 @@ final class UsageFiles {
 
   static void record(StringBuilder sb, String key, String user, long costCents, Instant at, String resource,
       long quantity) {
-    sb.append("\n[[records]]\nidempotency_key = \"").append(key)
-        .append("\"\nuser_sid = \"").append(user)
-        .append("\"\ncost_cents = ").append(costCents)
-        .append("\noccurred_at = ").append(at)
-        .append("\nresource = \"").append(resource)
-        .append("\"\nquantity = ").append(quantity).append('\n');
+    BatchText.record(sb, key, user, costCents, at, resource, quantity);
   }
 }

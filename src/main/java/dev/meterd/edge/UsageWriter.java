@@ -1,0 +1,402 @@
+package dev.meterd.edge;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.BatchParser;
+import dev.meterd.batch.WireFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.ReentrantLock;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.api.RebaseCommand;
+import org.eclipse.jgit.api.RebaseResult;
+import org.eclipse.jgit.api.Status;
+import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.api.errors.TransportException;
+import org.eclipse.jgit.lib.Constants;
+import org.eclipse.jgit.lib.PersonIdent;
+import org.eclipse.jgit.lib.Repository;
+import org.eclipse.jgit.revwalk.RevCommit;
+import org.eclipse.jgit.transport.PushResult;
+import org.eclipse.jgit.transport.RefSpec;
+import org.eclipse.jgit.transport.RemoteRefUpdate;
+import org.eclipse.jgit.transport.UsernamePasswordCredentialsProvider;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An edge node's writer: appends usage records to the node's hour files in its clone of the usage
+ * repository, and commits and pushes them. The {@code record} and {@code push} commands use it;
+ * JVM edge applications can use it directly.
+ *
+ * <ul>
+ *   <li>Every record is checked by the reader's own parser before anything is written, so what
+ *       this writer writes, meterd accepts. A list of records is all written or none is.
+ *   <li>A record is on disk (fsync) when {@link #record} returns. Each record is one block that
+ *       ends with its {@code occurred_at} line; a writer killed mid-block leaves a partial last
+ *       block, which the next writer or push cuts off before it writes (that record was never
+ *       acknowledged).
+ *   <li>Writers of one clone, threads or processes, take turns through a lock file in
+ *       {@code .git}.
+ *   <li>{@link #push} commits the node's folder only and pushes; when the remote has moved on, it
+ *       fetches, rebases the node's commits (which touch only its folder, so they never
+ *       conflict) and tries again, with backoff, a bounded number of times. A crash at any point
+ *       leaves the records in the clone for the next push; none is written twice.
+ * </ul>
+ */
+public final class UsageWriter {
+
+  private static final Logger log = LoggerFactory.getLogger(UsageWriter.class);
+  private static final Map<Path, ReentrantLock> LOCAL_LOCKS = new ConcurrentHashMap<>();
+  /** Test hook: {@code -Dmeterd.fault=mid-record-write} kills the JVM halfway through a block. */
+  private static final boolean DIE_MID_WRITE = "mid-record-write".equals(System.getProperty("meterd.fault"));
+
+  /**
+   * How a push retries.
+   *
+   * @param maxAttempts pushes tried before giving up
+   * @param backoffBase the wait after the first rejection; it doubles, jittered
+   * @param backoffMax the longest wait
+   */
+  public record PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax) {
+    public static final PushPolicy DEFAULT = new PushPolicy(10, Duration.ofMillis(200), Duration.ofSeconds(10));
+  }
+
+  /** A record as written: its key and its file's repository path. */
+  public record Written(String idempotencyKey, String file) {}
+
+  /**
+   * What a push did.
+   *
+   * @param committed files committed by this push (0 when nothing was pending)
+   * @param head the branch's commit now on the remote
+   * @param attempts pushes it took
+   */
+  public record Pushed(String node, String branch, int committed, String head, int attempts) {}
+
+  private final Path clone;
+  private final String node;
+  private final Clock clock;
+  private final Keys keys;
+  private final Path lockFile;
+  private final BatchParser parser = new BatchParser(BatchParser.Limits.DEFAULT);
+
+  private UsageWriter(Path clone, String node, Clock clock) {
+    this.clone = clone;
+    this.node = node;
+    this.clock = clock;
+    this.keys = new Keys(clock);
+    this.lockFile = clone.resolve(".git").resolve("meterd-writer.lock");
+  }
+
+  /**
+   * A writer for {@code node}'s folder in the clone at {@code clone}.
+   *
+   * @throws InvalidUsageException the node's name breaks the wire format's rule
+   * @throws EdgeException the folder is not a clone
+   */
+  public static UsageWriter open(Path clone, String node, Clock clock) throws EdgeException {
+    if (!WireFormat.isNodeName(node)) {
+      throw new InvalidUsageException("node name \"" + node + "\" must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+    }
+    if (!Files.isDirectory(clone.resolve(".git"))) {
+      throw new EdgeException(clone + " is not a clone of the usage repository (it has no .git folder); "
+          + "clone it first: git clone URL " + clone);
+    }
+    return new UsageWriter(clone.toAbsolutePath().normalize(), node, clock);
+  }
+
+  public String node() {
+    return node;
+  }
+
+  /** Appends one record; see {@link #record(List)}. */
+  public Written record(Usage usage) throws EdgeException {
+    return record(List.of(usage)).get(0);
+  }
+
+  /**
+   * Appends records to their hour files, in order, creating files as needed, and syncs them to
+   * disk. Nothing is written unless every record is valid.
+   *
+   * @throws InvalidUsageException a record breaks the wire format: which one, and why
+   * @throws EdgeException the files could not be written
+   */
+  public List<Written> record(List<Usage> usages) throws EdgeException {
+    Map<String, StringBuilder> byFile = new TreeMap<>();
+    List<Written> written = new ArrayList<>();
+    for (int i = 0; i < usages.size(); i++) {
+      Usage u = usages.get(i);
+      String key = u.key() != null ? u.key() : keys.next();
+      String block = BatchText.record(new StringBuilder(), key, u.userSid(), u.costCents(), u.occurredAt(),
+          u.resource(), u.quantity()).toString();
+      try {
+        parser.parse("record", node, ("schema = 1\n" + block).getBytes(StandardCharsets.UTF_8));
+      } catch (BatchContentException e) {
+        throw new InvalidUsageException((usages.size() == 1 ? "the record" : "record " + (i + 1)) + ": " + e.error());
+      }
+      String file = BatchText.path(node, u.occurredAt());
+      byFile.computeIfAbsent(file, f -> new StringBuilder()).append(block);
+      written.add(new Written(key, file));
+    }
+    locked(() -> {
+      for (Map.Entry<String, StringBuilder> e : byFile.entrySet()) {
+        append(e.getKey(), e.getValue().toString());
+      }
+      return null;
+    });
+    return written;
+  }
+
+  private void append(String relative, String blocks) throws EdgeException {
+    Path file = clone.resolve(relative);
+    try {
+      Files.createDirectories(file.getParent());
+      boolean fresh = repair(relative) || !Files.exists(file);
+      byte[] bytes = ((fresh ? BatchText.header(node) : "") + blocks).getBytes(StandardCharsets.UTF_8);
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+          StandardOpenOption.APPEND)) {
+        ByteBuffer buffer = ByteBuffer.wrap(bytes);
+        if (DIE_MID_WRITE) {
+          buffer.limit(bytes.length - blocks.length() / 2);
+          ch.write(buffer);
+          ch.force(true);
+          Runtime.getRuntime().halt(137);
+        }
+        while (buffer.hasRemaining()) {
+          ch.write(buffer);
+        }
+        ch.force(true);
+      }
+    } catch (IOException e) {
+      throw new EdgeException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Makes a file end with a complete record again, cutting a partial last block that a killed
+   * writer left. Returns true when the file is gone or empty and needs its header.
+   */
+  private boolean repair(String relative) throws EdgeException, IOException {
+    Path file = clone.resolve(relative);
+    if (!Files.exists(file)) {
+      return true;
+    }
+    byte[] bytes = Files.readAllBytes(file);
+    String text = new String(bytes, StandardCharsets.UTF_8);
+    if (endsComplete(text) && valid(relative, bytes) == null) {
+      return false;
+    }
+    int cut = text.lastIndexOf(BatchText.BLOCK_START);
+    String kept = cut >= 0 ? text.substring(0, cut) : "";
+    if (cut < 0 && !BatchText.header(node).startsWith(text)) {
+      throw new EdgeException(relative + " is not a valid batch, and not a partial one this writer can repair: "
+          + valid(relative, bytes) + "; fix or move the file");
+    }
+    String error = kept.isEmpty() ? null : valid(relative, kept.getBytes(StandardCharsets.UTF_8));
+    if (error != null) {
+      throw new EdgeException(relative + " is not a valid batch before its last record either: " + error
+          + "; fix or move the file");
+    }
+    log.warn("{}: cut off a partial last record ({} bytes) that a writer killed mid-write left; it was never "
+        + "acknowledged", relative, bytes.length - kept.getBytes(StandardCharsets.UTF_8).length);
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+      ch.truncate(kept.getBytes(StandardCharsets.UTF_8).length);
+      ch.force(true);
+    }
+    return kept.isEmpty();
+  }
+
+  /** Whether the text ends as every write of this writer ends: the header or a block's last line. */
+  private boolean endsComplete(String text) {
+    if (!text.endsWith("\n")) {
+      return false;
+    }
+    int start = text.lastIndexOf('\n', text.length() - 2) + 1;
+    String last = text.substring(start);
+    return last.startsWith(BatchText.LAST_KEY) || text.equals(BatchText.header(node));
+  }
+
+  /** The reader's error for a file's bytes, or null when meterd would accept it. */
+  private String valid(String relative, byte[] bytes) {
+    try {
+      parser.parse(relative, node, bytes);
+      return null;
+    } catch (BatchContentException e) {
+      return (e.line() > 0 ? "line " + e.line() + ": " : "") + e.error();
+    }
+  }
+
+  // ---- push
+
+  /**
+   * Commits the node's pending files (its folder only) and pushes the clone's branch to
+   * {@code origin}, rebasing onto what others pushed meanwhile.
+   *
+   * @param token for an https remote, sent as the password; never logged
+   * @throws EdgeException a pending file is not a valid batch (nothing committed), or the push
+   *     failed every try (the commit stays for the next push)
+   */
+  public Pushed push(Optional<String> token, PushPolicy policy) throws EdgeException {
+    return locked(() -> {
+      try (Git git = Git.open(clone.toFile())) {
+        Repository repo = git.getRepository();
+        recover(git);
+        String branch = repo.getBranch();
+        int committed = commitPending(git);
+        var credentials = token.map(t -> new UsernamePasswordCredentialsProvider("meterd", t)).orElse(null);
+        Duration wait = policy.backoffBase();
+        for (int attempt = 1; ; attempt++) {
+          String why;
+          try {
+            Iterable<PushResult> results = git.push().setRemote("origin").setCredentialsProvider(credentials)
+                .setRefSpecs(new RefSpec(Constants.R_HEADS + branch + ":" + Constants.R_HEADS + branch)).call();
+            RemoteRefUpdate update = results.iterator().next().getRemoteUpdate(Constants.R_HEADS + branch);
+            switch (update.getStatus()) {
+              case OK, UP_TO_DATE -> {
+                return new Pushed(node, branch, committed, repo.resolve(Constants.HEAD).name(), attempt);
+              }
+              case REJECTED_NONFASTFORWARD, REJECTED_REMOTE_CHANGED, REJECTED_OTHER_REASON ->
+                  why = update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")");
+              default -> throw new EdgeException("the remote refused the push of " + branch + ": "
+                  + update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")"));
+            }
+          } catch (TransportException e) {
+            why = redact(e.getMessage(), token);
+          }
+          if (attempt >= policy.maxAttempts()) {
+            throw new EdgeException("cannot push nodes/" + node + " to origin/" + branch + " after " + attempt
+                + " tries: " + why + "; the commits stay in the clone, and the next push sends them");
+          }
+          log.info("push of nodes/{} to origin/{} not taken ({}); fetching, rebasing, try {} of {}", node, branch,
+              why, attempt + 1, policy.maxAttempts());
+          sleep(wait);
+          wait = wait.multipliedBy(2).compareTo(policy.backoffMax()) > 0 ? policy.backoffMax() : wait.multipliedBy(2);
+          rebaseOntoRemote(git, branch, credentials, token);
+        }
+      } catch (IOException | GitAPIException e) {
+        throw new EdgeException("cannot push nodes/" + node + " from " + clone + ": "
+            + redact(e.getMessage(), token), null);
+      }
+    });
+  }
+
+  /** Undoes what a push killed midway left: a rebase in progress, a stale index lock. */
+  private void recover(Git git) throws GitAPIException, IOException {
+    Repository repo = git.getRepository();
+    if (repo.getRepositoryState().isRebasing()) {
+      log.warn("{}: a push was interrupted mid-rebase; aborting that rebase", clone);
+      git.rebase().setOperation(RebaseCommand.Operation.ABORT).call();
+    }
+    // Only meterd writes this clone, and it holds the writer lock: an index lock now is stale.
+    Path indexLock = repo.getDirectory().toPath().resolve("index.lock");
+    if (Files.deleteIfExists(indexLock)) {
+      log.warn("{}: removed a stale index.lock left by an interrupted commit", clone);
+    }
+  }
+
+  /** Commits the node's changed files, after checking each with the reader's parser. */
+  private int commitPending(Git git) throws GitAPIException, EdgeException, IOException {
+    String folder = WireFormat.NODES_DIR + "/" + node;
+    Status status = git.status().addPath(folder).call();
+    TreeSet<String> changed = new TreeSet<>();
+    changed.addAll(status.getUntracked());
+    changed.addAll(status.getModified());
+    changed.addAll(status.getAdded());
+    changed.addAll(status.getChanged());
+    changed.addAll(status.getMissing());
+    changed.addAll(status.getRemoved());
+    for (String path : changed) {
+      String name = path.substring(path.lastIndexOf('/') + 1);
+      Path file = clone.resolve(path);
+      if (WireFormat.isUsageFileName(name) && Files.exists(file)) {
+        repair(path);
+        String error = valid(path, Files.readAllBytes(file));
+        if (error != null) {
+          throw new EdgeException("not pushed: " + path + " is not a valid batch: " + error);
+        }
+      }
+    }
+    if (changed.isEmpty()) {
+      return 0;
+    }
+    git.add().addFilepattern(folder).call();
+    git.add().setUpdate(true).addFilepattern(folder).call();
+    PersonIdent ident = new PersonIdent("meterd " + node, node + "@meterd.invalid", clock.instant(),
+        java.time.ZoneOffset.UTC);
+    RevCommit commit = git.commit().setOnly(folder).setAuthor(ident).setCommitter(ident)
+        .setMessage(node + ": usage, " + changed.size() + (changed.size() == 1 ? " file" : " files")).call();
+    log.debug("committed {} as {}", folder, commit.name());
+    return changed.size();
+  }
+
+  private void rebaseOntoRemote(Git git, String branch, UsernamePasswordCredentialsProvider credentials,
+      Optional<String> token) throws GitAPIException, IOException, EdgeException {
+    String tracking = Constants.R_REMOTES + "origin/" + branch;
+    try {
+      git.fetch().setRemote("origin").setCredentialsProvider(credentials)
+          .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + tracking)).call();
+    } catch (TransportException e) {
+      log.info("fetch of origin/{} failed ({}); trying the push again", branch, redact(e.getMessage(), token));
+      return;
+    }
+    if (git.getRepository().exactRef(tracking) == null) {
+      return;
+    }
+    RebaseResult result = git.rebase().setUpstream(tracking).call();
+    if (!result.getStatus().isSuccessful()) {
+      git.rebase().setOperation(RebaseCommand.Operation.ABORT).call();
+      throw new EdgeException("cannot rebase nodes/" + node + "'s commits onto origin/" + branch + ": "
+          + result.getStatus() + " (did something else change nodes/" + node + " on the remote?)");
+    }
+  }
+
+  private static String redact(String message, Optional<String> token) {
+    String m = message == null ? "unknown error" : message.replaceAll("://[^/@\\s]*@", "://");
+    return token.map(t -> m.replace(t, "[token]")).orElse(m);
+  }
+
+  private static void sleep(Duration base) throws EdgeException {
+    long ms = base.toMillis();
+    try {
+      Thread.sleep(ms / 2 + ThreadLocalRandom.current().nextLong(ms / 2 + 1));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new EdgeException("interrupted while waiting to push again");
+    }
+  }
+
+  // ---- the writer lock
+
+  private interface Work<T> {
+    T run() throws EdgeException;
+  }
+
+  private <T> T locked(Work<T> work) throws EdgeException {
+    ReentrantLock local = LOCAL_LOCKS.computeIfAbsent(lockFile, k -> new ReentrantLock());
+    local.lock();
+    try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock = ch.lock()) {
+      return work.run();
+    } catch (IOException e) {
+      throw new EdgeException("cannot take the writer lock " + lockFile + ": " + e.getMessage(), e);
+    } finally {
+      local.unlock();
+    }
+  }
+}

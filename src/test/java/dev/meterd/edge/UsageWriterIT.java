@@ -1,0 +1,206 @@
+package dev.meterd.edge;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meterd.batch.BatchParser;
+import dev.meterd.batch.UsageBatch;
+import dev.meterd.engine.Aggregator;
+import dev.meterd.engine.FaultInjector;
+import dev.meterd.engine.RunRequest;
+import dev.meterd.engine.RunSummary;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.Wallet;
+import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.UsageRepo;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import org.eclipse.jgit.api.Git;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The edge writer on real clones of a real bare repository, read back by the real aggregator. */
+class UsageWriterIT {
+
+  private static final Instant AT = Instant.parse("2026-11-21T10:00:03Z");
+  private static final UsageWriter.PushPolicy FAST = new UsageWriter.PushPolicy(5, Duration.ofMillis(5),
+      Duration.ofMillis(20));
+
+  @TempDir
+  Path tmp;
+
+  private UsageRepo bare;
+  private final Clock clock = Clock.fixed(Instant.parse("2026-11-21T10:30:00Z"), ZoneOffset.UTC);
+
+  @BeforeEach
+  void setUp() throws Exception {
+    bare = new UsageRepo(tmp.resolve("usage.git"));
+    bare.commit("README.md", "the usage repository");
+  }
+
+  @AfterEach
+  void tearDown() {
+    bare.close();
+  }
+
+  private Path cloneOf(String name) throws Exception {
+    Path dir = tmp.resolve("clones").resolve(name);
+    try (Git git = Git.cloneRepository().setURI(bare.dir().toUri().toString()).setDirectory(dir.toFile()).call()) {
+      return dir;
+    }
+  }
+
+  private RunSummary aggregate(SqliteLedger ledger) throws Exception {
+    try (GitBatchSource source = GitBatchSource.open(bare.dir().toString(), "main", tmp.resolve("c"),
+        Optional.empty())) {
+      return new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock, FaultInjector.NONE)
+          .run(RunRequest.ALL);
+    }
+  }
+
+  private static long balance(SqliteLedger ledger, String user) {
+    return ledger.wallet(user).map(Wallet::balanceCents).orElseThrow();
+  }
+
+  @Test
+  void recordsAreWrittenAsTheReaderReadsThemAndPushed() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    List<UsageWriter.Written> written = writer.record(List.of(
+        new Usage("u \"quoted\" \\ ü", 42, AT, "edge-1/k1", "llm.tokens", 1200L),
+        Usage.of("u2", 0, AT.plusSeconds(3600))));
+    assertThat(written.get(0)).isEqualTo(new UsageWriter.Written("edge-1/k1", "nodes/edge-1/usage_2026-11-21-10.toml"));
+    assertThat(written.get(1).file()).isEqualTo("nodes/edge-1/usage_2026-11-21-11.toml");
+    assertThat(Files.readString(clone.resolve("nodes/edge-1/usage_2026-11-21-10.toml"))).isEqualTo("""
+        schema = 1
+        node = "edge-1"
+
+        [[records]]
+        idempotency_key = "edge-1/k1"
+        user_sid = "u \\"quoted\\" \\\\ ü"
+        cost_cents = 42
+        resource = "llm.tokens"
+        quantity = 1200
+        occurred_at = 2026-11-21T10:00:03Z
+        """);
+    writer.record(Usage.of("u2", 5, AT));
+
+    UsageWriter.Pushed pushed = writer.push(Optional.empty(), FAST);
+    assertThat(pushed).isEqualTo(new UsageWriter.Pushed("edge-1", "main", 2, bare.tip(), 1));
+    assertThat(writer.push(Optional.empty(), FAST)).as("nothing pending")
+        .isEqualTo(new UsageWriter.Pushed("edge-1", "main", 0, bare.tip(), 1));
+
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger);
+      assertThat(s.halted()).isEmpty();
+      assertThat(s.recordsConsumed()).isEqualTo(3);
+      assertThat(balance(ledger, "u \"quoted\" \\ ü")).isEqualTo(-42);
+      assertThat(balance(ledger, "u2")).isEqualTo(-5);
+    }
+  }
+
+  @Test
+  void anInvalidRecordOrNodeWritesNothing() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    assertThatThrownBy(() -> writer.record(List.of(Usage.of("u1", 5, AT), Usage.of("u1", -1, AT))))
+        .isInstanceOf(InvalidUsageException.class).hasMessage("record 2: cost_cents must be >= 0, got -1");
+    assertThatThrownBy(() -> writer.record(Usage.of("u\u0001", 5, AT)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: user_sid must not contain control characters, found U+0001");
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 5, AT, "", null, null)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: idempotency_key must be 1 to 200 characters, got 0");
+    assertThat(clone.resolve("nodes")).doesNotExist();
+    assertThatThrownBy(() -> UsageWriter.open(clone, "../evil", clock)).isInstanceOf(InvalidUsageException.class)
+        .hasMessage("node name \"../evil\" must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+    assertThatThrownBy(() -> UsageWriter.open(tmp, "edge-1", clock)).isInstanceOf(EdgeException.class)
+        .hasMessageStartingWith(tmp + " is not a clone of the usage repository");
+  }
+
+  @Test
+  void newKeysAreUniqueAndInCreationOrder() {
+    Keys keys = new Keys(Clock.systemUTC());
+    List<String> made = new ArrayList<>();
+    for (int i = 0; i < 20_000; i++) {
+      made.add(keys.next());
+    }
+    assertThat(new HashSet<>(made)).hasSize(20_000);
+    assertThat(made).isSorted();
+    assertThat(made).allMatch(k -> k.matches("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  }
+
+  @Test
+  void aPushBehindTheRemoteIsRebasedAndTriedAgain() throws Exception {
+    Path one = cloneOf("n1");
+    Path two = cloneOf("n2");
+    UsageWriter first = UsageWriter.open(one, "n1", clock);
+    UsageWriter second = UsageWriter.open(two, "n2", clock);
+    first.record(Usage.of("u1", 1, AT));
+    second.record(Usage.of("u1", 2, AT));
+    assertThat(first.push(Optional.empty(), FAST).attempts()).isEqualTo(1);
+    UsageWriter.Pushed behind = second.push(Optional.empty(), FAST);
+    assertThat(behind.attempts()).isEqualTo(2);
+    assertThat(behind.head()).isEqualTo(bare.tip());
+    assertThat(bare.committer().read("nodes/n1/usage_2026-11-21-10.toml")).isNotNull();
+    assertThat(bare.committer().read("nodes/n2/usage_2026-11-21-10.toml")).isNotNull();
+  }
+
+  @Test
+  void aTornLastRecordIsCutOffBeforeTheNextWriteAndNeverPushed() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(new Usage("u1", 7, AT, "whole", null, null));
+    Path file = clone.resolve("nodes/edge-1/usage_2026-11-21-10.toml");
+    String whole = Files.readString(file);
+    // What a write cut short by a full disk or a power cut leaves.
+    Files.writeString(file, whole + "\n[[records]]\nidempotency_key = \"torn\"\nuser_sid = \"u1\"\ncost_ce");
+
+    writer.record(new Usage("u1", 9, AT, "after", null, null));
+    String repaired = Files.readString(file);
+    assertThat(repaired).startsWith(whole).doesNotContain("torn").contains("idempotency_key = \"after\"");
+    UsageBatch batch = new BatchParser(BatchParser.Limits.DEFAULT).parse("f", "edge-1",
+        repaired.getBytes(StandardCharsets.UTF_8));
+    assertThat(batch.records()).extracting(r -> r.idempotencyKey()).containsExactly("whole", "after");
+
+    Files.writeString(file, repaired + "\n[[records]]\nidem");
+    writer.push(Optional.empty(), FAST);
+    assertThat(new String(bare.committer().read("nodes/edge-1/usage_2026-11-21-10.toml"), StandardCharsets.UTF_8))
+        .isEqualTo(repaired);
+  }
+
+  @Test
+  void aFileNoWriterCanRepairIsNotPushed() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    String before = bare.tip();
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    Files.writeString(clone.resolve("nodes/edge-1/usage_2026-11-21-10.toml"), "schema = 1\ncost = [1,\n");
+    assertThatThrownBy(() -> writer.push(Optional.empty(), FAST)).isInstanceOf(EdgeException.class)
+        .hasMessage("nodes/edge-1/usage_2026-11-21-10.toml is not a valid batch, and not a partial one this writer "
+            + "can repair: line 2: not valid TOML: array is not closed with ']'; fix or move the file");
+    assertThat(bare.tip()).isEqualTo(before);
+  }
+
+  @Test
+  void aStaleIndexLockFromAnInterruptedCommitIsCleared() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(Usage.of("u1", 3, AT));
+    Files.writeString(clone.resolve(".git/index.lock"), "");
+    assertThat(writer.push(Optional.empty(), FAST).committed()).isEqualTo(1);
+    assertThat(clone.resolve(".git/index.lock")).doesNotExist();
+    assertThat(bare.committer().read("nodes/edge-1/usage_2026-11-21-10.toml")).isNotNull();
+  }
+}
