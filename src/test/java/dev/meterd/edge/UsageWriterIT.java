@@ -24,7 +24,6 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
-import org.eclipse.jgit.api.Git;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -55,10 +54,7 @@ class UsageWriterIT {
   }
 
   private Path cloneOf(String name) throws Exception {
-    Path dir = tmp.resolve("clones").resolve(name);
-    try (Git git = Git.cloneRepository().setURI(bare.dir().toUri().toString()).setDirectory(dir.toFile()).call()) {
-      return dir;
-    }
+    return bare.cloneTo(tmp.resolve("clones").resolve(name));
   }
 
   private RunSummary aggregate(SqliteLedger ledger) throws Exception {

@@ -9,6 +9,8 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.api.errors.GitAPIException;
 import org.eclipse.jgit.lib.Constants;
 import org.eclipse.jgit.lib.ObjectId;
 import org.eclipse.jgit.revwalk.RevCommit;
@@ -60,6 +62,15 @@ public final class UsageRepo implements AutoCloseable {
   public String delete(String... paths) throws IOException {
     clock = clock.plusSeconds(60);
     return committer.commit("delete", Map.of(), Set.copyOf(Arrays.asList(paths)), clock);
+  }
+
+  /** A working clone of this repository, as an edge node keeps one, checked out at {@code dir}. */
+  public Path cloneTo(Path dir) throws IOException {
+    try (Git git = Git.cloneRepository().setURI(this.dir.toUri().toString()).setDirectory(dir.toFile()).call()) {
+      return dir;
+    } catch (GitAPIException e) {
+      throw new IOException("cannot clone " + this.dir + " into " + dir + ": " + e.getMessage(), e);
+    }
   }
 
   public String tip() throws IOException {
