@@ -37,7 +37,7 @@ import picocli.CommandLine.ParentCommand;
     description = {"Measures meterd on a synthetic usage repository (nodes x files x records, random UUID keys):",
         "records/s of a full run, ms of a poll with no change and of a poll where 10 nodes changed, peak heap.",
         "Run it as `java -Xmx256m -jar target/meterd.jar bench` to check the memory bound."},
-    subcommands = {BenchCommand.Parse.class})
+    subcommands = {BenchCommand.Parse.class, BenchCommand.Keys.class})
 final class BenchCommand implements Callable<Integer> {
 
   @ParentCommand
@@ -292,6 +292,63 @@ final class BenchCommand implements Callable<Integer> {
         best = Math.min(best, seconds(t));
       }
       say("%-52s %,12.0f records/s", name, records / best);
+    }
+  }
+
+  @Command(name = "keys", mixinStandardHelpOptions = true,
+      description = "Consumes records into a fresh ledger with random (UUID v4) and with time-ordered (UUID v7, "
+          + "as `record` makes them) idempotency keys: records/s as the consumed-record index grows.")
+  static final class Keys implements Callable<Integer> {
+
+    @ParentCommand
+    BenchCommand parent;
+
+    @Option(names = "--records", defaultValue = "2000000", description = "Records per kind (default ${DEFAULT-VALUE})")
+    int records;
+
+    @Option(names = "--batch", defaultValue = "10000", description = "Records per node run (default ${DEFAULT-VALUE})")
+    int batch;
+
+    @Override
+    public Integer call() throws Exception {
+      sink = parent.main.out;
+      say("%d records per kind, %d per node run (one transaction), 100 wallets", records, batch);
+      Random random = new Random(11);
+      var ordered = new dev.meterd.edge.Keys(Clock.systemUTC());
+      double randomRate = run("random keys (UUID v4)", () -> new UUID(random.nextLong(), random.nextLong()).toString());
+      double orderedRate = run("time-ordered keys (UUID v7)", ordered::next);
+      say("time-ordered keys: %.1fx the records/s of random ones once the index has %d entries", orderedRate / randomRate,
+          records / 2);
+      return ExitCodes.OK;
+    }
+
+    /** Records/s over the second half of the records, when the index is large. */
+    private double run(String name, java.util.function.Supplier<String> keys) throws Exception {
+      Path dir = Files.createTempDirectory("meterd-bench-keys");
+      try (SqliteLedger ledger = SqliteLedger.open(dir.resolve("keys.db"), Clock.systemUTC())) {
+        Instant at = Instant.parse("2026-11-21T10:00:00Z");
+        long secondHalfStart = 0;
+        long start = System.nanoTime();
+        for (int done = 0; done < records; done += batch) {
+          if (done == records / 2) {
+            secondHalfStart = System.nanoTime();
+          }
+          java.util.List<dev.meterd.batch.UsageRecord> rs = new java.util.ArrayList<>(batch);
+          for (int i = 0; i < batch; i++) {
+            rs.add(new dev.meterd.batch.UsageRecord(keys.get(), "u" + (i % 100), 1, at, null, null, i + 1));
+          }
+          try (var write = ledger.beginNode("bench", false)) {
+            write.add("nodes/bench/usage_2026-11-21-10.toml", rs);
+            write.commit(new dev.meterd.ledger.NodeCursor("0".repeat(40), "0".repeat(40), null));
+          }
+        }
+        double all = records / seconds(start);
+        double secondHalf = (records - records / 2) / seconds(secondHalfStart);
+        say("%-30s %,10.0f records/s overall, %,10.0f records/s over the second half", name, all, secondHalf);
+        return secondHalf;
+      } finally {
+        deleteTree(dir);
+      }
     }
   }
 }

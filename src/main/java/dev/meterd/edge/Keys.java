@@ -10,18 +10,18 @@ import java.util.UUID;
  * right edge instead of at random pages. Within one millisecond a counter in the 12 bits after
  * the version keeps them increasing; 62 random bits keep writers apart.
  */
-final class Keys {
+public final class Keys {
 
   private final Clock clock;
   private final SecureRandom random = new SecureRandom();
   private long lastMillis = -1;
   private int counter;
 
-  Keys(Clock clock) {
+  public Keys(Clock clock) {
     this.clock = clock;
   }
 
-  synchronized String next() {
+  public synchronized String next() {
     long millis = Math.max(clock.millis(), lastMillis);
     if (millis == lastMillis) {
       counter++;

@@ -10,6 +10,7 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.ThrowableProxyUtil;
+import ch.qos.logback.core.Appender;
 import ch.qos.logback.core.read.ListAppender;
 import com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder;
 import com.github.tomakehurst.wiremock.client.WireMock;
@@ -52,6 +53,7 @@ class SecretsIT {
   private final ListAppender<ILoggingEvent> captured = new ListAppender<>();
   private Logger root;
   private Level rootLevel;
+  private Appender<ILoggingEvent> console;
 
   @BeforeEach
   void captureEveryLogLine() {
@@ -59,6 +61,9 @@ class SecretsIT {
     rootLevel = root.getLevel();
     root.setLevel(Level.ALL);
     ((Logger) LoggerFactory.getLogger("dev.meterd")).setLevel(Level.ALL);
+    // Every line is captured and searched here; the console gets none of this test's debug flood.
+    console = root.getAppender("STDERR");
+    root.detachAppender(console);
     captured.start();
     root.addAppender(captured);
   }
@@ -66,6 +71,9 @@ class SecretsIT {
   @AfterEach
   void restore() {
     root.detachAppender(captured);
+    if (console != null) {
+      root.addAppender(console);
+    }
     root.setLevel(rootLevel);
     ((Logger) LoggerFactory.getLogger("dev.meterd")).setLevel(Level.INFO);
   }
