@@ -296,18 +296,61 @@ public final class UsageWriter {
     });
   }
 
-  /** Undoes what a push killed midway left: a rebase in progress, a stale index lock. */
+  /**
+   * Undoes what a push killed midway left: a rebase in progress, a stale index lock. Aborting a
+   * rebase resets the work tree to the commit before it; records appended to the node's files
+   * since (by a {@code record} between the crash and this push), or files the rebase had not
+   * replayed yet, must survive that, so each file ends up with every record block that either
+   * side had.
+   */
   private void recover(Git git) throws GitAPIException, IOException {
     Repository repo = git.getRepository();
     if (repo.getRepositoryState().isRebasing()) {
-      log.warn("{}: a push was interrupted mid-rebase; aborting that rebase", clone);
+      log.warn("{}: a push was interrupted mid-rebase; aborting that rebase, keeping every record", clone);
+      Map<Path, String> before = nodeFiles();
       git.rebase().setOperation(RebaseCommand.Operation.ABORT).call();
+      for (Map.Entry<Path, String> e : before.entrySet()) {
+        Path file = e.getKey();
+        String now = Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : null;
+        String merged = now == null ? e.getValue() : withBlocksOf(now, e.getValue());
+        if (!merged.equals(now)) {
+          Files.createDirectories(file.getParent());
+          Files.writeString(file, merged, StandardCharsets.UTF_8);
+        }
+      }
     }
     // Only meterd writes this clone, and it holds the writer lock: an index lock now is stale.
     Path indexLock = repo.getDirectory().toPath().resolve("index.lock");
     if (Files.deleteIfExists(indexLock)) {
       log.warn("{}: removed a stale index.lock left by an interrupted commit", clone);
     }
+  }
+
+  /** The node's files as they are in the work tree. */
+  private Map<Path, String> nodeFiles() throws IOException {
+    Map<Path, String> files = new TreeMap<>();
+    Path folder = clone.resolve(WireFormat.NODES_DIR).resolve(node);
+    if (Files.isDirectory(folder)) {
+      try (var list = Files.list(folder)) {
+        for (Path f : list.filter(Files::isRegularFile).toList()) {
+          files.put(f, Files.readString(f, StandardCharsets.UTF_8));
+        }
+      }
+    }
+    return files;
+  }
+
+  /** {@code text} with each record block of {@code other} that it lacks appended, in order. */
+  static String withBlocksOf(String text, String other) {
+    StringBuilder merged = new StringBuilder(text);
+    String[] parts = other.split(java.util.regex.Pattern.quote(BatchText.BLOCK_START), -1);
+    for (int i = 1; i < parts.length; i++) {
+      String block = BatchText.BLOCK_START + parts[i];
+      if (merged.indexOf(block) < 0) {
+        merged.append(block);
+      }
+    }
+    return merged.toString();
   }
 
   /** Commits the node's changed files, after checking each with the reader's parser. */

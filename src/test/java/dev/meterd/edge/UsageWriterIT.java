@@ -199,4 +199,48 @@ class UsageWriterIT {
     assertThat(clone.resolve(".git/index.lock")).doesNotExist();
     assertThat(bare.committer().read("nodes/edge-1/usage_2026-11-21-10.toml")).isNotNull();
   }
+
+  private static void git(Path dir, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("git", "-c", "user.email=t@localhost", "-c", "user.name=t"));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    p.waitFor();
+    assertThat(out).isNotNull();
+  }
+
+  @Test
+  void aRebaseLeftByAKilledPushIsAbortedWithoutLosingARecord() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(new Usage("u1", 3, AT, "pushed", null, null));
+    writer.push(Optional.empty(), FAST);
+    writer.record(new Usage("u1", 4, AT, "committed", null, null));
+    git(clone, "add", "-A");
+    git(clone, "commit", "-q", "-m", "a commit the push had made");
+    // A rebase stopped halfway, as a push killed inside it leaves one (git's own rebase-merge state).
+    git(clone, "rebase", "--exec", "false", "HEAD~1");
+    assertThat(clone.resolve(".git/rebase-merge")).isDirectory();
+    writer.record(new Usage("u1", 5, AT, "recorded-after-the-crash", null, null));
+
+    UsageWriter.Pushed pushed = writer.push(Optional.empty(), FAST);
+    assertThat(pushed.committed()).isEqualTo(1);
+    assertThat(clone.resolve(".git/rebase-merge")).doesNotExist();
+    String file = new String(bare.committer().read("nodes/edge-1/usage_2026-11-21-10.toml"), StandardCharsets.UTF_8);
+    UsageBatch batch = new BatchParser(BatchParser.Limits.DEFAULT).parse("f", "edge-1",
+        file.getBytes(StandardCharsets.UTF_8));
+    assertThat(batch.records()).extracting(r -> r.idempotencyKey())
+        .containsExactly("pushed", "committed", "recorded-after-the-crash");
+  }
+
+  @Test
+  void mergingKeepsEveryRecordBlockOfBothSidesOnce() {
+    String header = BatchText.header("n");
+    String a = BatchText.record(new StringBuilder(), "a", "u", 1, AT, null, null).toString();
+    String b = BatchText.record(new StringBuilder(), "b", "u", 2, AT, null, null).toString();
+    String c = BatchText.record(new StringBuilder(), "c", "u", 3, AT, "r", 7L).toString();
+    assertThat(UsageWriter.withBlocksOf(header + a + b, header + a + c)).isEqualTo(header + a + b + c);
+    assertThat(UsageWriter.withBlocksOf(header + a + b + c, header + b)).isEqualTo(header + a + b + c);
+    assertThat(UsageWriter.withBlocksOf(header, header + a)).isEqualTo(header + a);
+  }
 }

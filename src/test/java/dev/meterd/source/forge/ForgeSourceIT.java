@@ -384,6 +384,26 @@ class ForgeSourceIT {
   }
 
   @Test
+  void aForgeThatRefusesConnectionsIsTriedFourTimesThenTheRunFails() throws Exception {
+    int closed;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      closed = s.getLocalPort();
+    }
+    ForgeBatchSource down = ForgeBatchSource.open("http://127.0.0.1:" + closed, FakeForge.OWNER, FakeForge.REPO,
+        "main", Optional.of(TOKEN), FAST);
+    try {
+      assertThatThrownBy(down::tip).isInstanceOf(SourceException.class)
+          .hasMessageStartingWith("forge http://127.0.0.1:" + closed + " ops/usage: GET " + FakeForge.PREFIX
+              + "/branches/main: ")
+          .hasMessageContaining("Connection refused").hasMessageEndingWith(" (4 tries)")
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain(TOKEN));
+      assertThat(down.requests()).isEqualTo(4);
+    } finally {
+      down.close();
+    }
+  }
+
+  @Test
   void aMissingBranchIsNamed() throws Exception {
     seedTwoNodes();
     ForgeBatchSource other = ForgeBatchSource.open(forge.baseUrl(), FakeForge.OWNER, FakeForge.REPO, "nope",
