@@ -21,6 +21,35 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void theShippedExampleConfigurationLoadsAndStatesTheDefaults() {
+    MeterdConfig example = ConfigLoader.load(Path.of("config", "meterd.toml"));
+    MeterdConfig defaults = ConfigLoader.parse("", "empty.toml");
+    assertThat(example.source().kind()).isEqualTo(defaults.source().kind());
+    assertThat(example.source().url()).isEqualTo(defaults.source().url());
+    assertThat(example.storage()).isEqualTo(defaults.storage());
+    assertThat(example.aggregator()).isEqualTo(defaults.aggregator());
+    assertThat(example.http()).isEqualTo(defaults.http());
+    assertThat(example.admin()).isEqualTo(defaults.admin());
+  }
+
+  @Test
+  void aForgeSourceKeepsItsURLRepositoryAndTokenFile() {
+    MeterdConfig config = ConfigLoader.parse("""
+        [source]
+        kind = "forge"
+        base_url = "https://forge.example.org/gitea"
+        owner = "ops"
+        repo = "usage"
+        branch = "billing"
+        token_file = "/etc/meterd/forge-token"
+        """, "forge.toml");
+    assertThat(config.source().kind()).isEqualTo("forge");
+    assertThat(config.source().branch()).isEqualTo("billing");
+    assertThat(config.source().forge()).isEqualTo(new MeterdConfig.Forge("https://forge.example.org/gitea", "ops",
+        "usage", Path.of("/etc/meterd/forge-token")));
+  }
+
+  @Test
   void everyProblemIsListedWithItsKey() {
     assertThatThrownBy(() -> ConfigLoader.parse("""
         [aggregator]

@@ -254,6 +254,20 @@ class ForgeSourceIT {
   }
 
   @Test
+  void a429WithAnHttpDateIsTriedAgainAtThatTime() throws Exception {
+    seedTwoNodes();
+    String at = java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME.format(
+        java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC).plusSeconds(2));
+    wm().stubFor(at("/branches/main").inScenario("429").whenScenarioStateIs(STARTED).willSetStateTo("done")
+        .willReturn(aResponse().withStatus(429).withHeader("Retry-After", at)));
+    long started = System.nanoTime();
+    assertThat(run().recordsConsumed()).isEqualTo(3);
+    // The date has whole seconds: the wait is between one and two of them.
+    assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofMillis(900));
+    assertThat(requestsTo("/branches/main")).isEqualTo(2);
+  }
+
+  @Test
   void a429AskingForMoreThanTheCapDefersTheNodeAtOnce() throws Exception {
     seedTwoNodes();
     String blob = blobPath("nodes/A/" + HOUR_10);
