@@ -10,6 +10,7 @@ import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
@@ -46,11 +47,13 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Every record is checked by the reader's own parser before anything is written, so what
- *       this writer writes, meterd accepts. A list of records is all written or none is.
- *   <li>A record is on disk (fsync) when {@link #record} returns. Each record is one block that
- *       ends with its {@code occurred_at} line; a writer killed mid-block leaves a partial last
- *       block, which the next writer or push cuts off before it writes (that record was never
- *       acknowledged).
+ *       this writer writes, meterd accepts. A list of records is checked whole before any of it
+ *       is written.
+ *   <li>A record is on disk (fsync) when {@link #record} returns. A file is replaced whole
+ *       (written beside it, then renamed over it), so a writer killed at any moment leaves every
+ *       file valid: with the records of the write or without them. A file that ends in a partial
+ *       block all the same (copied from a writer of another kind, or torn by a disk that lied
+ *       about a sync) has that block cut off before the next write and before a push.
  *   <li>Writers of one clone, threads or processes, take turns through a lock file in
  *       {@code .git}.
  *   <li>{@link #push} commits the node's folder only and pushes; when the remote has moved on, it
@@ -163,28 +166,47 @@ public final class UsageWriter {
     return written;
   }
 
+  /**
+   * Adds blocks to a file by writing the whole new file in {@code .git/meterd-staging} and renaming
+   * it over the old one: a crash at any moment, a reader or a push sees the old file or the new
+   * one, never half a record. This copies the file on every call, so a busy writer should hand
+   * over its records in batches.
+   */
   private void append(String relative, String blocks) throws EdgeException {
     Path file = clone.resolve(relative);
     try {
       Files.createDirectories(file.getParent());
+      Path staging = Files.createDirectories(clone.resolve(".git").resolve("meterd-staging"));
       boolean fresh = repair(relative) || !Files.exists(file);
-      byte[] bytes = ((fresh ? BatchText.header(node) : "") + blocks).getBytes(StandardCharsets.UTF_8);
-      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-          StandardOpenOption.APPEND)) {
-        ByteBuffer buffer = ByteBuffer.wrap(bytes);
+      byte[] before = fresh ? BatchText.header(node).getBytes(StandardCharsets.UTF_8) : Files.readAllBytes(file);
+      byte[] added = blocks.getBytes(StandardCharsets.UTF_8);
+      Path next = staging.resolve(node + "-" + file.getFileName());
+      try (FileChannel ch = FileChannel.open(next, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+          StandardOpenOption.TRUNCATE_EXISTING)) {
+        writeFully(ch, ByteBuffer.wrap(before));
         if (DIE_MID_WRITE) {
-          buffer.limit(bytes.length - blocks.length() / 2);
-          ch.write(buffer);
+          writeFully(ch, ByteBuffer.wrap(added, 0, added.length / 2));
           ch.force(true);
           Runtime.getRuntime().halt(137);
         }
-        while (buffer.hasRemaining()) {
-          ch.write(buffer);
-        }
+        writeFully(ch, ByteBuffer.wrap(added));
         ch.force(true);
       }
+      Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      try (FileChannel folder = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+        folder.force(true);
+      }
+    } catch (java.nio.file.AtomicMoveNotSupportedException e) {
+      throw new EdgeException("cannot replace " + file + " atomically from " + e.getFile()
+          + ": the clone's .git must be on the same filesystem as its work tree", e);
     } catch (IOException e) {
       throw new EdgeException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void writeFully(FileChannel ch, ByteBuffer buffer) throws IOException {
+    while (buffer.hasRemaining()) {
+      ch.write(buffer);
     }
   }
 

@@ -168,6 +168,20 @@ class EdgeWritersIT {
     assertThat(aggregate(db).getLong("records_consumed")).as("a second run").isZero();
   }
 
+  private static long folderBytes(Path clone) throws Exception {
+    Path folder = clone.resolve("nodes").resolve("edge-1");
+    if (!Files.isDirectory(folder)) {
+      return 0;
+    }
+    try (Stream<Path> files = Files.list(folder)) {
+      long total = 0;
+      for (Path f : files.toList()) {
+        total += Files.size(f);
+      }
+      return total;
+    }
+  }
+
   /** Every usage file under the clone's node folder, parsed by the reader; their record count. */
   private static int validRecords(Path clone, String node) throws Exception {
     Path folder = clone.resolve("nodes").resolve(node);
@@ -189,7 +203,7 @@ class EdgeWritersIT {
   }
 
   @Test
-  void aWriterKilledMidWriteLeavesValidFilesAndTheNextPushSendsEveryRecordItWrote() throws Exception {
+  void aWriterKilledMidWriteLeavesValidFilesAndTheNextPushSendsEveryRecordItAcknowledged() throws Exception {
     Path clone = cloneOf("edge-1");
     Random random = new Random(20261122);
     // 200 hour files of 100 records each, one write and one fsync per file.
@@ -198,34 +212,41 @@ class EdgeWritersIT {
       lines.append(new JsonObject().put("user_sid", "u" + (i % 7)).put("cost_cents", 1)
           .put("occurred_at", HOUR.plusSeconds(36L * i).toString()).encode()).append('\n');
     }
-    int killed = 0;
     int before = 0;
-    for (int attempt = 0; attempt < 4; attempt++) {
+    int midWrite = 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+      long size = folderBytes(clone);
       Process p = jar(tmp.resolve("record.log"), lines.toString(), "record", "--node", "edge-1", "--repo",
           clone.toString());
-      if (!p.waitFor(700 + random.nextInt(900), TimeUnit.MILLISECONDS)) {
-        p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-        killed++;
+      // Once its first file has grown, the writer is killed a random moment into its 200 writes.
+      while (p.isAlive() && folderBytes(clone) == size) {
+        Thread.sleep(2);
       }
+      Thread.sleep(random.nextInt(60));
+      p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
       int now = validRecords(clone, "edge-1");
-      assertThat(now % 100).as("whole files only: each file is one write").isZero();
+      assertThat(now % 100).as("whole writes only: each file takes its 100 records at once").isZero();
       assertThat(now).isGreaterThanOrEqualTo(before);
+      if (now > before && now < before + 20_000) {
+        midWrite++;
+      }
       before = now;
     }
-    assertThat(killed).as("at least one writer was killed mid-write").isPositive();
+    assertThat(midWrite).as("writers killed between two of their writes").isPositive();
 
-    // A write torn halfway (a full disk, a power cut): the process dies inside its write.
+    // The process dies halfway through writing a record's bytes.
     Process torn = new ProcessBuilder(JAVA, "-Dmeterd.fault=mid-record-write", "-jar", JAR, "record", "--node",
         "edge-1", "--repo", clone.toString(), "--user", "u0", "--cost-cents", "1000", "--at", "2026-11-21T10:00:00Z")
         .redirectErrorStream(true).redirectOutput(tmp.resolve("torn.log").toFile()).start();
     assertThat(torn.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(torn.exitValue()).isEqualTo(137);
+    assertThat(validRecords(clone, "edge-1")).as("the file without the record, and valid").isEqualTo(before);
 
     Process push = jar(tmp.resolve("push.log"), "", "push", "--node", "edge-1", "--repo", clone.toString());
     assertThat(push.waitFor(120, TimeUnit.SECONDS)).isTrue();
     assertThat(push.exitValue()).as(Files.readString(tmp.resolve("push.log"))).isZero();
     int written = validRecords(clone, "edge-1");
-    assertThat(written).as("the torn record was cut off").isEqualTo(before);
+    assertThat(written).as("the record whose write was cut short is not there").isEqualTo(before);
 
     Path db = tmp.resolve("meterd.db");
     JsonObject summary = aggregate(db);
