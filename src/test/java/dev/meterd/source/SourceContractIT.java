@@ -33,6 +33,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.lib.PersonIdent;
+import org.eclipse.jgit.merge.MergeStrategy;
+import org.eclipse.jgit.transport.RefSpec;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -279,6 +283,86 @@ class SourceContractIT {
       assertThat(new Replay(gitSource, gitLedger, scratchGit, parser).run()).isEmpty();
       assertThat(new Replay(forgeSource, forgeLedger, scratchForge, parser).run()).isEmpty();
       assertThat(contents(scratchForge)).isEqualTo(contents(scratchGit));
+    }
+    assertSameLedgers();
+  }
+
+  private int minute;
+
+  /** Commits files in a work clone, at a time one minute after the last. */
+  private void commitIn(Git git, String message, String... pathsAndContents) throws Exception {
+    Path root = git.getRepository().getWorkTree().toPath();
+    for (int i = 0; i < pathsAndContents.length; i += 2) {
+      Path file = root.resolve(pathsAndContents[i]);
+      java.nio.file.Files.createDirectories(file.getParent());
+      java.nio.file.Files.writeString(file, pathsAndContents[i + 1]);
+    }
+    git.add().addFilepattern(".").call();
+    PersonIdent who = new PersonIdent("edge", "edge@localhost", Instant.parse("2026-11-21T12:00:00Z")
+        .plusSeconds(60L * ++minute), java.time.ZoneOffset.UTC);
+    git.commit().setMessage(message).setAuthor(who).setCommitter(who).call();
+  }
+
+  /**
+   * A side branch and main both move, then main merges the side branch: with {@code keepMain},
+   * the merge keeps main's version of everything (the side's changes are discarded).
+   */
+  private void mergeScenario(boolean keepMain) throws Exception {
+    repo.seedTwoNodes();
+    run();
+    try (Git git = Git.open(repo.cloneTo(tmp.resolve("work")).toFile())) {
+      git.checkout().setCreateBranch(true).setName("side").call();
+      commitIn(git, "side: A", "nodes/A/" + HOUR_11, batch(record("side-a", "u3", 7)));
+      commitIn(git, "side: C", "nodes/C/" + HOUR_10, batch(record("side-c", "u3", 9)));
+      git.checkout().setName("main").call();
+      commitIn(git, "main: B", "nodes/B/" + HOUR_11, batch(record("main-b", "u4", 11)));
+      commitIn(git, "main: A", "nodes/A/usage_2026-11-21-12.toml", batch(record("main-a", "u4", 13)));
+      var merge = git.merge().include(git.getRepository().resolve("side")).setCommit(true)
+          .setMessage("merge side").setStrategy(keepMain ? MergeStrategy.OURS : MergeStrategy.RECURSIVE).call();
+      assertThat(merge.getMergeStatus().isSuccessful()).as(merge.toString()).isTrue();
+      git.push().setRemote("origin").setRefSpecs(new RefSpec("main:main")).call();
+    }
+  }
+
+  @Test
+  void aMergedSideBranchIsReadLikeAnyOtherHistory() throws Exception {
+    mergeScenario(false);
+    JsonObject s = run();
+    assertThat(s.getLong("records_consumed")).isEqualTo(4);
+    for (String node : List.of("A", "B", "C")) {
+      assertThat(gitLedger.node(node).orElseThrow().lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
+    }
+    assertSameLedgers();
+  }
+
+  @Test
+  void aMergeThatDiscardsTheSideBranchChargesOnlyWhatTheTipHolds() throws Exception {
+    mergeScenario(true);
+    JsonObject s = run();
+    assertThat(s.getLong("records_consumed")).isEqualTo(2);
+    assertThat(s.getInteger("nodes_total")).isEqualTo(2);
+    assertSameLedgers();
+  }
+
+  @Test
+  void aFolderChangedAndChangedBackOnAMergedBranchKeepsTheSpecsNewestCommit() throws Exception {
+    repo.seedTwoNodes();
+    run();
+    try (Git git = Git.open(repo.cloneTo(tmp.resolve("work")).toFile())) {
+      git.checkout().setCreateBranch(true).setName("side").call();
+      commitIn(git, "side: A grows", "nodes/A/" + HOUR_11, batch(record("tmp", "u3", 7)));
+      git.rm().addFilepattern("nodes/A/" + HOUR_11).call();
+      PersonIdent who = new PersonIdent("edge", "edge@localhost", Instant.parse("2026-11-21T12:00:00Z")
+          .plusSeconds(60L * ++minute), java.time.ZoneOffset.UTC);
+      git.commit().setMessage("side: A shrinks back").setAuthor(who).setCommitter(who).call();
+      git.checkout().setName("main").call();
+      commitIn(git, "main: B", "nodes/B/" + HOUR_11, batch(record("main-b", "u4", 11)));
+      git.merge().include(git.getRepository().resolve("side")).setCommit(true).setMessage("merge side").call();
+      git.push().setRemote("origin").setRefSpecs(new RefSpec("main:main")).call();
+    }
+    run();
+    for (String node : List.of("A", "B")) {
+      assertThat(gitLedger.node(node).orElseThrow().lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
     }
     assertSameLedgers();
   }

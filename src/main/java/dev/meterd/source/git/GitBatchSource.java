@@ -44,11 +44,13 @@ import org.eclipse.jgit.treewalk.filter.TreeFilter;
  * each node folder's tree id with the one at its cursor, and {@link #history} finds the newest
  * touching commit of the changed nodes with one walk from the tip that diffs the {@code nodes/}
  * tree of each commit against its parents and stops as soon as every wanted node is found.
- * Commits are walked newest first by commit time, as {@code git log} does; for a merge, a node
- * counts as touched only when its folder differs from every parent, which is git's history
- * simplification. A commit on a merged side branch is taken as the newest touching commit only
- * if it left the folder as it is at the tip, so a side change that the merge discarded is not
- * reported.
+ * Commits are walked newest first by commit time, as {@code git log} does, and each wanted node
+ * follows its own simplified history, as {@code git log -- nodes/NODE} does: a commit whose
+ * folder is the same as in one of its parents does not touch the node, and the node's search
+ * goes on through the first such parent only (so a merged branch whose changes to the folder
+ * the merge did not keep, or undid, is not searched for that node). A commit whose folder differs
+ * from every parent touches it. A node the walk cannot settle (commit times out of order) falls
+ * back to a path-limited log of its own.
  */
 public final class GitBatchSource implements BatchSource {
 
@@ -223,25 +225,29 @@ public final class GitBatchSource implements BatchSource {
       Map<String, String> found = new HashMap<>();
       Set<String> touched = new HashSet<>();
       Map<ObjectId, ObjectId> nodesTrees = new HashMap<>();
+      // The nodes still searched for at each commit: those whose simplified history reaches it.
+      Map<ObjectId, Set<String>> searching = new HashMap<>();
+      searching.put(tipCommit.copy(), new HashSet<>(tipTrees.keySet()));
       int rangeLeft = newRange.size();
       walk.markStart(tipCommit);
       for (RevCommit commit : walk) {
-        if (found.size() == tipTrees.size() && rangeLeft == 0) {
+        if (searching.isEmpty() && rangeLeft == 0) {
           break;
         }
+        Set<String> looking = searching.remove(commit);
         boolean inRange = newRange.contains(commit);
         if (inRange) {
           rangeLeft--;
         }
-        for (Map.Entry<String, ObjectId> e : touchedBy(reader, walk, commit, nodesTrees).entrySet()) {
-          String node = e.getKey();
-          if (inRange) {
-            touched.add(node);
-          }
-          String wantedTree = tipTrees.get(node);
-          if (wantedTree != null && !found.containsKey(node) && wantedTree.equals(e.getValue().name())) {
-            found.put(node, commit.name());
-          }
+        if (looking == null && !inRange) {
+          continue;
+        }
+        List<Map<String, ObjectId>> differing = differingPerParent(reader, walk, commit, nodesTrees);
+        if (inRange) {
+          touched.addAll(inEvery(differing));
+        }
+        if (looking != null) {
+          follow(commit, looking, differing, found, searching);
         }
       }
       for (String node : tipTrees.keySet()) {
@@ -254,6 +260,38 @@ public final class GitBatchSource implements BatchSource {
       throw new SourceException("cannot walk the history of " + description + " from " + tip + ": "
           + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Settles, for each node searched at {@code commit}, whether the commit touches it (its folder
+   * differs from every parent's) or the search goes on in the first parent with the same folder.
+   */
+  private static void follow(RevCommit commit, Set<String> looking, List<Map<String, ObjectId>> differing,
+      Map<String, String> found, Map<ObjectId, Set<String>> searching) {
+    for (String node : looking) {
+      if (found.containsKey(node)) {
+        continue;
+      }
+      int same = -1;
+      for (int p = 0; p < commit.getParentCount() && same < 0; p++) {
+        if (!differing.get(p).containsKey(node)) {
+          same = p;
+        }
+      }
+      if (same < 0) {
+        found.put(node, commit.name());
+      } else {
+        searching.computeIfAbsent(commit.getParent(same).copy(), c -> new HashSet<>()).add(node);
+      }
+    }
+  }
+
+  private static Set<String> inEvery(List<Map<String, ObjectId>> differing) {
+    Set<String> result = new HashSet<>(differing.get(0).keySet());
+    for (Map<String, ObjectId> d : differing.subList(1, differing.size())) {
+      result.retainAll(d.keySet());
+    }
+    return result;
   }
 
   private static Set<ObjectId> rangeSince(ObjectReader reader, RevCommit tip, String since) throws IOException {
@@ -273,27 +311,20 @@ public final class GitBatchSource implements BatchSource {
   }
 
   /**
-   * The node folders a commit touches, with their tree id in that commit (zero when deleted):
-   * those that differ from every parent's.
+   * For each parent of a commit (or the empty tree, for a root commit), the node folders whose
+   * tree differs between that parent and the commit, with their tree id in the commit (zero when
+   * deleted).
    */
-  private static Map<String, ObjectId> touchedBy(ObjectReader reader, RevWalk walk, RevCommit commit,
-      Map<ObjectId, ObjectId> nodesTrees) throws IOException {
+  private static List<Map<String, ObjectId>> differingPerParent(ObjectReader reader, RevWalk walk,
+      RevCommit commit, Map<ObjectId, ObjectId> nodesTrees) throws IOException {
     ObjectId mine = nodesTreeOf(reader, walk, commit, nodesTrees);
     if (commit.getParentCount() == 0) {
-      return diff(reader, null, mine);
+      return List.of(diff(reader, null, mine));
     }
-    Map<String, ObjectId> result = null;
+    List<Map<String, ObjectId>> result = new ArrayList<>();
     for (RevCommit parent : commit.getParents()) {
       ObjectId theirs = nodesTreeOf(reader, walk, parent, nodesTrees);
-      if (java.util.Objects.equals(theirs, mine)) {
-        return Map.of();
-      }
-      Map<String, ObjectId> differing = diff(reader, theirs, mine);
-      if (result == null) {
-        result = differing;
-      } else {
-        result.keySet().retainAll(differing.keySet());
-      }
+      result.add(java.util.Objects.equals(theirs, mine) ? Map.of() : diff(reader, theirs, mine));
     }
     return result;
   }
