@@ -2,12 +2,11 @@ package dev.meterd.cli;
 
 import dev.meterd.edge.UsageWriter;
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.ParentCommand;
 
 @Command(name = "push", mixinStandardHelpOptions = true,
@@ -22,15 +21,12 @@ final class PushCommand implements Callable<Integer> {
   @ParentCommand
   Main main;
 
-  @Option(names = "--node", required = true, paramLabel = "NODE", description = "The node's name (its folder)")
-  String node;
-
-  @Option(names = "--repo", required = true, paramLabel = "PATH", description = "The node's clone")
-  Path repo;
+  @Mixin
+  NodeCloneOptions clone;
 
   @Override
   public Integer call() throws Exception {
-    UsageWriter writer = UsageWriter.open(repo, node, Clock.systemUTC());
+    UsageWriter writer = UsageWriter.open(clone.repo, clone.node, Clock.systemUTC());
     UsageWriter.Pushed pushed = writer.push(
         Optional.ofNullable(main.env.get(Context.GIT_TOKEN_ENV)).filter(t -> !t.isBlank()),
         UsageWriter.PushPolicy.DEFAULT);

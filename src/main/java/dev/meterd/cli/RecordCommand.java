@@ -8,7 +8,6 @@ import io.vertx.core.json.JsonObject;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -18,6 +17,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -37,11 +37,8 @@ final class RecordCommand implements Callable<Integer> {
   @ParentCommand
   Main main;
 
-  @Option(names = "--node", required = true, paramLabel = "NODE", description = "The node's name (its folder)")
-  String node;
-
-  @Option(names = "--repo", required = true, paramLabel = "PATH", description = "The node's clone")
-  Path repo;
+  @Mixin
+  NodeCloneOptions clone;
 
   @Option(names = "--user", paramLabel = "USER", description = "The wallet to debit (user_sid)")
   String user;
@@ -64,7 +61,7 @@ final class RecordCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Clock clock = Clock.systemUTC();
-    UsageWriter writer = UsageWriter.open(repo, node, clock);
+    UsageWriter writer = UsageWriter.open(clone.repo, clone.node, clock);
     List<Usage> usages;
     if (user != null) {
       if (costCents == null) {
@@ -88,7 +85,7 @@ final class RecordCommand implements Callable<Integer> {
         files.add(w.file());
       }
     }
-    main.out.println(new JsonObject().put("node", node).put("records", written.size()).put("keys", keys)
+    main.out.println(new JsonObject().put("node", clone.node).put("records", written.size()).put("keys", keys)
         .put("files", new JsonArray(files)).encode());
     return ExitCodes.OK;
   }
