@@ -178,7 +178,8 @@ final class AdminPages {
       model.put("nodes", nodes.size());
       model.put("halted", nodes.values().stream().filter(NodeState::halted).count());
       model.put("lastRun", trigger.lastRun().map(r -> r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
-          + ": " + r.recordsConsumed() + " records, " + r.halted().size() + " nodes halted").orElse(null));
+          + ": " + count(r.recordsConsumed(), "record") + ", " + count(r.halted().size(), "node") + " halted")
+          .orElse(null));
       chart(model, ledger.usage(Ledger.Bucket.DAY, null, null));
       return model;
     });
@@ -260,11 +261,16 @@ final class AdminPages {
     });
   }
 
+  /** "1 record", "2 records". */
+  static String count(long n, String noun) {
+    return n + " " + noun + (n == 1 ? "" : "s");
+  }
+
   private void runNow(RoutingContext ctx) {
     trigger.runNow().onComplete(ar -> {
       String message = ar.succeeded()
-          ? "Run " + ar.result().runId() + ": " + ar.result().recordsConsumed() + " records consumed, "
-              + ar.result().halted().size() + " nodes halted."
+          ? "Run " + ar.result().runId() + ": " + count(ar.result().recordsConsumed(), "record") + " consumed, "
+              + count(ar.result().halted().size(), "node") + " halted."
           : ar.cause() instanceof RunInProgressException ? "A run is already in progress."
               : "The run failed: " + ar.cause().getMessage();
       ctx.redirect("/admin/ui/aggregator?message=" + java.net.URLEncoder.encode(message,

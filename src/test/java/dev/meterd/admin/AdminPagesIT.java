@@ -163,7 +163,7 @@ class AdminPagesIT {
     HttpResponse<Buffer> run = RunningDaemon.get(daemon.request("POST", "/admin/ui/aggregator/run", null)
         .putHeader("Cookie", cookie).send());
     assertThat(run.statusCode()).isEqualTo(302);
-    assertThat(run.getHeader("Location")).contains("1+nodes+halted");
+    assertThat(run.getHeader("Location")).contains("1+node+halted");
   }
 
   @Test
