@@ -8,6 +8,7 @@ import dev.meterd.config.ConfigLoader;
 import dev.meterd.config.MeterdConfig;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.source.BatchSource;
 import dev.meterd.source.git.GitBatchSource;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -40,6 +41,11 @@ public final class RunningDaemon implements AutoCloseable {
       .setFollowRedirects(false));
 
   public RunningDaemon(Path tmp, UsageRepo repo) throws Exception {
+    this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()));
+  }
+
+  /** The daemon over any source, which it closes. */
+  public RunningDaemon(Path tmp, BatchSource source) throws Exception {
     Path tokens = tmp.resolve("tokens");
     Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
     MeterdConfig config = ConfigLoader.parse("""
@@ -56,8 +62,7 @@ public final class RunningDaemon implements AutoCloseable {
     Clock clock = Clock.systemUTC();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
-        GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()),
-        SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
+        source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
   }
 
   public int port() {

@@ -27,6 +27,7 @@ import dev.meterd.ledger.Wallet;
 import dev.meterd.source.SourceException;
 import dev.meterd.testing.FakeForge;
 import dev.meterd.testing.MutableClock;
+import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -414,6 +415,24 @@ class ForgeSourceIT {
       assertThat(down.requests()).isEqualTo(4);
     } finally {
       down.close();
+    }
+  }
+
+  @Test
+  void theDaemonAggregatesFromTheForgeAndAnswers503WhenItIsDown() throws Exception {
+    seedTwoNodes();
+    try (RunningDaemon daemon = new RunningDaemon(tmp, open(FAST))) {
+      daemon.awaitStartRun(2);
+      assertThat(daemon.json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(-110);
+      repo.commit("nodes/B/usage_2026-11-21-11.toml", batch(record("b2", "u2", 5)));
+      assertThat(daemon.json("POST", "/admin/aggregate-now").getLong("records_consumed")).isEqualTo(1);
+
+      wm().stubFor(at("/branches/main").willReturn(aResponse().withStatus(503)));
+      var down = daemon.call("POST", "/admin/aggregate-now", RunningDaemon.ADMIN_TOKEN);
+      assertThat(down.statusCode()).isEqualTo(503);
+      assertThat(down.bodyAsJsonObject().getString("error")).isEqualTo(what("/branches/main")
+          + ": 503 Service Unavailable (4 tries)");
+      assertThat(daemon.json("GET", "/admin/wallets/u2").getLong("balance_cents")).isEqualTo(-25);
     }
   }
 
