@@ -1,6 +1,7 @@
 package dev.meterd.cli;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.edge.BatchText;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.engine.RunRequest;
@@ -161,7 +162,7 @@ final class BenchCommand implements Callable<Integer> {
       for (int n = first; n < Math.min(nodes, first + perCommit); n++) {
         for (int f = 0; f < files; f++) {
           Instant at = hour.plus(f, ChronoUnit.HOURS);
-          writes.put(UsageFiles.path(nodeName(n), at), batch(random, at).getBytes(StandardCharsets.UTF_8));
+          writes.put(BatchText.path(nodeName(n), at), batch(random, at).getBytes(StandardCharsets.UTF_8));
         }
       }
       repo.commit("usage " + commitNo, writes, Set.of(), hour.plusSeconds(60L * commitNo++));
@@ -173,7 +174,7 @@ final class BenchCommand implements Callable<Integer> {
     Instant at = Instant.parse("2026-11-22T00:00:00Z").plus(round, ChronoUnit.HOURS);
     for (int i = 0; i < 10; i++) {
       int n = (round * 10 + i) * (nodes / 10 / Math.max(1, Math.min(polls, 10))) % nodes;
-      writes.put(UsageFiles.path(nodeName((n + i) % nodes), at), batch(random, at).getBytes(StandardCharsets.UTF_8));
+      writes.put(BatchText.path(nodeName((n + i) % nodes), at), batch(random, at).getBytes(StandardCharsets.UTF_8));
     }
     repo.commit("change 10 nodes " + round, writes, Set.of(), Instant.parse("2026-11-23T00:00:00Z").plusSeconds(round));
   }
@@ -185,9 +186,9 @@ final class BenchCommand implements Callable<Integer> {
   private String batch(Random random, Instant hour) {
     StringBuilder sb = new StringBuilder(records * 180).append("schema = 1\n");
     for (int r = 0; r < records; r++) {
-      UsageFiles.record(sb, new UUID(random.nextLong(), random.nextLong()).toString(),
+      BatchText.record(sb, new UUID(random.nextLong(), random.nextLong()).toString(),
           "u_" + random.nextInt(users), 1 + random.nextInt(1000), hour.plusSeconds(r), "llm.tokens",
-          random.nextInt(5000));
+          (long) random.nextInt(5000));
     }
     return sb.toString();
   }

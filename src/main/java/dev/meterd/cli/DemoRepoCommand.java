@@ -1,5 +1,6 @@
 package dev.meterd.cli;
 
+import dev.meterd.edge.BatchText;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.source.git.RepoCommitter;
 import java.io.IOException;
@@ -52,7 +53,7 @@ final class DemoRepoCommand implements Callable<Integer> {
           Instant at = hour.plus(h, ChronoUnit.HOURS);
           Map<String, byte[]> files = new LinkedHashMap<>();
           for (int n = 0; n < NODES.length; n++) {
-            files.put(UsageFiles.path(NODES[n], at), UsageFiles.batch(NODES[n], at, 5, n * 7 + h).getBytes(StandardCharsets.UTF_8));
+            files.put(BatchText.path(NODES[n], at), UsageFiles.batch(NODES[n], at, 5, n * 7 + h).getBytes(StandardCharsets.UTF_8));
           }
           repo.commit("usage for " + at, files, Set.of(), at.plus(59, ChronoUnit.MINUTES));
         }

@@ -5,30 +5,21 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 
-/** Writes batch files in the wire format, for the demo repository and the benchmark. */
+/** The demo repository's batch files. */
 final class UsageFiles {
 
   private static final DateTimeFormatter HOUR = DateTimeFormatter.ofPattern("yyyy-MM-dd-HH").withZone(ZoneOffset.UTC);
 
   private UsageFiles() {}
 
-  static String path(String node, Instant hour) {
-    return BatchText.path(node, hour);
-  }
-
   /** A batch of {@code count} records spread over the users of the demo. */
   static String batch(String node, Instant hour, int count, int seed) {
     StringBuilder sb = new StringBuilder(BatchText.header(node));
     for (int i = 0; i < count; i++) {
       String user = DemoRepoCommand.USERS[(seed + i) % DemoRepoCommand.USERS.length];
-      record(sb, node + "/" + HOUR.format(hour) + "/" + String.format("%06d", i), user, 10 + (seed * 13 + i * 7) % 90,
+      BatchText.record(sb, node + "/" + HOUR.format(hour) + "/" + String.format("%06d", i), user, 10 + (seed * 13 + i * 7) % 90,
           hour.plusSeconds(i * 60L), "llm.tokens", 100L * (i + 1));
     }
     return sb.toString();
-  }
-
-  static void record(StringBuilder sb, String key, String user, long costCents, Instant at, String resource,
-      long quantity) {
-    BatchText.record(sb, key, user, costCents, at, resource, quantity);
   }
 }

@@ -3,6 +3,7 @@ package dev.meterd.edge;
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.batch.WireFormat;
+import dev.meterd.source.git.GitBatchSource;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -166,41 +167,47 @@ public final class UsageWriter {
     return written;
   }
 
-  /**
-   * Adds blocks to a file by writing the whole new file in {@code .git/meterd-staging} and renaming
-   * it over the old one: a crash at any moment, a reader or a push sees the old file or the new
-   * one, never half a record. This copies the file on every call, so a busy writer should hand
-   * over its records in batches.
-   */
+  /** Adds blocks to a file (creating it with its header), replacing it whole; see {@link #replace}. */
   private void append(String relative, String blocks) throws EdgeException {
     Path file = clone.resolve(relative);
     try {
-      Files.createDirectories(file.getParent());
-      Path staging = Files.createDirectories(clone.resolve(".git").resolve("meterd-staging"));
-      boolean fresh = repair(relative) || !Files.exists(file);
-      byte[] before = fresh ? BatchText.header(node).getBytes(StandardCharsets.UTF_8) : Files.readAllBytes(file);
-      byte[] added = blocks.getBytes(StandardCharsets.UTF_8);
-      Path next = staging.resolve(node + "-" + file.getFileName());
-      try (FileChannel ch = FileChannel.open(next, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-          StandardOpenOption.TRUNCATE_EXISTING)) {
-        writeFully(ch, ByteBuffer.wrap(before));
-        if (DIE_MID_WRITE) {
-          writeFully(ch, ByteBuffer.wrap(added, 0, added.length / 2));
-          ch.force(true);
-          Runtime.getRuntime().halt(137);
-        }
-        writeFully(ch, ByteBuffer.wrap(added));
-        ch.force(true);
-      }
-      Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      try (FileChannel folder = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
-        folder.force(true);
-      }
-    } catch (java.nio.file.AtomicMoveNotSupportedException e) {
-      throw new EdgeException("cannot replace " + file + " atomically from " + e.getFile()
-          + ": the clone's .git must be on the same filesystem as its work tree", e);
+      String kept = repaired(relative);
+      replace(file, (kept == null ? BatchText.header(node) : kept).getBytes(StandardCharsets.UTF_8),
+          blocks.getBytes(StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new EdgeException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Writes {@code kept} and then {@code added} as the whole new file in {@code .git/meterd-staging},
+   * syncs it and renames it over the old one: a crash at any moment, a reader or a push sees the
+   * old file or the new one, never half a record. This copies the file on every call, so a busy
+   * writer should hand over its records in batches.
+   */
+  private void replace(Path file, byte[] kept, byte[] added) throws EdgeException, IOException {
+    Files.createDirectories(file.getParent());
+    Path staging = Files.createDirectories(clone.resolve(".git").resolve("meterd-staging"));
+    Path next = staging.resolve(node + "-" + file.getFileName());
+    try (FileChannel ch = FileChannel.open(next, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      writeFully(ch, ByteBuffer.wrap(kept));
+      if (DIE_MID_WRITE) {
+        writeFully(ch, ByteBuffer.wrap(added, 0, added.length / 2));
+        ch.force(true);
+        Runtime.getRuntime().halt(137);
+      }
+      writeFully(ch, ByteBuffer.wrap(added));
+      ch.force(true);
+    }
+    try {
+      Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (java.nio.file.AtomicMoveNotSupportedException e) {
+      throw new EdgeException("cannot replace " + file + " atomically from " + next
+          + ": the clone's .git must be on the same filesystem as its work tree", e);
+    }
+    try (FileChannel folder = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
+      folder.force(true);
     }
   }
 
@@ -211,18 +218,23 @@ public final class UsageWriter {
   }
 
   /**
-   * Makes a file end with a complete record again, cutting a partial last block that a killed
-   * writer left. Returns true when the file is gone or empty and needs its header.
+   * A file's text, made to end with a complete record again: a partial last block (from a writer
+   * of another kind, or a disk that lied about a sync) is cut off. Null when the file does not
+   * exist or held no more than part of its header, so that it needs one. A file that ends
+   * complete is returned unread by the parser; {@link #push} parses every pending file.
    */
-  private boolean repair(String relative) throws EdgeException, IOException {
+  private String repaired(String relative) throws EdgeException, IOException {
     Path file = clone.resolve(relative);
     if (!Files.exists(file)) {
-      return true;
+      return null;
     }
     byte[] bytes = Files.readAllBytes(file);
     String text = new String(bytes, StandardCharsets.UTF_8);
-    if (endsComplete(text) && valid(relative, bytes) == null) {
-      return false;
+    if (endsComplete(text)) {
+      return text;
+    }
+    if (valid(relative, bytes) == null) {
+      return text;
     }
     int cut = text.lastIndexOf(BatchText.BLOCK_START);
     String kept = cut >= 0 ? text.substring(0, cut) : "";
@@ -230,18 +242,19 @@ public final class UsageWriter {
       throw new EdgeException(relative + " is not a valid batch, and not a partial one this writer can repair: "
           + valid(relative, bytes) + "; fix or move the file");
     }
-    String error = kept.isEmpty() ? null : valid(relative, kept.getBytes(StandardCharsets.UTF_8));
+    byte[] keptBytes = kept.getBytes(StandardCharsets.UTF_8);
+    String error = kept.isEmpty() ? null : valid(relative, keptBytes);
     if (error != null) {
       throw new EdgeException(relative + " is not a valid batch before its last record either: " + error
           + "; fix or move the file");
     }
     log.warn("{}: cut off a partial last record ({} bytes) that a writer killed mid-write left; it was never "
-        + "acknowledged", relative, bytes.length - kept.getBytes(StandardCharsets.UTF_8).length);
+        + "acknowledged", relative, bytes.length - keptBytes.length);
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
-      ch.truncate(kept.getBytes(StandardCharsets.UTF_8).length);
+      ch.truncate(keptBytes.length);
       ch.force(true);
     }
-    return kept.isEmpty();
+    return kept.isEmpty() ? null : kept;
   }
 
   /** Whether the text ends as every write of this writer ends: the header or a block's last line. */
@@ -299,7 +312,7 @@ public final class UsageWriter {
                   + update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")"));
             }
           } catch (TransportException e) {
-            why = redact(e.getMessage(), token);
+            why = GitBatchSource.redact(e.getMessage(), token);
           }
           if (attempt >= policy.maxAttempts()) {
             throw new EdgeException("cannot push nodes/" + node + " to origin/" + branch + " after " + attempt
@@ -308,12 +321,14 @@ public final class UsageWriter {
           log.info("push of nodes/{} to origin/{} not taken ({}); fetching, rebasing, try {} of {}", node, branch,
               why, attempt + 1, policy.maxAttempts());
           sleep(wait);
-          wait = wait.multipliedBy(2).compareTo(policy.backoffMax()) > 0 ? policy.backoffMax() : wait.multipliedBy(2);
+          Duration doubled = wait.multipliedBy(2);
+          wait = doubled.compareTo(policy.backoffMax()) > 0 ? policy.backoffMax() : doubled;
           rebaseOntoRemote(git, branch, credentials, token);
         }
       } catch (IOException | GitAPIException e) {
+        // Only the redacted message: the cause's trace could carry the remote's URL with a secret.
         throw new EdgeException("cannot push nodes/" + node + " from " + clone + ": "
-            + redact(e.getMessage(), token), null);
+            + GitBatchSource.redact(e.getMessage(), token), null);
       }
     });
   }
@@ -325,7 +340,7 @@ public final class UsageWriter {
    * replayed yet, must survive that, so each file ends up with every record block that either
    * side had.
    */
-  private void recover(Git git) throws GitAPIException, IOException {
+  private void recover(Git git) throws GitAPIException, IOException, EdgeException {
     Repository repo = git.getRepository();
     if (repo.getRepositoryState().isRebasing()) {
       log.warn("{}: a push was interrupted mid-rebase; aborting that rebase, keeping every record", clone);
@@ -336,8 +351,7 @@ public final class UsageWriter {
         String now = Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : null;
         String merged = now == null ? e.getValue() : withBlocksOf(now, e.getValue());
         if (!merged.equals(now)) {
-          Files.createDirectories(file.getParent());
-          Files.writeString(file, merged, StandardCharsets.UTF_8);
+          replace(file, merged.getBytes(StandardCharsets.UTF_8), new byte[0]);
         }
       }
     }
@@ -389,9 +403,9 @@ public final class UsageWriter {
     for (String path : changed) {
       String name = path.substring(path.lastIndexOf('/') + 1);
       Path file = clone.resolve(path);
-      if (WireFormat.isUsageFileName(name) && Files.exists(file)) {
-        repair(path);
-        String error = valid(path, Files.readAllBytes(file));
+      String text = WireFormat.isUsageFileName(name) && Files.exists(file) ? repaired(path) : null;
+      if (text != null) {
+        String error = valid(path, text.getBytes(StandardCharsets.UTF_8));
         if (error != null) {
           throw new EdgeException("not pushed: " + path + " is not a valid batch: " + error);
         }
@@ -417,7 +431,8 @@ public final class UsageWriter {
       git.fetch().setRemote("origin").setCredentialsProvider(credentials)
           .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + tracking)).call();
     } catch (TransportException e) {
-      log.info("fetch of origin/{} failed ({}); trying the push again", branch, redact(e.getMessage(), token));
+      log.info("fetch of origin/{} failed ({}); trying the push again", branch,
+          GitBatchSource.redact(e.getMessage(), token));
       return;
     }
     if (git.getRepository().exactRef(tracking) == null) {
@@ -429,11 +444,6 @@ public final class UsageWriter {
       throw new EdgeException("cannot rebase nodes/" + node + "'s commits onto origin/" + branch + ": "
           + result.getStatus() + " (did something else change nodes/" + node + " on the remote?)");
     }
-  }
-
-  private static String redact(String message, Optional<String> token) {
-    String m = message == null ? "unknown error" : message.replaceAll("://[^/@\\s]*@", "://");
-    return token.map(t -> m.replace(t, "[token]")).orElse(m);
   }
 
   private static void sleep(Duration base) throws EdgeException {

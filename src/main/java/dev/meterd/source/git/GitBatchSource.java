@@ -168,11 +168,15 @@ public final class GitBatchSource implements BatchSource {
       // The transport error and its causes can carry the URL with its user info, so only their
       // redacted message is kept: a logged trace of the cause could leak a secret.
       throw new SourceException("cannot fetch branch " + branch + " from " + description + ": "
-          + redactMessage(e.getMessage()));
+          + redact(e.getMessage(), token));
     }
   }
 
-  private String redactMessage(String message) {
+  /**
+   * A git error message fit for a log or an error: URLs without their user info, the token
+   * replaced. The edge writer's push uses it too.
+   */
+  public static String redact(String message, Optional<String> token) {
     String m = message == null ? "unknown error" : redact(message);
     return token.map(t -> m.replace(t, "[token]")).orElse(m);
   }
