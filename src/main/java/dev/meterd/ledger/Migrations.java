@@ -53,11 +53,11 @@ final class Migrations {
   }
 
   private static void apply(Connection conn, int version, List<String> statements) throws SQLException {
-    conn.setAutoCommit(false);
+    SqliteTransactions.beginImmediate(conn);
     try (Statement st = conn.createStatement()) {
       // Another process may have applied it while this one waited for the write lock.
       if (currentVersion(conn) >= version) {
-        conn.rollback();
+        SqliteTransactions.rollback(conn, null);
         return;
       }
       for (String sql : statements) {
@@ -65,13 +65,11 @@ final class Migrations {
       }
       st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", '"
           + Instant.now() + "')");
-      conn.commit();
     } catch (SQLException e) {
-      conn.rollback();
+      SqliteTransactions.rollback(conn, e);
       throw e;
-    } finally {
-      conn.setAutoCommit(true);
     }
+    SqliteTransactions.commit(conn);
   }
 
   private static String read(String script) {

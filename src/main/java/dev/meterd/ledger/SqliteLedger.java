@@ -89,7 +89,6 @@ public final class SqliteLedger implements Ledger {
     config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
     config.setBusyTimeout(busyTimeoutMs);
     config.enforceForeignKeys(true);
-    config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
     config.setCacheSize(-32_768);
     Connection conn = null;
     try {
@@ -558,10 +557,10 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized NodeWrite beginNode(String node, boolean dryRun) {
     try {
-      conn.setAutoCommit(false);
+      SqliteTransactions.beginImmediate(conn);
       return new SqliteNodeWrite(node, dryRun);
     } catch (SQLException e) {
-      endTransaction();
+      SqliteTransactions.rollback(conn, e);
       throw failure("start the run of node " + node, e);
     }
   }
@@ -734,11 +733,10 @@ public final class SqliteLedger implements Ledger {
           ps.setLong(6, nodeId);
           ps.executeUpdate();
           if (dryRun) {
-            conn.rollback();
+            SqliteTransactions.rollback(conn, null);
           } else {
-            conn.commit();
-            walletIdCache.putAll(created);
-            refreshTrack(node);
+            SqliteTransactions.commit(conn);
+            committed();
           }
           done = true;
           return new NodeApplied(consumed, duplicates, debited,
@@ -751,36 +749,29 @@ public final class SqliteLedger implements Ledger {
       }
     }
 
+    /**
+     * What follows a successful COMMIT: only caches, and nothing that may throw, so that a
+     * committed run is never reported as failed.
+     */
+    private void committed() {
+      walletIdCache.putAll(created);
+      try {
+        refreshTrack(node);
+      } catch (SQLException | RuntimeException e) {
+        // The cache is only a speed-up: dropped, it is read again from the table next time.
+        trackCache = null;
+      }
+      afterCommit.run();
+    }
+
     @Override
     public void close() {
       synchronized (SqliteLedger.this) {
-        endTransaction();
+        if (!done) {
+          SqliteTransactions.rollback(conn, null);
+        }
         done = true;
       }
-    }
-  }
-
-  /**
-   * Leaves the connection in autocommit mode with no transaction open, whatever state a failed
-   * BEGIN, COMMIT or ROLLBACK left it in. sqlite-jdbc flips its mode flag before it runs the
-   * statement, so a failed {@code BEGIN IMMEDIATE} (a lock held past the busy timeout) leaves the
-   * flag in manual mode with no transaction; resetting here keeps the next write from committing
-   * a transaction that never began.
-   */
-  private void endTransaction() {
-    try {
-      if (!conn.getAutoCommit()) {
-        conn.rollback();
-      }
-    } catch (SQLException suppressed) {
-      // Nothing uncommitted survives a failed rollback: SQLite discards it. The error that led
-      // here is the one reported.
-    }
-    try {
-      conn.setAutoCommit(true);
-    } catch (SQLException suppressed) {
-      // The mode is already back to autocommit when this throws ("no transaction is active"),
-      // which is all this method is for.
     }
   }
 
@@ -883,22 +874,35 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
-  /** Runs work in one write transaction; rolls back on any failure. */
+  /**
+   * Runs work in one write transaction; rolls back on any failure. Returns only once COMMIT has
+   * succeeded, and throws only if it did not: nothing that can fail runs after it.
+   */
   private <T> T write(String what, SqlWork<T> work) {
+    T result;
     try {
-      conn.setAutoCommit(false);
-      T result = work.run();
-      conn.commit();
-      return result;
+      SqliteTransactions.beginImmediate(conn);
+      result = work.run();
+      SqliteTransactions.commit(conn);
     } catch (SQLException e) {
+      SqliteTransactions.rollback(conn, e);
       trackCache = null;
       throw failure(what, e);
     } catch (RuntimeException e) {
+      SqliteTransactions.rollback(conn, e);
       trackCache = null;
       throw e;
-    } finally {
-      endTransaction();
     }
+    afterCommit.run();
+    return result;
+  }
+
+  /** Runs right after each successful COMMIT; tests use it to take the write lock at that moment. */
+  private Runnable afterCommit = () -> {};
+
+  /** For tests: what to run right after each successful COMMIT of this ledger. */
+  void afterCommit(Runnable hook) {
+    this.afterCommit = hook;
   }
 
   /**

@@ -62,6 +62,44 @@ class SqliteLedgerIT {
     }
   }
 
+  /**
+   * sqlite-jdbc's own commit() runs COMMIT and then a new BEGIN IMMEDIATE, which fails if another
+   * writer takes the lock in between: the caller then saw an error for committed money. Here the
+   * other writer takes the lock right after each COMMIT; both writes must report their success.
+   */
+  @Test
+  void aWriteIsReportedCommittedWhenAnotherWriterTakesTheLockRightAfterItsCommit() throws Exception {
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("l.db"), clock, 100);
+        Connection other = jdbc();
+        Statement st = other.createStatement()) {
+      st.execute("PRAGMA busy_timeout = 0");
+      List<String> taken = new java.util.ArrayList<>();
+      ledger.afterCommit(() -> {
+        try {
+          st.execute("BEGIN IMMEDIATE");
+          taken.add("lock");
+        } catch (SQLException e) {
+          throw new AssertionError("the ledger still held the write lock after COMMIT: " + e.getMessage(), e);
+        }
+      });
+
+      LedgerTxn grant = ledger.credit("u1", TxnType.GRANT, 100, "alice", null);
+      assertThat(grant.amountCents()).isEqualTo(100);
+      st.execute("ROLLBACK");
+      NodeApplied applied;
+      try (Ledger.NodeWrite w = ledger.beginNode("A", false)) {
+        w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k", "u1", 5)));
+        applied = w.commit(new NodeCursor("c0ffee", "7ree", null));
+      }
+      assertThat(applied.debitedCents()).isEqualTo(5);
+      assertThat(taken).containsExactly("lock", "lock");
+      st.execute("ROLLBACK");
+      assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(95);
+      assertThat(ledger.node("A").orElseThrow().status()).isEqualTo(NodeState.Status.OK);
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+
   @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
     open().close();
