@@ -115,6 +115,9 @@ public final class Aggregator {
         + Integer.toString(ThreadLocalRandom.current().nextInt(36 * 36 * 36 * 36), 36);
   }
 
+  /** A file read before the node's write: its records, or null where they must be read again. */
+  private record ReadFile(FileRef ref, UsageBatch batch) {}
+
   /** The state of one run in progress. */
   private final class Run {
     private final RunRequest request;
@@ -232,13 +235,14 @@ public final class Aggregator {
           log.debug("ignored {}: not a usage file", path);
         }
         ignored += files.ignored().size();
+        List<ReadFile> read = readAll(node, files.changed());
         NodeApplied applied;
+        // The write lock is taken only now, with every file read and parsed: a slow source (a
+        // forge retrying a blob for minutes) must not keep grants and resumes waiting.
         try (Ledger.NodeWrite write = ledger.beginNode(node, request.dryRun())) {
-          for (FileRef file : files.changed()) {
-            parser.checkSize(file.path(), file.sizeBytes());
-            UsageBatch batch = parser.parse(file.path(), node, source.read(file));
-            faults.reached(FaultInjector.Point.AFTER_PARSE, node);
-            write.add(file.path(), batch.records());
+          for (ReadFile file : read) {
+            UsageBatch batch = file.batch() != null ? file.batch() : parse(node, file.ref());
+            write.add(batch.path(), batch.records());
             faults.reached(FaultInjector.Point.AFTER_RECORDS, node);
           }
           applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
@@ -273,6 +277,34 @@ public final class Aggregator {
         log.error("node {} failed unexpectedly", node, e);
         return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, "unexpected error: " + e), null);
       }
+    }
+
+    /**
+     * Reads and parses the node's changed files, holding no lock of the ledger, so that every
+     * content error and every slow read happens before the write lock is taken. The parsed records
+     * are kept for the write up to one file limit's worth of file bytes, the most the heap is
+     * sized for (see {@code MeterdConfig.Aggregator}); a node with more changed than that has the
+     * rest parsed again under the lock, from the same pinned blobs.
+     */
+    private List<ReadFile> readAll(String node, List<FileRef> files) throws SourceException, BatchContentException {
+      List<ReadFile> read = new ArrayList<>(files.size());
+      long keptBytes = 0;
+      for (FileRef file : files) {
+        UsageBatch batch = parse(node, file);
+        boolean keep = keptBytes + file.sizeBytes() <= parser.limits().maxFileBytes();
+        if (keep) {
+          keptBytes += file.sizeBytes();
+        }
+        read.add(new ReadFile(file, keep ? batch : null));
+      }
+      return read;
+    }
+
+    private UsageBatch parse(String node, FileRef file) throws SourceException, BatchContentException {
+      parser.checkSize(file.path(), file.sizeBytes());
+      UsageBatch batch = parser.parse(file.path(), node, source.read(file));
+      faults.reached(FaultInjector.Point.AFTER_PARSE, node);
+      return batch;
     }
 
     private String cursorWarning(String node, Ledger.NodeTrack state) throws SourceException {

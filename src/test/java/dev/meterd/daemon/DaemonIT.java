@@ -11,6 +11,7 @@ import dev.meterd.engine.FaultInjector;
 import dev.meterd.engine.RunRequest;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.CountingSource;
 import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
@@ -177,6 +178,34 @@ class DaemonIT {
     assertThat(RunningDaemon.get(run).statusCode()).isEqualTo(200);
     assertThat(json("GET", "/admin/wallets/u0").getLong("balance_cents")).isEqualTo(20 * 100 - charged);
     assertThat(json("GET", "/admin/list-payments?limit=500").getJsonArray("transactions")).hasSize(20);
+  }
+
+  /**
+   * A node's files are read before its transaction takes the write lock: a grant during a read
+   * that stalls (a forge retrying a blob) is applied at once instead of waiting out the busy
+   * timeout and answering 503.
+   */
+  @Test
+  void aGrantDuringANodeWhoseReadStallsIsAppliedAtOnce() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(UsageRepo.record("a1", "u1", 10)),
+        "nodes/B/" + HOUR_10, batch(UsageRepo.record("b1", "u1", 7)));
+    CountingSource source = new CountingSource(
+        GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()));
+    source.stallingNode = "B";
+    daemon = new RunningDaemon(tmp, source);
+    assertThat(source.stalled.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+
+    try {
+      HttpResponse<Buffer> grant = RunningDaemon.get(request("POST", "/admin/wallets/u1/grant", ALICE_TOKEN)
+          .sendJsonObject(new JsonObject().put("amount_cents", 500)));
+      assertThat(grant.statusCode()).as(grant.bodyAsString()).isEqualTo(200);
+      assertThat(json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(500 - 10);
+      assertThat(json("GET", "/admin/aggregator-state").getJsonArray("nodes")).hasSize(1);
+    } finally {
+      source.release.countDown();
+    }
+    awaitStartRun(2);
+    assertThat(json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(500 - 10 - 7);
   }
 
   @Test

@@ -62,12 +62,16 @@ class AggregatorIT {
   }
 
   private RunSummary run(RunRequest request) throws Exception {
+    return run(request, BatchParser.Limits.DEFAULT);
+  }
+
+  private RunSummary run(RunRequest request, BatchParser.Limits limits) throws Exception {
     if (source == null) {
       source = new CountingSource(GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"),
           Optional.empty()));
     }
     clock.advance(Duration.ofMinutes(5));
-    return new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock, faults).run(request);
+    return new Aggregator(source, ledger, new BatchParser(limits), clock, faults).run(request);
   }
 
   private long balance(String user) {
@@ -85,6 +89,29 @@ class AggregatorIT {
 
   private NodeState state(String node) {
     return ledger.node(node).orElseThrow();
+  }
+
+  /**
+   * Parsed records are kept for the write up to one file limit of bytes; the rest of a large node
+   * is parsed again under the lock, from the same blobs, and consumed all the same.
+   */
+  @Test
+  void aNodeWithMoreChangedThanOneFileLimitIsReadAgainUnderTheLockAndConsumedWhole() throws Exception {
+    String first = batch(record("a1", "u1", 1), record("a2", "u1", 2));
+    repo.commit("nodes/A/usage_2026-11-21-09.toml", first,
+        "nodes/A/" + HOUR_10, batch(record("a3", "u1", 4)),
+        "nodes/A/" + HOUR_11, batch(record("a4", "u2", 8)));
+    long limit = first.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + 10;
+
+    RunSummary summary = run(RunRequest.ALL, new BatchParser.Limits(limit, 1000));
+
+    assertThat(summary.recordsConsumed()).isEqualTo(4);
+    assertThat(summary.debitedCents()).isEqualTo(15);
+    assertThat(balance("u1")).isEqualTo(-7);
+    assertThat(balance("u2")).isEqualTo(-8);
+    assertThat(source.reads).containsExactly("nodes/A/usage_2026-11-21-09.toml", "nodes/A/" + HOUR_10,
+        "nodes/A/" + HOUR_11, "nodes/A/" + HOUR_10, "nodes/A/" + HOUR_11);
+    assertThat(ledger.verify()).isEmpty();
   }
 
   @Test

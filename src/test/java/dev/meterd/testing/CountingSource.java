@@ -7,16 +7,23 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A real source with a recorder in front: it counts the files read, and can make reads of chosen
- * nodes fail as a network or disk would.
+ * nodes fail as a network or disk would, or stall as a slow forge would until the test releases
+ * them.
  */
 public final class CountingSource implements BatchSource {
 
   private final BatchSource real;
   public final List<String> reads = new ArrayList<>();
   public final Set<String> failingNodes = new CopyOnWriteArraySet<>();
+  /** Reads of this node's files wait for {@link #release}; each counts {@link #stalled} down first. */
+  public volatile String stallingNode;
+  public final CountDownLatch stalled = new CountDownLatch(1);
+  public final CountDownLatch release = new CountDownLatch(1);
 
   public CountingSource(BatchSource real) {
     this.real = real;
@@ -48,6 +55,17 @@ public final class CountingSource implements BatchSource {
     for (String node : failingNodes) {
       if (file.path().startsWith("nodes/" + node + "/")) {
         throw new SourceException("simulated I/O error reading " + file.path());
+      }
+    }
+    if (stallingNode != null && file.path().startsWith("nodes/" + stallingNode + "/")) {
+      stalled.countDown();
+      try {
+        if (!release.await(120, TimeUnit.SECONDS)) {
+          throw new SourceException("the test never released the stalled read of " + file.path());
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new SourceException("interrupted while stalled reading " + file.path());
       }
     }
     return real.read(file);
