@@ -89,7 +89,8 @@ public final class Aggregator {
         run.outcomes, run.skipped, run.ignored);
     if (everyNode && !request.dryRun() && !stopRequested) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
-      ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal()) : new Ledger.RunMark(null, 0));
+      ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal(), mark.generation())
+          : new Ledger.RunMark(null, 0, mark.generation()));
     }
     log.info("run {} at {}: {} nodes, {} skipped, {} consumed, {} halted; {} records consumed, {} duplicate, "
         + "{} cents debited{}", runId, tip, summary.nodesTotal(), summary.nodesSkipped(), summary.nodesConsumed(),

@@ -21,13 +21,20 @@ public interface Ledger extends AutoCloseable {
    *
    * @param fullTip that run's branch tip, or null
    * @param nodesTotal how many node folders it saw
+   * @param generation moves on every resume and every transient halt, which also clear the mark
    */
-  record RunMark(String fullTip, int nodesTotal) {}
+  record RunMark(String fullTip, int nodesTotal, long generation) {}
 
   RunMark runMark();
 
-  /** Records the mark of a run that left every node settled, or clears it (null tip). */
-  void setRunMark(RunMark mark);
+  /**
+   * Records the mark of a run that left every node settled, or clears it (null tip), if the
+   * mark's generation is still the stored one: a run that read the mark before a node was resumed
+   * or transiently halted must not cover that node with its mark.
+   *
+   * @return whether the mark was recorded
+   */
+  boolean setRunMark(RunMark mark);
 
   /** The halted nodes, by name. */
   java.util.List<NodeState> haltedNodes();

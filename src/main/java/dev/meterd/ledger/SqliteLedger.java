@@ -141,23 +141,28 @@ public final class SqliteLedger implements Ledger {
   public synchronized RunMark runMark() {
     return query("read the run mark", () -> {
       try (Statement st = conn.createStatement();
-          ResultSet rs = st.executeQuery("SELECT full_tip, nodes_total FROM run_mark WHERE id = 1")) {
+          ResultSet rs = st.executeQuery("SELECT full_tip, nodes_total, generation FROM run_mark WHERE id = 1")) {
         rs.next();
-        return new RunMark(rs.getString(1), rs.getInt(2));
+        return new RunMark(rs.getString(1), rs.getInt(2), rs.getLong(3));
       }
     });
   }
 
   @Override
-  public synchronized void setRunMark(RunMark mark) {
-    write("record the run mark", () -> {
+  public synchronized boolean setRunMark(RunMark mark) {
+    return write("record the run mark", () -> {
       PreparedStatement ps = stmt(
-          "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1");
+          "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1 AND generation = ?");
       ps.setString(1, mark.fullTip());
       ps.setInt(2, mark.nodesTotal());
-      ps.executeUpdate();
-      return null;
+      ps.setLong(3, mark.generation());
+      return ps.executeUpdate() == 1;
     });
+  }
+
+  /** Makes the next run look at every node, whatever the branch tip (inside a write). */
+  private void clearRunMark() throws SQLException {
+    stmt("UPDATE run_mark SET full_tip = NULL, generation = generation + 1 WHERE id = 1").executeUpdate();
   }
 
   @Override
@@ -313,6 +318,11 @@ public final class SqliteLedger implements Ledger {
       ps.setString(7, now);
       ps.setString(8, node);
       ps.executeUpdate();
+      if (error.kind() == NodeError.Kind.TRANSIENT) {
+        // A transient halt is retried by the next run, even at the same tip (a run of named nodes
+        // does not record a mark, so one recorded before would otherwise skip this node).
+        clearRunMark();
+      }
       refreshTrack(node);
       return nodeByName(node).orElseThrow();
     });
@@ -329,9 +339,7 @@ public final class SqliteLedger implements Ledger {
         return Optional.empty();
       }
       // The next poll must look at the nodes even if the branch tip has not moved.
-      try (Statement st = conn.createStatement()) {
-        st.executeUpdate("UPDATE run_mark SET full_tip = NULL WHERE id = 1");
-      }
+      clearRunMark();
       refreshTrack(node);
       return nodeByName(node);
     });

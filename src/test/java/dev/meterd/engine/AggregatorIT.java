@@ -95,6 +95,31 @@ class AggregatorIT {
    * Parsed records are kept for the write up to one file limit of bytes; the rest of a large node
    * is parsed again under the lock, from the same blobs, and consumed all the same.
    */
+  /**
+   * A node resumed while a run is in flight is retried by the very next run, even at the same
+   * branch tip: the run in flight must not record its mark over the resume.
+   */
+  @Test
+  void aNodeResumedDuringARunIsRetriedByTheNextRunAtTheSameTip() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1)), "nodes/X/" + HOUR_10, "not toml");
+    assertThat(run().halted()).extracting(NodeOutcome.Halted::node).containsExactly("X");
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a2", "u1", 2)));
+    source.beforeNextNode = () -> {
+      try (SqliteLedger admin = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+        assertThat(admin.resume("X")).isPresent();
+      }
+    };
+    RunSummary during = run();
+    assertThat(during.recordsConsumed()).isEqualTo(1);
+    source.reads.clear();
+
+    RunSummary next = run();
+
+    assertThat(source.reads).containsExactly("nodes/X/" + HOUR_10);
+    assertThat(next.halted()).extracting(h -> h.node() + ": " + h.error().message())
+        .containsExactly("X: not valid TOML: expected '=' after the key not");
+  }
+
   @Test
   void aNodeWithMoreChangedThanOneFileLimitIsReadAgainUnderTheLockAndConsumedWhole() throws Exception {
     String first = batch(record("a1", "u1", 1), record("a2", "u1", 2));

@@ -101,6 +101,25 @@ class SqliteLedgerIT {
   }
 
   @Test
+  void aResumeOrATransientHaltClearsTheRunMarkAndRefusesAMarkReadBeforeIt() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      Ledger.RunMark start = ledger.runMark();
+      assertThat(ledger.setRunMark(new Ledger.RunMark("t1", 2, start.generation()))).isTrue();
+      ledger.halt("X", new NodeError(NodeError.Kind.CONTENT, "nodes/X/a.toml", 1, "bad"), "tree");
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark("t1", 2, start.generation()));
+
+      ledger.halt("Y", new NodeError(NodeError.Kind.TRANSIENT, null, null, "busy"), null);
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 1));
+      assertThat(ledger.setRunMark(new Ledger.RunMark("t1", 2, start.generation()))).isFalse();
+
+      assertThat(ledger.resume("X")).isPresent();
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 2));
+      assertThat(ledger.setRunMark(new Ledger.RunMark("t2", 3, start.generation() + 2))).isTrue();
+      assertThat(ledger.runMark().fullTip()).isEqualTo("t2");
+    }
+  }
+
+  @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
     open().close();
     try (Connection c = jdbc(); Statement st = c.createStatement()) {
@@ -108,7 +127,7 @@ class SqliteLedgerIT {
     }
     assertThatThrownBy(this::open)
         .isInstanceOf(LedgerException.class)
-        .hasMessageContaining("has schema version 99, newer than this meterd knows (1); run a newer meterd against it");
+        .hasMessageContaining("has schema version 99, newer than this meterd knows (2); run a newer meterd against it");
   }
 
   @Test

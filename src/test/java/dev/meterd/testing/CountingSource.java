@@ -24,6 +24,11 @@ public final class CountingSource implements BatchSource {
   public volatile String stallingNode;
   public final CountDownLatch stalled = new CountDownLatch(1);
   public final CountDownLatch release = new CountDownLatch(1);
+  /**
+   * Runs once, when the next node's changed files are asked for (before its write begins): what
+   * happens elsewhere while a run is in flight.
+   */
+  public volatile Runnable beforeNextNode;
 
   public CountingSource(BatchSource real) {
     this.real = real;
@@ -46,6 +51,11 @@ public final class CountingSource implements BatchSource {
 
   @Override
   public NodeFiles changedFiles(String node, String oldTreeId, String newTreeId) throws SourceException {
+    Runnable hook = beforeNextNode;
+    if (hook != null) {
+      beforeNextNode = null;
+      hook.run();
+    }
     return real.changedFiles(node, oldTreeId, newTreeId);
   }
 
