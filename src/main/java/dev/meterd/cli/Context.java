@@ -73,10 +73,10 @@ final class Context implements AutoCloseable {
       if (MeterdConfig.Source.FORGE.equals(s.kind())) {
         MeterdConfig.Forge f = s.forge();
         source = ForgeBatchSource.open(f.baseUrl(), f.owner(), f.repo(), s.branch(), forgeToken(f),
-            ForgeOptions.DEFAULT);
+            ForgeOptions.DEFAULT.withTimeout(s.timeout()));
       } else {
         source = GitBatchSource.open(s.url(), s.branch(), s.cloneDir(),
-            Optional.ofNullable(main.env.get(GIT_TOKEN_ENV)).filter(t -> !t.isBlank()));
+            Optional.ofNullable(main.env.get(GIT_TOKEN_ENV)).filter(t -> !t.isBlank()), s.timeout());
       }
     }
     return source;

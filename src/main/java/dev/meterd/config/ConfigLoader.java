@@ -28,6 +28,7 @@ public final class ConfigLoader {
   static final String SOURCE_OWNER = "owner";
   static final String SOURCE_REPO = "repo";
   static final String SOURCE_TOKEN_FILE = "token_file";
+  static final String SOURCE_TIMEOUT_SECONDS = "timeout_seconds";
   static final String STORAGE_PATH = "path";
   static final String BUSY_TIMEOUT_MS = "busy_timeout_ms";
   static final String INTERVAL_SECONDS = "interval_seconds";
@@ -39,7 +40,7 @@ public final class ConfigLoader {
 
   private static final Map<String, Set<String>> KNOWN = Map.of(
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
-          SOURCE_REPO, SOURCE_TOKEN_FILE),
+          SOURCE_REPO, SOURCE_TOKEN_FILE, SOURCE_TIMEOUT_SECONDS),
       "storage", Set.of(STORAGE_PATH, BUSY_TIMEOUT_MS),
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
       "http", Set.of(HTTP_LISTEN),
@@ -115,6 +116,7 @@ public final class ConfigLoader {
     Path clonePath = cloneDir != null ? Path.of(cloneDir)
         : (storagePath.toAbsolutePath().getParent() == null ? Path.of("source-clone")
             : storagePath.toAbsolutePath().getParent().resolve("source-clone"));
+    long timeout = integer("source", SOURCE_TIMEOUT_SECONDS, MeterdConfig.Source.DEFAULT_TIMEOUT.toSeconds(), 1, 3_600);
     long interval = integer("aggregator", INTERVAL_SECONDS, 300, 1, 86_400);
     long maxFileBytes = integer("aggregator", MAX_FILE_BYTES, 16L * 1024 * 1024, 1, 1L << 30);
     long maxRecords = integer("aggregator", MAX_RECORDS_PER_FILE, 200_000, 1, 10_000_000);
@@ -125,7 +127,7 @@ public final class ConfigLoader {
     String tokensFile = string("admin", TOKENS_FILE, null);
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
-        new MeterdConfig.Source(kind, url, branch, clonePath, forge),
+        new MeterdConfig.Source(kind, url, branch, clonePath, forge, Duration.ofSeconds(timeout)),
         new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
         new MeterdConfig.Http(listen),

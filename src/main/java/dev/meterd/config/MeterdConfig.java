@@ -22,11 +22,14 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    * @param branch the branch to read
    * @param cloneDir git: where meterd keeps its clone of a URL
    * @param forge forge: where the forge is; null for git
+   * @param timeout how long connecting to the remote, and each read of its answer, may take (git
+   *     fetch, forge requests)
    */
-  public record Source(String kind, String url, String branch, Path cloneDir, Forge forge) {
+  public record Source(String kind, String url, String branch, Path cloneDir, Forge forge, Duration timeout) {
 
     public static final String GIT = "git";
     public static final String FORGE = "forge";
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
   }
 
   /**
@@ -93,7 +96,8 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
 
   /** A git source at {@code url} (the --source option), whatever the file said. */
   public MeterdConfig withSourceUrl(String url) {
-    return new MeterdConfig(new Source(Source.GIT, url, source.branch(), source.cloneDir(), null), storage,
+    return new MeterdConfig(new Source(Source.GIT, url, source.branch(), source.cloneDir(), null, source.timeout()),
+        storage,
         aggregator, http, admin);
   }
 }

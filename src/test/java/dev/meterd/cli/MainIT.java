@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -69,6 +70,33 @@ class MainIT {
   private JsonObject lastLine() {
     String[] lines = out.strip().split("\n");
     return new JsonObject(lines[lines.length - 1]);
+  }
+
+  /**
+   * A remote that accepts the connection and never answers fails the fetch after
+   * [source] timeout_seconds (exit 3, the remote named) instead of hanging the run.
+   */
+  @Test
+  void aRemoteThatNeverAnswersFailsTheRunAfterTheTransportTimeout() throws Exception {
+    try (dev.meterd.testing.SilentServer remote = new dev.meterd.testing.SilentServer()) {
+      String url = "http://127.0.0.1:" + remote.port() + "/usage.git";
+      Path config = tmp.resolve("meterd.toml");
+      Files.writeString(config, """
+          [source]
+          url = "%s"
+          timeout_seconds = 1
+          clone_dir = "%s"
+          """.formatted(url, tmp.resolve("clone")));
+
+      // The deadline only keeps a regression from hanging the build; the timeout under test is 1 s.
+      int code = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(120),
+          () -> raw("aggregate", "--once", "--config", config.toString(), "--db", tmp.resolve("meterd.db").toString()));
+
+      assertThat(code).as(err).isEqualTo(3);
+      assertThat(err).startsWith("meterd: cannot fetch branch main from " + url + ": ")
+          .contains("the remote did not answer within 1 s ([source] timeout_seconds)");
+      assertThat(remote.connections()).isGreaterThanOrEqualTo(1);
+    }
   }
 
   @Test

@@ -15,7 +15,7 @@ class ConfigLoaderTest {
     MeterdConfig config = ConfigLoader.parse("", "empty.toml");
     assertThat(config.http().listen()).isEqualTo("127.0.0.1:8080");
     assertThat(config.source()).isEqualTo(new MeterdConfig.Source("git", "data/usage.git", "main",
-        Path.of("data").toAbsolutePath().resolve("source-clone"), null));
+        Path.of("data").toAbsolutePath().resolve("source-clone"), null, Duration.ofSeconds(30)));
     assertThat(config.storage()).isEqualTo(new MeterdConfig.Storage(Path.of("data/meterd.db"), 10_000));
     assertThat(config.aggregator()).isEqualTo(new MeterdConfig.Aggregator(Duration.ofMinutes(5), 16 << 20, 200_000));
   }

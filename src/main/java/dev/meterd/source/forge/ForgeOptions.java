@@ -47,6 +47,17 @@ public record ForgeOptions(
         maxJsonBytes, treePageSize, commitPageSize, treeCacheEntries, blobCacheBytes);
   }
 
+  /**
+   * These options with the configured transport timeout ({@code [source] timeout_seconds}): a
+   * reply may stay silent that long, and connecting may take that long or the default connect
+   * timeout, whichever is shorter.
+   */
+  public ForgeOptions withTimeout(Duration timeout) {
+    Duration connect = timeout.compareTo(connectTimeout) < 0 ? timeout : connectTimeout;
+    return new ForgeOptions(connect, timeout, maxAttempts, backoffBase, backoffMax, maxRetryAfter,
+        maxJsonBytes, treePageSize, commitPageSize, treeCacheEntries, blobCacheBytes);
+  }
+
   /** These options with another JSON reply limit and page sizes. */
   public ForgeOptions withPaging(long jsonBytes, int treePage, int commitPage) {
     return new ForgeOptions(connectTimeout, requestTimeout, maxAttempts, backoffBase, backoffMax, maxRetryAfter,

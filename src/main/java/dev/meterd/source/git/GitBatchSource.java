@@ -7,6 +7,7 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -61,15 +62,20 @@ public final class GitBatchSource implements BatchSource {
   private final String remoteUrl;
   private final Optional<String> token;
   private final String description;
+  private final Duration timeout;
 
   private GitBatchSource(Repository repo, String branch, String remoteUrl, Optional<String> token,
-      String description) {
+      String description, Duration timeout) {
     this.repo = repo;
     this.branch = branch;
     this.remoteUrl = remoteUrl;
     this.token = token;
     this.description = description;
+    this.timeout = timeout;
   }
+
+  /** How long a fetch may wait to connect, and for each read, unless configured otherwise. */
+  public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
 
   /** Whether the source is a git URL (mirrored into a clone) rather than a local path. */
   public static boolean isUrl(String source) {
@@ -86,13 +92,26 @@ public final class GitBatchSource implements BatchSource {
    */
   public static GitBatchSource open(String source, String branch, Path cloneDir, Optional<String> token)
       throws SourceException {
+    return open(source, branch, cloneDir, token, DEFAULT_TIMEOUT);
+  }
+
+  /**
+   * As {@link #open(String, String, Path, Optional)}, with the fetch's transport timeout: how long
+   * connecting, and each read of the remote's answer, may take before the fetch fails (a remote
+   * that accepts the connection and never answers must not hang the run).
+   */
+  public static GitBatchSource open(String source, String branch, Path cloneDir, Optional<String> token,
+      Duration timeout) throws SourceException {
+    if (timeout.isNegative() || timeout.isZero() || timeout.toSeconds() > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("the git transport timeout must be 1 s or more, got " + timeout);
+    }
     if (isUrl(source)) {
       try {
         Files.createDirectories(cloneDir);
         Repository repo = Files.exists(cloneDir.resolve("HEAD"))
             ? Git.open(cloneDir.toFile()).getRepository()
             : Git.init().setBare(true).setDirectory(cloneDir.toFile()).call().getRepository();
-        return new GitBatchSource(repo, branch, source, token, redact(source));
+        return new GitBatchSource(repo, branch, source, token, redact(source), timeout);
       } catch (IOException | GitAPIException e) {
         throw new SourceException("cannot prepare the clone of " + redact(source) + " in " + cloneDir + ": "
             + e.getMessage(), e);
@@ -103,7 +122,7 @@ public final class GitBatchSource implements BatchSource {
       throw new SourceException("the usage repository " + source + " does not exist");
     }
     try {
-      return new GitBatchSource(Git.open(dir).getRepository(), branch, null, Optional.empty(), source);
+      return new GitBatchSource(Git.open(dir).getRepository(), branch, null, Optional.empty(), source, timeout);
     } catch (RepositoryNotFoundException e) {
       throw new SourceException("the usage repository " + source + " is not a git repository", e);
     } catch (IOException e) {
@@ -161,6 +180,7 @@ public final class GitBatchSource implements BatchSource {
     try (Git git = Git.wrap(repo)) {
       var fetch = git.fetch()
           .setRemote(remoteUrl)
+          .setTimeout((int) Math.max(1, timeout.toSeconds()))
           .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + Constants.R_HEADS + branch));
       token.ifPresent(t -> fetch.setCredentialsProvider(new UsernamePasswordCredentialsProvider("meterd", t)));
       fetch.call();
@@ -168,8 +188,18 @@ public final class GitBatchSource implements BatchSource {
       // The transport error and its causes can carry the URL with its user info, so only their
       // redacted message is kept: a logged trace of the cause could leak a secret.
       throw new SourceException("cannot fetch branch " + branch + " from " + description + ": "
-          + redact(e.getMessage(), token));
+          + redact(e.getMessage(), token) + (timedOut(e) ? "; the remote did not answer within "
+              + timeout.toSeconds() + " s ([source] timeout_seconds)" : ""));
     }
+  }
+
+  private static boolean timedOut(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.io.InterruptedIOException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
