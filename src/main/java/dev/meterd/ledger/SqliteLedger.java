@@ -49,6 +49,11 @@ public final class SqliteLedger implements Ledger {
   private final Connection conn;
   private final Clock clock;
   private final String where;
+  /**
+   * The run lock's file, beside the database's real path: every name of one database (relative,
+   * absolute, through a symbolic link) must lock the same file.
+   */
+  private final Path runLockFile;
   /** Prepared once, reused: preparing costs more than executing the small statements here. */
   private final Map<String, PreparedStatement> statements = new HashMap<>();
   /**
@@ -63,10 +68,11 @@ public final class SqliteLedger implements Ledger {
   private Map<String, NodeTrack> trackCache;
   private long trackCacheVersion;
 
-  private SqliteLedger(Connection conn, Clock clock, String where) {
+  private SqliteLedger(Connection conn, Clock clock, String where, Path runLockFile) {
     this.conn = conn;
     this.clock = clock;
     this.where = where;
+    this.runLockFile = runLockFile;
   }
 
   /** Opens (creating or upgrading) the ledger in {@code file}. */
@@ -94,8 +100,9 @@ public final class SqliteLedger implements Ledger {
     try {
       conn = DriverManager.getConnection("jdbc:sqlite:" + file, config.toProperties());
       Migrations.upgrade(conn, file.toString());
-      return new SqliteLedger(conn, clock, file.toString());
-    } catch (SQLException e) {
+      Path real = file.toRealPath();
+      return new SqliteLedger(conn, clock, file.toString(), real.resolveSibling(real.getFileName() + ".run-lock"));
+    } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
     } catch (RuntimeException e) {
@@ -791,7 +798,7 @@ public final class SqliteLedger implements Ledger {
    */
   @Override
   public Optional<RunLock> tryLockRun() {
-    java.nio.file.Path lockFile = java.nio.file.Path.of(where + ".run-lock");
+    Path lockFile = runLockFile;
     java.nio.channels.FileChannel channel;
     try {
       channel = java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.CREATE,

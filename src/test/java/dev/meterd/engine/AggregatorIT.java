@@ -100,6 +100,20 @@ class AggregatorIT {
    * branch tip: the run in flight must not record its mark over the resume.
    */
   @Test
+  void theRunLockIsTheSameThroughEveryNameOfTheDatabase() throws Exception {
+    Path link = java.nio.file.Files.createSymbolicLink(tmp.resolve("link.db"), tmp.resolve("meterd.db"));
+    try (SqliteLedger viaLink = SqliteLedger.open(link, clock);
+        SqliteLedger relative = SqliteLedger.open(
+            Path.of("").toAbsolutePath().relativize(tmp.resolve("meterd.db").toAbsolutePath()), clock);
+        var lock = viaLink.tryLockRun().orElseThrow()) {
+      assertThat(ledger.tryLockRun()).isEmpty();
+      assertThat(relative.tryLockRun()).isEmpty();
+    }
+    assertThat(java.nio.file.Files.exists(tmp.resolve("link.db.run-lock"))).isFalse();
+    assertThat(java.nio.file.Files.exists(tmp.resolve("meterd.db.run-lock"))).isTrue();
+  }
+
+  @Test
   void aNodeResumedDuringARunIsRetriedByTheNextRunAtTheSameTip() throws Exception {
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1)), "nodes/X/" + HOUR_10, "not toml");
     assertThat(run().halted()).extracting(NodeOutcome.Halted::node).containsExactly("X");
