@@ -174,34 +174,17 @@ public final class AdminApi {
   }
 
   private void grant(RoutingContext ctx) {
-    String user = ctx.pathParam("user");
     JsonObject body;
     try {
       body = ctx.body().asJsonObject();
     } catch (DecodeException | ClassCastException e) {
-      error(ctx, 400, "the body must be a JSON object {\"amount_cents\": N, \"note\": \"...\"}");
+      error(ctx, 400, GrantRequest.BODY_SHAPE);
       return;
     }
-    if (body == null || !(body.getValue("amount_cents") instanceof Number amount)
-        || amount.doubleValue() != Math.rint(amount.doubleValue())) {
-      error(ctx, 400, "amount_cents must be a whole number of cents");
-      return;
-    }
-    long cents = amount.longValue();
-    if (cents < 1 || cents > maxGrantCents) {
-      error(ctx, 400, "amount_cents must be 1 to " + maxGrantCents + ", got " + cents);
-      return;
-    }
-    if (!(body.getValue("note") == null || body.getValue("note") instanceof String)) {
-      error(ctx, 400, "note must be a string");
-      return;
-    }
-    if (user.isEmpty() || user.codePointCount(0, user.length()) > 200) {
-      error(ctx, 400, "the user must be 1 to 200 characters");
-      return;
-    }
+    GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
     String by = adminName(ctx);
-    blocking(ctx, () -> JsonViews.transaction(ledger.credit(user, TxnType.GRANT, cents, by, body.getString("note"))));
+    blocking(ctx, () -> JsonViews.transaction(ledger.credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
+        grant.note())));
   }
 
   private void usageSummary(RoutingContext ctx) {

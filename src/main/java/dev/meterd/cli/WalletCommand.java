@@ -1,5 +1,6 @@
 package dev.meterd.cli;
 
+import dev.meterd.admin.GrantRequest;
 import dev.meterd.admin.JsonViews;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.TxnType;
@@ -71,7 +72,7 @@ final class WalletCommand {
     @Parameters(index = "0", paramLabel = "USER", description = "The wallet's user_sid")
     String user;
 
-    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS", description = "A whole number of cents, >= 1")
+    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS", description = "An integer number of cents, 1 to [admin] max_grant_cents")
     String amount;
 
     @Option(names = "--by", required = true, paramLabel = "NAME", description = "Who initiates the grant")
@@ -96,17 +97,12 @@ final class WalletCommand {
       }
     }
 
+    /** The amount as {@code POST /admin/wallets/{user}/grant} takes it: an integer from 1 to max, never truncated. */
     static long parseAmount(String text, long max) {
-      long cents;
-      try {
-        cents = Long.parseLong(text);
-      } catch (NumberFormatException e) {
-        throw new UsageException("AMOUNT_CENTS must be a whole number of cents, got \"" + text + "\"");
-      }
-      if (cents < 1 || cents > max) {
-        throw new UsageException("AMOUNT_CENTS must be 1 to " + max + " (see [admin] max_grant_cents), got " + cents);
-      }
-      return cents;
+      java.util.OptionalLong cents = text.matches("[+-]?[0-9]+")
+          ? GrantRequest.centsWithin(new java.math.BigInteger(text), max) : java.util.OptionalLong.empty();
+      return cents.orElseThrow(() -> new UsageException("AMOUNT_CENTS must be an integer from 1 to " + max
+          + " (see [admin] max_grant_cents), got \"" + text + "\""));
     }
   }
 }
