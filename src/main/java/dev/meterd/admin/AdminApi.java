@@ -2,6 +2,7 @@ package dev.meterd.admin;
 
 import dev.meterd.engine.RunInProgressException;
 
+import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.TxnType;
@@ -19,6 +20,7 @@ import java.time.format.DateTimeParseException;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
@@ -174,6 +176,7 @@ public final class AdminApi {
   }
 
   private void grant(RoutingContext ctx) {
+    Optional<String> key = IdempotencyKey.of(ctx);
     JsonObject body;
     try {
       body = ctx.body().asJsonObject();
@@ -183,8 +186,30 @@ public final class AdminApi {
     }
     GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
     String by = adminName(ctx);
-    blocking(ctx, () -> JsonViews.transaction(ledger.credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
-        grant.note())));
+    if (key.isEmpty()) {
+      blocking(ctx, () -> JsonViews.transaction(ledger.credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
+          grant.note())));
+      return;
+    }
+    idempotent(ctx, () -> grant.creditOnce(ledger, key.get(), by));
+  }
+
+  /** Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first time, or 422. */
+  private void idempotent(RoutingContext ctx, Callable<Idempotent> write) {
+    vertx.executeBlocking(write, false).onSuccess(outcome -> {
+      if (outcome instanceof Idempotent.Applied applied) {
+        respond(ctx, applied.response());
+      } else if (outcome instanceof Idempotent.Replayed replayed) {
+        ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
+        respond(ctx, replayed.response());
+      } else if (outcome instanceof Idempotent.KeyReused reused) {
+        error(ctx, 422, IdempotencyKey.reusedMessage(reused.key()));
+      }
+    }).onFailure(e -> fail(ctx, e));
+  }
+
+  private static void respond(RoutingContext ctx, Idempotent.Response response) {
+    send(ctx, response.status(), response.body());
   }
 
   private void usageSummary(RoutingContext ctx) {
@@ -229,8 +254,12 @@ public final class AdminApi {
   }
 
   static void json(RoutingContext ctx, int status, JsonObject body) {
+    send(ctx, status, body.encode());
+  }
+
+  private static void send(RoutingContext ctx, int status, String json) {
     if (!ctx.response().ended()) {
-      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
+      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(json);
     }
   }
 

@@ -1,8 +1,13 @@
 package dev.meterd.admin;
 
+import dev.meterd.ledger.Idempotent;
+import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.TxnType;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 import java.math.BigInteger;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
 import java.util.OptionalLong;
 
 /**
@@ -55,5 +60,25 @@ public record GrantRequest(String userSid, long amountCents, String note) {
       throw new ApiException(400, "the user must be 1 to 200 characters");
     }
     return new GrantRequest(userSid, cents.getAsLong(), body.getString("note"));
+  }
+
+  /**
+   * Credits this grant at most once under {@code key} (see {@link Ledger#creditOnce}), storing
+   * the answer the HTTP API gives: 200 and the transaction.
+   */
+  public Idempotent creditOnce(Ledger ledger, String key, String initiatedBy) {
+    return ledger.creditOnce(claim(key, initiatedBy), userSid, TxnType.GRANT, amountCents, note,
+        txn -> new Idempotent.Response(200, JsonViews.transaction(txn).encode()));
+  }
+
+  /**
+   * This grant's claim on an idempotency key: the request as HTTP routes it, with its body in
+   * canonical form, so that {@code wallet grant} and the HTTP API name one grant alike.
+   */
+  private Idempotent.Claim claim(String key, String initiatedBy) {
+    // Any one-to-one encoding of the user serves; this is the form a client would send.
+    String path = "/admin/wallets/" + URLEncoder.encode(userSid, StandardCharsets.UTF_8) + "/grant";
+    String body = new JsonObject().put("amount_cents", amountCents).put("note", note).encode();
+    return IdempotencyKey.claim(key, "POST", path, body, initiatedBy);
   }
 }

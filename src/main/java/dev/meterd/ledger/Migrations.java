@@ -19,7 +19,7 @@ import java.util.List;
 final class Migrations {
 
   /** Every script, in order; the version of each is its position, from 1. */
-  static final List<String> SCRIPTS = List.of("V001__ledger.sql");
+  static final List<String> SCRIPTS = List.of("V001__ledger.sql", "V002__idempotency.sql");
 
   private Migrations() {}
 

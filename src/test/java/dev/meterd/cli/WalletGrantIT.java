@@ -62,4 +62,44 @@ class WalletGrantIT {
     assertThat(new JsonObject(out.strip()).getLong("amount_cents")).isEqualTo(MAX);
     assertThat(balance("u1")).isEqualTo(1 + MAX);
   }
+
+  @Test
+  void theSameIdempotencyKeyPrintsTheSameTransactionAndAnotherGrantUnderItExitsTwo() {
+    assertThat(meterd("wallet", "grant", "u1", "300", "--by", "alice", "--idempotency-key", "k-1")).isZero();
+    String first = out.strip();
+    assertThat(err).isEmpty();
+    assertThat(meterd("wallet", "grant", "u1", "300", "--by", "bob", "--idempotency-key", "k-1")).isZero();
+    assertThat(out.strip()).isEqualTo(first);
+    assertThat(err.strip()).isEqualTo("meterd: idempotency key \"k-1\" was used before for this very grant; nothing "
+        + "more was credited, and the first grant's transaction follows");
+    assertThat(new JsonObject(first).getString("initiated_by")).isEqualTo("alice");
+
+    Map<String, String[]> others = new LinkedHashMap<>();
+    others.put("amount", new String[] {"wallet", "grant", "u1", "301", "--by", "alice", "--idempotency-key", "k-1"});
+    others.put("user", new String[] {"wallet", "grant", "u2", "300", "--by", "alice", "--idempotency-key", "k-1"});
+    others.put("note", new String[] {"wallet", "grant", "u1", "300", "--by", "alice", "--note", "n",
+        "--idempotency-key", "k-1"});
+    for (Map.Entry<String, String[]> other : others.entrySet()) {
+      assertThat(meterd(other.getValue())).as(other.getKey()).isEqualTo(2);
+      assertThat(out).as(other.getKey()).isEmpty();
+      assertThat(err.strip()).as(other.getKey()).isEqualTo("meterd: idempotency key \"k-1\" was used before with "
+          + "another request (another user, amount or note), so this grant was not applied; give a new key for a "
+          + "new grant");
+    }
+    assertThat(balance("u1")).isEqualTo(300);
+    assertThat(meterd("wallet", "show", "u2")).isEqualTo(1);
+  }
+
+  @Test
+  void anIdempotencyKeyIsOneTo200PrintableAsciiCharactersOrExitTwo() {
+    for (String bad : List.of("", "k".repeat(201), " lead", "trail ", "tab\there", "nul\u0000l", "del\u007f",
+        "caf\u00e9")) {
+      assertThat(meterd("wallet", "grant", "u1", "5", "--by", "alice", "--idempotency-key", bad)).as(bad).isEqualTo(2);
+      assertThat(err.strip()).as(bad).isEqualTo("meterd: --idempotency-key must be 1 to 200 printable ASCII "
+          + "characters, not starting or ending with a space");
+    }
+    assertThat(meterd("wallet", "list")).isZero();
+    assertThat(new JsonObject(out.strip()).getJsonArray("wallets")).isEmpty();
+    assertThat(meterd("wallet", "grant", "u1", "5", "--by", "alice", "--idempotency-key", "k".repeat(200))).isZero();
+  }
 }
