@@ -50,9 +50,13 @@ public final class AdminApi {
   private final long maxGrantCents;
   private final AdminPages pages;
 
+  /**
+   * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
+   *     for the request's own {@code http://} + Host
+   */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents, java.time.Clock clock) {
-    this.pages = new AdminPages(vertx, ledger, tokens, trigger, clock);
+      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock) {
+    this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -100,21 +104,24 @@ public final class AdminApi {
     return ctx.get(ADMIN_NAME);
   }
 
+  /**
+   * The bearer token opens everything under {@code /admin/}; the pages' session cookie opens the
+   * pages only, told apart by the path the router routes on (normalized: {@code /admin/ui/../x}
+   * is {@code /admin/x}, and is the API).
+   */
   private void authenticate(RoutingContext ctx) {
     String header = ctx.request().getHeader("Authorization");
     String token = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
-    java.util.Optional<String> name = tokens.authenticate(token);
-    boolean page = ctx.request().path().startsWith("/admin/ui");
-    if (name.isEmpty() && page) {
+    Optional<String> name = tokens.authenticate(token);
+    if (name.isEmpty() && AdminPages.isPage(ctx.normalizedPath())) {
       name = pages.sessionAdmin(ctx);
-      String origin = ctx.request().getHeader("Origin");
-      if (name.isPresent() && origin != null && !origin.equals("http://" + ctx.request().getHeader("Host"))) {
-        // The cookie is SameSite=Strict already; a foreign Origin on top of it is refused outright.
-        error(ctx, 403, "cross-origin request refused");
-        return;
-      }
       if (name.isEmpty()) {
         ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/login").end();
+        return;
+      }
+      if (!pages.fromOwnOrigin(ctx)) {
+        // The cookie is SameSite=Strict already; the Origin check holds even where that is not honoured.
+        error(ctx, 403, "cross-origin request refused: a form post must come from the admin pages' own origin");
         return;
       }
     }
@@ -279,7 +286,7 @@ public final class AdminApi {
     return (int) value;
   }
 
-  private static long longParam(String name, String text) {
+  static long longParam(String name, String text) {
     try {
       return Long.parseLong(text);
     } catch (NumberFormatException e) {
