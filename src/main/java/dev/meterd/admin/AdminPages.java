@@ -39,9 +39,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * The admin web pages under {@code /admin/ui/}, rendered on the server with Pebble, which
  * escapes every value for HTML unless told otherwise (nothing here tells it otherwise). A page
  * is reached with the bearer header or the session cookie set by the login form; the cookie is
- * HttpOnly, SameSite=Strict and limited to {@code /admin/ui}, so it is never sent to the JSON API
- * and never with a request another site started. Every page carries a Content-Security-Policy
- * that allows no script at all.
+ * HttpOnly, SameSite=Strict (and Secure when the pages are served over https) and limited to
+ * {@code /admin/ui}, so a browser never sends it to the JSON API nor with a request another site
+ * started. A client that sends it anyway is held to the same: the cookie counts only on a path
+ * that normalizes to a page, and a form post only with the pages' own Origin. Every page carries a
+ * Content-Security-Policy that allows no script at all.
  */
 final class AdminPages {
 

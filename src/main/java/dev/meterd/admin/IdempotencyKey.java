@@ -62,7 +62,7 @@ public final class IdempotencyKey {
   }
 
   /** The claim of {@code key} on the request {@code method path body}, where body is canonical JSON. */
-  public static Idempotent.Claim claim(String key, String method, String path, String canonicalBody,
+  static Idempotent.Claim claim(String key, String method, String path, String canonicalBody,
       String initiatedBy) {
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256")
