@@ -45,7 +45,8 @@ public record GrantRequest(String userSid, long amountCents, String note) {
       throw new ApiException(400, BODY_SHAPE);
     }
     Object value = body.getValue("amount_cents");
-    BigInteger amount = value instanceof Integer || value instanceof Long ? BigInteger.valueOf(((Number) value).longValue())
+    BigInteger amount = value instanceof Integer || value instanceof Long
+        ? BigInteger.valueOf(((Number) value).longValue())
         : value instanceof BigInteger big ? big : null;
     OptionalLong cents = centsWithin(amount, maxCents);
     if (cents.isEmpty()) {

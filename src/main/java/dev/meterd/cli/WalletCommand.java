@@ -75,7 +75,8 @@ final class WalletCommand {
     @Parameters(index = "0", paramLabel = "USER", description = "The wallet's user_sid")
     String user;
 
-    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS", description = "An integer number of cents, 1 to [admin] max_grant_cents")
+    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS",
+        description = "An integer number of cents, 1 to [admin] max_grant_cents")
     String amount;
 
     @Option(names = "--by", required = true, paramLabel = "NAME", description = "Who initiates the grant")

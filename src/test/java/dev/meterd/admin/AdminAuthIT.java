@@ -244,7 +244,8 @@ class AdminAuthIT {
     for (String cursor : List.of("x", "1.5", "99999999999999999999", "")) {
       HttpResponse<Buffer> r = daemon.call("GET", "/admin/ui/payments?cursor=" + cursor, RunningDaemon.ADMIN_TOKEN);
       assertThat(r.statusCode()).as(cursor).isEqualTo(400);
-      assertThat(r.bodyAsJsonObject()).as(cursor).isEqualTo(new JsonObject().put("error", "cursor must be a whole number"));
+      assertThat(r.bodyAsJsonObject()).as(cursor)
+          .isEqualTo(new JsonObject().put("error", "cursor must be a whole number"));
     }
     assertThat(daemon.call("GET", "/admin/ui/payments?cursor=5", RunningDaemon.ADMIN_TOKEN).statusCode())
         .isEqualTo(200);

@@ -172,7 +172,8 @@ class IdempotencyIT {
     twoKeys.headers().add(IdempotencyKey.HEADER, "k2");
     HttpResponse<Buffer> twice = RunningDaemon.get(twoKeys.sendJsonObject(BODY));
     assertThat(twice.statusCode()).isEqualTo(400);
-    assertThat(twice.bodyAsJsonObject().getString("error")).isEqualTo("send the Idempotency-Key header once, not 2 times");
+    assertThat(twice.bodyAsJsonObject().getString("error"))
+        .isEqualTo("send the Idempotency-Key header once, not 2 times");
     assertThat(daemon.call("GET", "/admin/wallets/u1", RunningDaemon.ADMIN_TOKEN).statusCode()).isEqualTo(404);
 
     String longest = "k".repeat(199) + "~";

@@ -83,7 +83,8 @@ public final class RunningDaemon implements AutoCloseable {
     dbFile = config.storage().path();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
-        source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
+        source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock),
+        clock);
   }
 
   public int port() {
