@@ -2,6 +2,7 @@ package dev.meterd.admin;
 
 import dev.meterd.engine.RunInProgressException;
 
+import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.TxnType;
@@ -19,6 +20,7 @@ import java.time.format.DateTimeParseException;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
@@ -48,9 +50,13 @@ public final class AdminApi {
   private final long maxGrantCents;
   private final AdminPages pages;
 
+  /**
+   * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
+   *     for the request's own {@code http://} + Host
+   */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents, java.time.Clock clock) {
-    this.pages = new AdminPages(vertx, ledger, tokens, trigger, clock);
+      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock) {
+    this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -98,21 +104,24 @@ public final class AdminApi {
     return ctx.get(ADMIN_NAME);
   }
 
+  /**
+   * The bearer token opens everything under {@code /admin/}; the pages' session cookie opens the
+   * pages only, told apart by the path the router routes on (normalized: {@code /admin/ui/../x}
+   * is {@code /admin/x}, and is the API).
+   */
   private void authenticate(RoutingContext ctx) {
     String header = ctx.request().getHeader("Authorization");
     String token = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
-    java.util.Optional<String> name = tokens.authenticate(token);
-    boolean page = ctx.request().path().startsWith("/admin/ui");
-    if (name.isEmpty() && page) {
+    Optional<String> name = tokens.authenticate(token);
+    if (name.isEmpty() && AdminPages.isPage(ctx.normalizedPath())) {
       name = pages.sessionAdmin(ctx);
-      String origin = ctx.request().getHeader("Origin");
-      if (name.isPresent() && origin != null && !origin.equals("http://" + ctx.request().getHeader("Host"))) {
-        // The cookie is SameSite=Strict already; a foreign Origin on top of it is refused outright.
-        error(ctx, 403, "cross-origin request refused");
-        return;
-      }
       if (name.isEmpty()) {
         ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/login").end();
+        return;
+      }
+      if (!pages.fromOwnOrigin(ctx)) {
+        // The cookie is SameSite=Strict already; the Origin check holds even where that is not honoured.
+        error(ctx, 403, "cross-origin request refused: a form post must come from the admin pages' own origin");
         return;
       }
     }
@@ -174,34 +183,40 @@ public final class AdminApi {
   }
 
   private void grant(RoutingContext ctx) {
-    String user = ctx.pathParam("user");
+    Optional<String> key = IdempotencyKey.of(ctx);
     JsonObject body;
     try {
       body = ctx.body().asJsonObject();
     } catch (DecodeException | ClassCastException e) {
-      error(ctx, 400, "the body must be a JSON object {\"amount_cents\": N, \"note\": \"...\"}");
+      error(ctx, 400, GrantRequest.BODY_SHAPE);
       return;
     }
-    if (body == null || !(body.getValue("amount_cents") instanceof Number amount)
-        || amount.doubleValue() != Math.rint(amount.doubleValue())) {
-      error(ctx, 400, "amount_cents must be a whole number of cents");
-      return;
-    }
-    long cents = amount.longValue();
-    if (cents < 1 || cents > maxGrantCents) {
-      error(ctx, 400, "amount_cents must be 1 to " + maxGrantCents + ", got " + cents);
-      return;
-    }
-    if (!(body.getValue("note") == null || body.getValue("note") instanceof String)) {
-      error(ctx, 400, "note must be a string");
-      return;
-    }
-    if (user.isEmpty() || user.codePointCount(0, user.length()) > 200) {
-      error(ctx, 400, "the user must be 1 to 200 characters");
-      return;
-    }
+    GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
     String by = adminName(ctx);
-    blocking(ctx, () -> JsonViews.transaction(ledger.credit(user, TxnType.GRANT, cents, by, body.getString("note"))));
+    if (key.isEmpty()) {
+      blocking(ctx, () -> JsonViews.transaction(ledger.credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
+          grant.note())));
+      return;
+    }
+    idempotent(ctx, () -> grant.creditOnce(ledger, key.get(), by));
+  }
+
+  /** Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first time, or 422. */
+  private void idempotent(RoutingContext ctx, Callable<Idempotent> write) {
+    vertx.executeBlocking(write, false).onSuccess(outcome -> {
+      if (outcome instanceof Idempotent.Applied applied) {
+        respond(ctx, applied.response());
+      } else if (outcome instanceof Idempotent.Replayed replayed) {
+        ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
+        respond(ctx, replayed.response());
+      } else if (outcome instanceof Idempotent.KeyReused reused) {
+        error(ctx, 422, IdempotencyKey.reusedMessage(reused.key()));
+      }
+    }).onFailure(e -> fail(ctx, e));
+  }
+
+  private static void respond(RoutingContext ctx, Idempotent.Response response) {
+    send(ctx, response.status(), response.body());
   }
 
   private void usageSummary(RoutingContext ctx) {
@@ -246,8 +261,12 @@ public final class AdminApi {
   }
 
   static void json(RoutingContext ctx, int status, JsonObject body) {
+    send(ctx, status, body.encode());
+  }
+
+  private static void send(RoutingContext ctx, int status, String json) {
     if (!ctx.response().ended()) {
-      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
+      ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(json);
     }
   }
 
@@ -267,7 +286,7 @@ public final class AdminApi {
     return (int) value;
   }
 
-  private static long longParam(String name, String text) {
+  static long longParam(String name, String text) {
     try {
       return Long.parseLong(text);
     } catch (NumberFormatException e) {

@@ -13,6 +13,7 @@ import io.pebbletemplates.pebble.template.PebbleTemplate;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.Cookie;
 import io.vertx.core.http.CookieSameSite;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import java.io.IOException;
@@ -38,13 +39,17 @@ import java.util.concurrent.ConcurrentHashMap;
  * The admin web pages under {@code /admin/ui/}, rendered on the server with Pebble, which
  * escapes every value for HTML unless told otherwise (nothing here tells it otherwise). A page
  * is reached with the bearer header or the session cookie set by the login form; the cookie is
- * HttpOnly, SameSite=Strict and limited to {@code /admin/ui}, so it is never sent to the JSON API
- * and never with a request another site started. Every page carries a Content-Security-Policy
- * that allows no script at all.
+ * HttpOnly, SameSite=Strict (and Secure when the pages are served over https) and limited to
+ * {@code /admin/ui}, so a browser never sends it to the JSON API nor with a request another site
+ * started. A client that sends it anyway is held to the same: the cookie counts only on a path
+ * that normalizes to a page, and a form post only with the pages' own Origin. Every page carries a
+ * Content-Security-Policy that allows no script at all.
  */
 final class AdminPages {
 
   static final String SESSION_COOKIE = "meterd_session";
+  /** Where the pages are, and the session cookie's path. */
+  static final String PATH = "/admin/ui";
   static final String CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
       + "frame-ancestors 'none'; base-uri 'none'";
   static final Duration SESSION_TTL = Duration.ofHours(12);
@@ -57,6 +62,8 @@ final class AdminPages {
   private final Ledger ledger;
   private final AdminTokens tokens;
   private final AggregationTrigger trigger;
+  /** The origin the pages are served at ([http] public_url), or null for http:// + Host. */
+  private final String publicOrigin;
   private final Clock clock;
   private final PebbleEngine engine = new PebbleEngine.Builder()
       .loader(templateLoader())
@@ -66,11 +73,13 @@ final class AdminPages {
   private final SecureRandom random = new SecureRandom();
   private final byte[] stylesheet;
 
-  AdminPages(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger, Clock clock) {
+  AdminPages(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger, String publicOrigin,
+      Clock clock) {
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
     this.trigger = trigger;
+    this.publicOrigin = publicOrigin;
     this.clock = clock;
     this.stylesheet = resource("/webroot/admin.css");
   }
@@ -121,6 +130,30 @@ final class AdminPages {
     router.post("/admin/ui/logout").handler(this::logout);
   }
 
+  /** Whether a normalized path is a page's (the session cookie's path), not the JSON API's. */
+  static boolean isPage(String normalizedPath) {
+    return normalizedPath.equals(PATH) || normalizedPath.startsWith(PATH + "/");
+  }
+
+  /**
+   * Whether a request with the session cookie comes from the pages themselves: its Origin is
+   * theirs. Browsers send Origin with every form post; a GET (a link followed, an address typed)
+   * may come without one, but never from another origin.
+   */
+  boolean fromOwnOrigin(RoutingContext ctx) {
+    String origin = ctx.request().getHeader("Origin");
+    if (origin == null) {
+      return ctx.request().method() == HttpMethod.GET || ctx.request().method() == HttpMethod.HEAD;
+    }
+    return origin.equals(publicOrigin != null ? publicOrigin : "http://" + ctx.request().getHeader("Host"));
+  }
+
+  /** The session cookie is sent back only over TLS when the pages are served over it. */
+  private Cookie sessionCookie(String value, long maxAgeSeconds) {
+    return Cookie.cookie(SESSION_COOKIE, value).setPath(PATH).setHttpOnly(true).setSameSite(CookieSameSite.STRICT)
+        .setSecure(publicOrigin != null && publicOrigin.startsWith("https://")).setMaxAge(maxAgeSeconds);
+  }
+
   /** The admin of a valid session cookie, when the request is for a page. */
   Optional<String> sessionAdmin(RoutingContext ctx) {
     Cookie cookie = ctx.request().getCookie(SESSION_COOKIE);
@@ -151,8 +184,7 @@ final class AdminPages {
     random.nextBytes(id);
     String sessionId = Base64.getUrlEncoder().withoutPadding().encodeToString(id);
     sessions.put(sessionId, new Session(admin.get(), now.plus(SESSION_TTL)));
-    ctx.response().addCookie(Cookie.cookie(SESSION_COOKIE, sessionId).setPath("/admin/ui").setHttpOnly(true)
-        .setSameSite(CookieSameSite.STRICT).setMaxAge(SESSION_TTL.toSeconds()));
+    ctx.response().addCookie(sessionCookie(sessionId, SESSION_TTL.toSeconds()));
     ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/").end();
   }
 
@@ -161,8 +193,7 @@ final class AdminPages {
     if (cookie != null) {
       sessions.remove(cookie.getValue());
     }
-    ctx.response().addCookie(Cookie.cookie(SESSION_COOKIE, "").setPath("/admin/ui").setHttpOnly(true)
-        .setSameSite(CookieSameSite.STRICT).setMaxAge(0));
+    ctx.response().addCookie(sessionCookie("", 0));
     ctx.response().setStatusCode(303).putHeader("Location", "/admin/ui/login").end();
   }
 
@@ -226,8 +257,8 @@ final class AdminPages {
 
   private void payments(RoutingContext ctx) {
     String cursorText = ctx.request().getParam("cursor");
+    Long cursor = cursorText == null ? null : AdminApi.longParam("cursor", cursorText);
     page(ctx, "payments", () -> {
-      Long cursor = cursorText == null ? null : Long.parseLong(cursorText);
       List<LedgerTxn> page = ledger.transactionPage(EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND),
           cursor, AdminApi.DEFAULT_PAGE);
       Map<String, Object> model = new HashMap<>();

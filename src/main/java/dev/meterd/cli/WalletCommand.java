@@ -1,7 +1,9 @@
 package dev.meterd.cli;
 
+import dev.meterd.admin.GrantRequest;
+import dev.meterd.admin.IdempotencyKey;
 import dev.meterd.admin.JsonViews;
-import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
 import java.util.concurrent.Callable;
@@ -62,7 +64,9 @@ final class WalletCommand {
 
   @Command(name = "grant", mixinStandardHelpOptions = true,
       description = {"Credits a wallet (opening it if needed), attributed to --by.",
-          "Exit: 0; 2 invalid amount."})
+          "With --idempotency-key, a grant given the same key again (here or over HTTP) credits nothing more and "
+              + "prints the first grant's transaction; the key with another grant exits 2.",
+          "Exit: 0; 2 invalid amount, or a key used before for another request."})
   static final class Grant implements Callable<Integer> {
 
     @ParentCommand
@@ -71,7 +75,8 @@ final class WalletCommand {
     @Parameters(index = "0", paramLabel = "USER", description = "The wallet's user_sid")
     String user;
 
-    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS", description = "A whole number of cents, >= 1")
+    @Parameters(index = "1", paramLabel = "AMOUNT_CENTS",
+        description = "An integer number of cents, 1 to [admin] max_grant_cents")
     String amount;
 
     @Option(names = "--by", required = true, paramLabel = "NAME", description = "Who initiates the grant")
@@ -79,6 +84,10 @@ final class WalletCommand {
 
     @Option(names = "--note", paramLabel = "TEXT", description = "Why")
     String note;
+
+    @Option(names = "--idempotency-key", paramLabel = "KEY", description = "Grant at most once under KEY (1 to 200 "
+        + "printable ASCII characters), as the HTTP API's Idempotency-Key header; keys are kept 7 days")
+    String idempotencyKey;
 
     @Override
     public Integer call() {
@@ -90,23 +99,39 @@ final class WalletCommand {
         if (user.isEmpty() || user.length() > 200) {
           throw new UsageException("USER must be 1 to 200 characters");
         }
-        LedgerTxn txn = ctx.ledger().credit(user, TxnType.GRANT, cents, by, note);
-        ctx.print(JsonViews.transaction(txn).encode());
-        return ExitCodes.OK;
+        if (idempotencyKey != null && !IdempotencyKey.valid(idempotencyKey)) {
+          throw new UsageException("--idempotency-key " + IdempotencyKey.RULE);
+        }
+        if (idempotencyKey == null) {
+          ctx.print(JsonViews.transaction(ctx.ledger().credit(user, TxnType.GRANT, cents, by, note)).encode());
+          return ExitCodes.OK;
+        }
+        return grantOnce(ctx, new GrantRequest(user, cents, note));
       }
     }
 
+    private int grantOnce(Context ctx, GrantRequest grant) {
+      Idempotent outcome = grant.creditOnce(ctx.ledger(), idempotencyKey, by);
+      if (outcome instanceof Idempotent.KeyReused) {
+        throw new UsageException("idempotency key \"" + idempotencyKey + "\" was used before with another request "
+            + "(another user, amount or note), so this grant was not applied; give a new key for a new grant");
+      }
+      if (outcome instanceof Idempotent.Replayed replayed) {
+        ctx.note("idempotency key \"" + idempotencyKey + "\" was used before for this very grant; nothing more was "
+            + "credited, and the first grant's transaction follows");
+        ctx.print(replayed.response().body());
+      } else {
+        ctx.print(((Idempotent.Applied) outcome).response().body());
+      }
+      return ExitCodes.OK;
+    }
+
+    /** The amount as {@code POST /admin/wallets/{user}/grant} takes it: an integer from 1 to max, never truncated. */
     static long parseAmount(String text, long max) {
-      long cents;
-      try {
-        cents = Long.parseLong(text);
-      } catch (NumberFormatException e) {
-        throw new UsageException("AMOUNT_CENTS must be a whole number of cents, got \"" + text + "\"");
-      }
-      if (cents < 1 || cents > max) {
-        throw new UsageException("AMOUNT_CENTS must be 1 to " + max + " (see [admin] max_grant_cents), got " + cents);
-      }
-      return cents;
+      java.util.OptionalLong cents = text.matches("[+-]?[0-9]+")
+          ? GrantRequest.centsWithin(new java.math.BigInteger(text), max) : java.util.OptionalLong.empty();
+      return cents.orElseThrow(() -> new UsageException("AMOUNT_CENTS must be an integer from 1 to " + max
+          + " (see [admin] max_grant_cents), got \"" + text + "\""));
     }
   }
 }

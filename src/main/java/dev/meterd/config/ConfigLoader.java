@@ -1,11 +1,14 @@
 package dev.meterd.config;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import org.tomlj.Toml;
@@ -35,6 +38,7 @@ public final class ConfigLoader {
   static final String MAX_FILE_BYTES = "max_file_bytes";
   static final String MAX_RECORDS_PER_FILE = "max_records_per_file";
   static final String HTTP_LISTEN = "listen";
+  static final String HTTP_PUBLIC_URL = "public_url";
   static final String TOKENS_FILE = "tokens_file";
   static final String MAX_GRANT_CENTS = "max_grant_cents";
 
@@ -43,7 +47,7 @@ public final class ConfigLoader {
           SOURCE_REPO, SOURCE_TOKEN_FILE, SOURCE_TIMEOUT_SECONDS),
       "storage", Set.of(STORAGE_PATH, BUSY_TIMEOUT_MS),
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
-      "http", Set.of(HTTP_LISTEN),
+      "http", Set.of(HTTP_LISTEN, HTTP_PUBLIC_URL),
       "admin", Set.of(TOKENS_FILE, MAX_GRANT_CENTS),
       "enforcement", Set.of("enabled"));
 
@@ -130,8 +134,43 @@ public final class ConfigLoader {
         new MeterdConfig.Source(kind, url, branch, clonePath, forge, Duration.ofSeconds(timeout)),
         new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
-        new MeterdConfig.Http(listen),
+        new MeterdConfig.Http(listen, publicOrigin()),
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant));
+  }
+
+  /**
+   * {@code [http] public_url} as an origin: scheme and host in lower case, the port only when it
+   * is not the scheme's default, as a browser writes the Origin header; null when unset.
+   */
+  private String publicOrigin() {
+    String url = string("http", HTTP_PUBLIC_URL, null);
+    if (url == null) {
+      return null;
+    }
+    // The value is not quoted back: its user info, if any, may be a secret.
+    String problem = "http.public_url must be the absolute http or https URL the admin pages are served at, e.g. "
+        + "\"https://meterd.example.org\"";
+    URI uri;
+    try {
+      uri = new URI(url);
+    } catch (URISyntaxException e) {
+      problems.add(problem + "; it is not a valid URL");
+      return null;
+    }
+    String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+    if (!(scheme.equals("http") || scheme.equals("https")) || uri.getHost() == null) {
+      problems.add(problem);
+    } else if (uri.getRawUserInfo() != null || uri.getRawQuery() != null || uri.getRawFragment() != null) {
+      problems.add(problem + ", without user info, query or fragment");
+    } else if (!(uri.getRawPath().isEmpty() || uri.getRawPath().equals("/"))) {
+      problems.add(problem + ", without a path: the pages are at /admin/ui/ of that origin (a proxy that adds a "
+          + "path prefix is not supported)");
+    } else {
+      int port = uri.getPort();
+      boolean defaultPort = port == -1 || port == (scheme.equals("https") ? 443 : 80);
+      return scheme + "://" + uri.getHost().toLowerCase(Locale.ROOT) + (defaultPort ? "" : ":" + port);
+    }
+    return null;
   }
 
   private MeterdConfig.Forge forge() {

@@ -82,7 +82,13 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
     }
   }
 
-  public record Http(String listen) {}
+  /**
+   * @param listen the address the server listens on, HOST:PORT
+   * @param publicOrigin the origin the admin pages are served at ({@code [http] public_url}, e.g.
+   *     behind a TLS proxy) as {@code scheme://host[:port]}, or null: then the request's own
+   *     {@code http://} + Host
+   */
+  public record Http(String listen, String publicOrigin) {}
 
   /**
    * @param tokensFile named admin tokens, or null

@@ -59,7 +59,7 @@ public final class Daemon implements AutoCloseable {
       String host = listen.substring(0, colon).replace("[", "").replace("]", "");
       int port = Integer.parseInt(listen.substring(colon + 1));
       HttpVerticle http = new HttpVerticle(host, port, v -> new AdminApi(v, apiLedger, tokens, service,
-          metrics::scrape, config.admin().maxGrantCents(), clock).router());
+          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock).router());
       await(vertx.deployVerticle(http));
       await(vertx.deployVerticle(new AggregationVerticle(service, config.aggregator().interval()),
           new DeploymentOptions()));

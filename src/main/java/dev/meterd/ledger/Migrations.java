@@ -19,7 +19,8 @@ import java.util.List;
 final class Migrations {
 
   /** Every script, in order; the version of each is its position, from 1. */
-  static final List<String> SCRIPTS = List.of("V001__ledger.sql", "V002__run_mark_generation.sql");
+  static final List<String> SCRIPTS = List.of("V001__ledger.sql", "V002__run_mark_generation.sql",
+      "V003__idempotency.sql");
 
   private Migrations() {}
 

@@ -467,20 +467,46 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized LedgerTxn credit(String userSid, TxnType type, long amountCents, String initiatedBy,
       String note) {
+    checkCredit(type, amountCents);
+    return write("credit the wallet of " + userSid,
+        () -> creditRow(clock.instant(), userSid, type, amountCents, initiatedBy, note));
+  }
+
+  private static void checkCredit(TxnType type, long amountCents) {
     if (type == TxnType.CHARGE) {
       throw new IllegalArgumentException("credit takes a grant, top-up or refund, not a charge");
     }
     if (amountCents <= 0) {
       throw new IllegalArgumentException("a credit must be > 0 cents, got " + amountCents);
     }
-    return write("credit the wallet of " + userSid, () -> {
+  }
+
+  private LedgerTxn creditRow(Instant now, String userSid, TxnType type, long amountCents, String initiatedBy,
+      String note) throws SQLException {
+    long walletId = ensureWallet(userSid, now.toString());
+    long txnId = nextTxnId();
+    Txn txn = new Txn(txnId, walletId, type, amountCents, now.toString(), initiatedBy, null, null, null, note);
+    insertTxn(txn, lastHash());
+    addToBalance(walletId, amountCents, now.toString());
+    return new LedgerTxn(txnId, userSid, type, amountCents, now, initiatedBy, null, null, null, note);
+  }
+
+  // ---- idempotent credits: the key, the credit and its answer in one transaction
+
+  @Override
+  public synchronized Idempotent creditOnce(Idempotent.Claim claim, String userSid, TxnType type, long amountCents,
+      String note, java.util.function.Function<LedgerTxn, Idempotent.Response> respond) {
+    checkCredit(type, amountCents);
+    return write("credit the wallet of " + userSid + " under idempotency key " + claim.key(), () -> {
       Instant now = clock.instant();
-      long walletId = ensureWallet(userSid, now.toString());
-      long txnId = nextTxnId();
-      Txn txn = new Txn(txnId, walletId, type, amountCents, now.toString(), initiatedBy, null, null, null, note);
-      insertTxn(txn, lastHash());
-      addToBalance(walletId, amountCents, now.toString());
-      return new LedgerTxn(txnId, userSid, type, amountCents, now, initiatedBy, null, null, null, note);
+      Optional<Idempotent> before = SqliteIdempotencyKeys.claim(conn, claim, now);
+      if (before.isPresent()) {
+        return before.get();
+      }
+      LedgerTxn txn = creditRow(now, userSid, type, amountCents, claim.initiatedBy(), note);
+      Idempotent.Response response = respond.apply(txn);
+      SqliteIdempotencyKeys.answer(conn, claim.key(), response, txn.txnId());
+      return new Idempotent.Applied(response);
     });
   }
 

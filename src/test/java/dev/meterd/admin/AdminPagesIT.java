@@ -86,7 +86,7 @@ class AdminPagesIT {
         .send()).statusCode()).as("the cookie opens pages, not the JSON API").isEqualTo(401);
 
     HttpResponse<Buffer> logout = RunningDaemon.get(daemon.request("POST", "/admin/ui/logout", null)
-        .putHeader("Cookie", cookie).send());
+        .putHeader("Cookie", cookie).putHeader("Origin", daemon.origin()).send());
     assertThat(logout.statusCode()).isEqualTo(303);
     assertThat(page("/admin/ui/", cookie).statusCode()).isEqualTo(303);
   }
@@ -154,14 +154,15 @@ class AdminPagesIT {
         .getString("status")).isEqualTo("halted");
 
     HttpResponse<Buffer> resumed = RunningDaemon.get(daemon.request("POST", "/admin/ui/aggregator/resume", null)
-        .putHeader("Cookie", cookie).sendForm(MultiMap.caseInsensitiveMultiMap().add("node", "B")));
+        .putHeader("Cookie", cookie).putHeader("Origin", daemon.origin())
+        .sendForm(MultiMap.caseInsensitiveMultiMap().add("node", "B")));
     assertThat(resumed.statusCode()).isEqualTo(302);
     assertThat(resumed.getHeader("Location")).contains("resumed+by+alice");
     assertThat(daemon.json("GET", "/admin/aggregator-state").getJsonArray("nodes").getJsonObject(1)
         .getString("status")).isEqualTo("ok");
 
     HttpResponse<Buffer> run = RunningDaemon.get(daemon.request("POST", "/admin/ui/aggregator/run", null)
-        .putHeader("Cookie", cookie).send());
+        .putHeader("Cookie", cookie).putHeader("Origin", daemon.origin()).send());
     assertThat(run.statusCode()).isEqualTo(302);
     assertThat(run.getHeader("Location")).contains("1+node+halted");
   }

@@ -80,4 +80,42 @@ class ConfigLoaderTest {
             + " or lower the limit");
     assertThat(big.limitsWithin(2L << 30)).isEqualTo(new BatchParser.Limits(100_000_000, 200_000));
   }
+
+  private static String publicOrigin(String url) {
+    return ConfigLoader.parse("[http]\npublic_url = \"" + url + "\"\n", "proxy.toml").http().publicOrigin();
+  }
+
+  @Test
+  void aPublicUrlBecomesTheOriginABrowserSends() {
+    assertThat(ConfigLoader.parse("", "empty.toml").http().publicOrigin()).isNull();
+    assertThat(publicOrigin("https://meterd.example.org")).isEqualTo("https://meterd.example.org");
+    assertThat(publicOrigin("HTTPS://Meterd.Example.ORG:443/")).isEqualTo("https://meterd.example.org");
+    assertThat(publicOrigin("https://meterd.example.org:8443")).isEqualTo("https://meterd.example.org:8443");
+    assertThat(publicOrigin("http://10.0.0.5:80/")).isEqualTo("http://10.0.0.5");
+    assertThat(publicOrigin("http://10.0.0.5:443")).isEqualTo("http://10.0.0.5:443");
+    assertThat(publicOrigin("https://[::1]:8443/")).isEqualTo("https://[::1]:8443");
+  }
+
+  @Test
+  void aPublicUrlThatIsNotAnHttpOriginIsRefusedAtStartWithTheReason() {
+    String must = " must be the absolute http or https URL the admin pages are served at, e.g. "
+        + "\"https://meterd.example.org\"";
+    java.util.Map<String, String> reasons = new java.util.LinkedHashMap<>();
+    reasons.put("meterd.example.org", "");
+    reasons.put("/admin/ui", "");
+    reasons.put("ftp://meterd.example.org", "");
+    reasons.put("https://", "; it is not a valid URL");
+    reasons.put("https://bad host", "; it is not a valid URL");
+    reasons.put("https://meterd.example.org/?next=1", ", without user info, query or fragment");
+    reasons.put("https://meterd.example.org#top", ", without user info, query or fragment");
+    // Never quoted back: user info may be a secret.
+    reasons.put("https://admin:secret@meterd.example.org", ", without user info, query or fragment");
+    reasons.put("https://example.org/meterd", ", without a path: the pages are at /admin/ui/ of that origin (a proxy "
+        + "that adds a path prefix is not supported)");
+    for (java.util.Map.Entry<String, String> bad : reasons.entrySet()) {
+      assertThatThrownBy(() -> publicOrigin(bad.getKey())).as(bad.getKey())
+          .isInstanceOf(ConfigException.class)
+          .hasMessage("invalid configuration proxy.toml:\n  http.public_url" + must + bad.getValue());
+    }
+  }
 }

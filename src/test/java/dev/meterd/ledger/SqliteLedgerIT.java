@@ -127,7 +127,8 @@ class SqliteLedgerIT {
     }
     assertThatThrownBy(this::open)
         .isInstanceOf(LedgerException.class)
-        .hasMessageContaining("has schema version 99, newer than this meterd knows (2); run a newer meterd against it");
+        .hasMessageContaining("has schema version 99, newer than this meterd knows (" + Migrations.latestVersion()
+            + "); run a newer meterd against it");
   }
 
   @Test

@@ -6,10 +6,10 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
 
-/** A clock tests move by hand. */
+/** A clock tests move by hand; a daemon's threads see every move at once. */
 public final class MutableClock extends Clock {
 
-  private Instant now;
+  private volatile Instant now;
 
   public MutableClock(Instant start) {
     this.now = start;

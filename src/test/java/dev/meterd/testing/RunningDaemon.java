@@ -35,38 +35,75 @@ public final class RunningDaemon implements AutoCloseable {
   public static final String ADMIN_TOKEN = "admin-token-0123456789";
   public static final String ALICE_TOKEN = "alice-token-0123456789";
 
+  /** The configuration's {@code [admin] max_grant_cents}. */
+  public static final long MAX_GRANT_CENTS = 10_000;
+
   private final Daemon daemon;
+  private final Path configFile;
+  private final Path dbFile;
   private final Vertx vertx = Vertx.vertx();
   private final WebClient client = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1")
       .setFollowRedirects(false));
 
   public RunningDaemon(Path tmp, UsageRepo repo) throws Exception {
-    this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()));
+    this(tmp, repo, Clock.systemUTC(), "");
+  }
+
+  /**
+   * The daemon over a test repository, on the given clock, with more keys of {@code [http]}
+   * (one {@code key = value} a line, e.g. {@code public_url = "https://meterd.example.org"}).
+   */
+  public RunningDaemon(Path tmp, UsageRepo repo, Clock clock, String moreHttpConfig) throws Exception {
+    this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()), clock,
+        moreHttpConfig);
   }
 
   /** The daemon over any source, which it closes. */
   public RunningDaemon(Path tmp, BatchSource source) throws Exception {
+    this(tmp, source, Clock.systemUTC(), "");
+  }
+
+  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig) throws Exception {
     Path tokens = tmp.resolve("tokens");
     Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
-    MeterdConfig config = ConfigLoader.parse("""
+    configFile = tmp.resolve("meterd.toml");
+    Files.writeString(configFile, """
         [storage]
         path = "%s"
         [aggregator]
         interval_seconds = 3600
         [http]
         listen = "127.0.0.1:0"
+        %s
         [admin]
         tokens_file = "%s"
-        max_grant_cents = 10000
-        """.formatted(tmp.resolve("meterd.db"), tokens), "test");
-    Clock clock = Clock.systemUTC();
+        max_grant_cents = %d
+        """.formatted(tmp.resolve("meterd.db"), moreHttpConfig, tokens, MAX_GRANT_CENTS));
+    MeterdConfig config = ConfigLoader.load(configFile);
+    dbFile = config.storage().path();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
-        source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock), clock);
+        source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock),
+        clock);
   }
 
   public int port() {
     return daemon.port();
+  }
+
+  /** The configuration file the daemon was started with, for a command line beside it. */
+  public Path configFile() {
+    return configFile;
+  }
+
+  /** The daemon's SQLite ledger. */
+  public Path dbFile() {
+    return dbFile;
+  }
+
+  /** The origin the server sees requests from when no public URL is configured. */
+  public String origin() {
+    return "http://127.0.0.1:" + daemon.port();
   }
 
   public static <T> T get(Future<T> future) throws Exception {

@@ -1,0 +1,85 @@
+package dev.meterd.admin;
+
+import dev.meterd.ledger.Idempotent;
+import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.TxnType;
+import io.vertx.core.json.Json;
+import io.vertx.core.json.JsonObject;
+import java.math.BigInteger;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.OptionalLong;
+
+/**
+ * A grant as the HTTP API ({@code POST /admin/wallets/{user}/grant}) and {@code wallet grant}
+ * both take it, validated the same way on both.
+ *
+ * @param userSid the wallet's user
+ * @param amountCents from 1 to {@code [admin] max_grant_cents}
+ * @param note free text, or null
+ */
+public record GrantRequest(String userSid, long amountCents, String note) {
+
+  static final String BODY_SHAPE = "the body must be a JSON object {\"amount_cents\": N, \"note\": \"...\"}";
+
+  /**
+   * The amount in cents when {@code amount} is an integer from 1 to {@code maxCents}; empty
+   * otherwise. Nothing is ever truncated: 2^64 + 100 is out of range, not 100.
+   */
+  public static OptionalLong centsWithin(BigInteger amount, long maxCents) {
+    if (amount == null || amount.signum() < 1 || amount.compareTo(BigInteger.valueOf(maxCents)) > 0) {
+      return OptionalLong.empty();
+    }
+    return OptionalLong.of(amount.longValueExact());
+  }
+
+  /**
+   * The grant of an HTTP body. JSON numbers written with a fraction or an exponent ({@code 1.0},
+   * {@code 1e2}) are refused, as are strings, booleans and null: an amount of money is an integer
+   * written as one.
+   *
+   * @throws ApiException 400, naming what is wrong
+   */
+  static GrantRequest fromJson(String userSid, JsonObject body, long maxCents) {
+    if (body == null) {
+      throw new ApiException(400, BODY_SHAPE);
+    }
+    Object value = body.getValue("amount_cents");
+    BigInteger amount = value instanceof Integer || value instanceof Long
+        ? BigInteger.valueOf(((Number) value).longValue())
+        : value instanceof BigInteger big ? big : null;
+    OptionalLong cents = centsWithin(amount, maxCents);
+    if (cents.isEmpty()) {
+      throw new ApiException(400, "amount_cents must be an integer from 1 to " + maxCents
+          + " (whole cents, without a fraction or exponent), got "
+          + (body.containsKey("amount_cents") ? Json.encode(value) : "nothing"));
+    }
+    if (!(body.getValue("note") == null || body.getValue("note") instanceof String)) {
+      throw new ApiException(400, "note must be a string");
+    }
+    if (userSid.isEmpty() || userSid.codePointCount(0, userSid.length()) > 200) {
+      throw new ApiException(400, "the user must be 1 to 200 characters");
+    }
+    return new GrantRequest(userSid, cents.getAsLong(), body.getString("note"));
+  }
+
+  /**
+   * Credits this grant at most once under {@code key} (see {@link Ledger#creditOnce}), storing
+   * the answer the HTTP API gives: 200 and the transaction.
+   */
+  public Idempotent creditOnce(Ledger ledger, String key, String initiatedBy) {
+    return ledger.creditOnce(claim(key, initiatedBy), userSid, TxnType.GRANT, amountCents, note,
+        txn -> new Idempotent.Response(200, JsonViews.transaction(txn).encode()));
+  }
+
+  /**
+   * This grant's claim on an idempotency key: the request as HTTP routes it, with its body in
+   * canonical form, so that {@code wallet grant} and the HTTP API name one grant alike.
+   */
+  private Idempotent.Claim claim(String key, String initiatedBy) {
+    // Any one-to-one encoding of the user serves; this is the form a client would send.
+    String path = "/admin/wallets/" + URLEncoder.encode(userSid, StandardCharsets.UTF_8) + "/grant";
+    String body = new JsonObject().put("amount_cents", amountCents).put("note", note).encode();
+    return IdempotencyKey.claim(key, "POST", path, body, initiatedBy);
+  }
+}
