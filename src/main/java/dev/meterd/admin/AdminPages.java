@@ -314,8 +314,9 @@ final class AdminPages {
     String admin = AdminApi.adminName(ctx);
     vertx.executeBlocking(() -> node == null ? Optional.<NodeState>empty() : ledger.resume(node), false)
         .onComplete(ar -> {
-          String message = ar.succeeded() && ar.result().isPresent()
-              ? "Node " + node + " resumed by " + admin + "; the next run retries it."
+          // A failure (the database busy past its timeout) is said as such, never as "no node".
+          String message = ar.failed() ? "Node " + node + " was not resumed: " + ar.cause().getMessage()
+              : ar.result().isPresent() ? "Node " + node + " resumed by " + admin + "; the next run retries it."
               : "No node named " + node + ".";
           ctx.redirect("/admin/ui/aggregator?message=" + java.net.URLEncoder.encode(message,
               java.nio.charset.StandardCharsets.UTF_8));

@@ -168,6 +168,25 @@ class AdminPagesIT {
   }
 
   @Test
+  void aResumeThatTheDatabaseRefusesSaysSoInsteadOfNoSuchNode() throws Exception {
+    String cookie = sessionCookie();
+    try (java.sql.Connection other = java.sql.DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        java.sql.Statement st = other.createStatement()) {
+      st.execute("BEGIN IMMEDIATE");
+      HttpResponse<Buffer> resumed = RunningDaemon.get(daemon.request("POST", "/admin/ui/aggregator/resume", null)
+          .putHeader("Cookie", cookie).putHeader("Origin", daemon.origin())
+          .sendForm(MultiMap.caseInsensitiveMultiMap().add("node", "B")));
+      st.execute("ROLLBACK");
+      assertThat(resumed.statusCode()).isEqualTo(302);
+      assertThat(java.net.URLDecoder.decode(resumed.getHeader("Location"), java.nio.charset.StandardCharsets.UTF_8))
+          .startsWith("/admin/ui/aggregator?message=Node B was not resumed: cannot resume node B in the database ")
+          .contains("SQLITE_BUSY");
+    }
+    assertThat(daemon.json("GET", "/admin/aggregator-state").getJsonArray("nodes").getJsonObject(1)
+        .getString("status")).isEqualTo("halted");
+  }
+
+  @Test
   void theStylesheetIsServedWithoutLogin() throws Exception {
     HttpResponse<Buffer> css = daemon.call("GET", "/admin/ui/static/admin.css", null);
     assertThat(css.statusCode()).isEqualTo(200);
