@@ -130,7 +130,9 @@ class SecretsIT {
       repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 3)), "nodes/B/" + HOUR_10, "bad");
       String blob = FakeForge.PREFIX + "/git/blobs/" + new ObjectInserter.Formatter()
           .idFor(Constants.OBJ_BLOB, repo.committer().read("nodes/A/" + HOUR_10)).name();
-      ForgeOptions fast = ForgeOptions.DEFAULT.withTimings(Duration.ofMillis(500), Duration.ofMillis(300),
+      // Timeouts far beyond an ordinary reply on a loaded machine, so that only the stalled fault
+      // below times out and the count of errors is exact.
+      ForgeOptions fast = ForgeOptions.DEFAULT.withTimings(Duration.ofSeconds(10), Duration.ofSeconds(3),
           Duration.ofMillis(5), Duration.ofSeconds(1));
       try (ForgeBatchSource source = ForgeBatchSource.open(forge.baseUrl(), FakeForge.OWNER, FakeForge.REPO, "main",
           Optional.of(token), fast)) {
@@ -143,7 +145,7 @@ class SecretsIT {
             WireMock.aResponse().withStatus(429).withHeader("Retry-After", "99"),
             WireMock.aResponse().withStatus(200).withBody("{\"content\": \"" + token),
             WireMock.aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER),
-            WireMock.aResponse().withFixedDelay(1_000));
+            WireMock.aResponse().withFixedDelay(20_000));
         for (ResponseDefinitionBuilder fault : faults) {
           forge.clearFaults();
           forge.wireMock().stubFor(WireMock.get(WireMock.urlPathEqualTo(blob)).atPriority(1).willReturn(fault));

@@ -53,9 +53,13 @@ import org.junit.jupiter.api.io.TempDir;
 class ForgeSourceIT {
 
   private static final String TOKEN = "forge-token-s3cr3t-0123456789";
-  /** Short waits, so that retries take milliseconds; four tries, as in production. */
-  private static final ForgeOptions FAST = ForgeOptions.DEFAULT.withTimings(Duration.ofMillis(500),
-      Duration.ofMillis(400), Duration.ofMillis(10), Duration.ofSeconds(2));
+  /**
+   * Short waits between tries, so that retries take milliseconds; four tries, as in production.
+   * The timeouts stay long (10 s): on a loaded machine an ordinary reply must never time out, or
+   * the exact request counts below would be off. Only the timeout test shortens its own.
+   */
+  private static final ForgeOptions FAST = ForgeOptions.DEFAULT.withTimings(Duration.ofSeconds(10),
+      Duration.ofSeconds(10), Duration.ofMillis(10), Duration.ofSeconds(2));
 
   @TempDir
   Path tmp;
@@ -194,10 +198,15 @@ class ForgeSourceIT {
   @Test
   void aReplyPastTheRequestTimeoutIsTriedFourTimesThenTheNodeIsDeferred() throws Exception {
     seedTwoNodes();
+    // A reply that stays silent far longer than the timeout under test (3 s, a thousand times
+    // what an ordinary reply takes here), so that only this blob's requests time out.
+    source.close();
+    source = open(FAST.withTimings(Duration.ofSeconds(10), Duration.ofSeconds(3), Duration.ofMillis(10),
+        Duration.ofSeconds(2)));
     String blob = blobPath("nodes/A/" + HOUR_10);
-    wm().stubFor(at(blob).willReturn(aResponse().withStatus(200).withFixedDelay(1_500).withBody("{}")));
+    wm().stubFor(at(blob).willReturn(aResponse().withStatus(200).withFixedDelay(20_000).withBody("{}")));
     RunSummary s = run();
-    assertADeferred(s, what(blob) + ": no reply for 400 ms (4 tries)");
+    assertADeferred(s, what(blob) + ": no reply for 3000 ms (4 tries)");
     assertThat(requestsTo(blob)).isEqualTo(4);
 
     forge.clearFaults();
