@@ -83,14 +83,16 @@ public final class Aggregator {
       return new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip, halted,
           Math.max(0, mark.nodesTotal() - halted.size()), 0);
     }
-    Run run = new Run(request, tip, mark.fullTip());
+    // Changed-and-changed-back folders and rewritten history are looked for in the commits since
+    // the last run that looked at every node, settled or not.
+    Run run = new Run(request, tip, mark.lastTip());
     run.execute();
     RunSummary summary = new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip,
         run.outcomes, run.skipped, run.ignored);
     if (everyNode && !request.dryRun() && !stopRequested) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
-      ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal(), mark.generation())
-          : new Ledger.RunMark(null, 0, mark.generation()));
+      ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
+          : new Ledger.RunMark(null, 0, mark.generation(), tip));
     }
     log.info("run {} at {}: {} nodes, {} skipped, {} consumed, {} halted; {} records consumed, {} duplicate, "
         + "{} cents debited{}", runId, tip, summary.nodesTotal(), summary.nodesSkipped(), summary.nodesConsumed(),

@@ -22,17 +22,20 @@ public interface Ledger extends AutoCloseable {
    * @param fullTip that run's branch tip, or null
    * @param nodesTotal how many node folders it saw
    * @param generation moves on every resume and every transient halt, which also clear the mark
+   * @param lastTip the tip of the last run that looked at every node, settled or not, or null:
+   *     the commits since it are searched for folders changed and changed back, and rewritten
    */
-  record RunMark(String fullTip, int nodesTotal, long generation) {}
+  record RunMark(String fullTip, int nodesTotal, long generation, String lastTip) {}
 
   RunMark runMark();
 
   /**
-   * Records the mark of a run that left every node settled, or clears it (null tip), if the
-   * mark's generation is still the stored one: a run that read the mark before a node was resumed
-   * or transiently halted must not cover that node with its mark.
+   * Records the mark of a run that looked at every node: its last tip always, and its full tip
+   * (null if a node is not settled) if the mark's generation is still the stored one: a run that
+   * read the mark before a node was resumed or transiently halted must not cover that node with
+   * its mark.
    *
-   * @return whether the mark was recorded
+   * @return whether the full tip was recorded
    */
   boolean setRunMark(RunMark mark);
 

@@ -148,9 +148,10 @@ public final class SqliteLedger implements Ledger {
   public synchronized RunMark runMark() {
     return query("read the run mark", () -> {
       try (Statement st = conn.createStatement();
-          ResultSet rs = st.executeQuery("SELECT full_tip, nodes_total, generation FROM run_mark WHERE id = 1")) {
+          ResultSet rs = st.executeQuery(
+              "SELECT full_tip, nodes_total, generation, last_tip FROM run_mark WHERE id = 1")) {
         rs.next();
-        return new RunMark(rs.getString(1), rs.getInt(2), rs.getLong(3));
+        return new RunMark(rs.getString(1), rs.getInt(2), rs.getLong(3), rs.getString(4));
       }
     });
   }
@@ -158,6 +159,9 @@ public final class SqliteLedger implements Ledger {
   @Override
   public synchronized boolean setRunMark(RunMark mark) {
     return write("record the run mark", () -> {
+      PreparedStatement last = stmt("UPDATE run_mark SET last_tip = ? WHERE id = 1");
+      last.setString(1, mark.lastTip());
+      last.executeUpdate();
       PreparedStatement ps = stmt(
           "UPDATE run_mark SET full_tip = ?, nodes_total = ? WHERE id = 1 AND generation = ?");
       ps.setString(1, mark.fullTip());

@@ -324,6 +324,34 @@ class AggregatorIT {
     assertThat(balance("u1")).isEqualTo(-116);
   }
 
+  /**
+   * After a run that left a node unsettled (no mark), a force push that rewrote the commit of a
+   * node whose files did not change still reaches that node: it is looked at, its cursor is
+   * reported as no longer an ancestor, and its cursor moves to the rewritten commit.
+   */
+  @Test
+  void aRewrittenCommitOfAnUnchangedNodeIsReportedAfterARunThatLeftNoMark() throws Exception {
+    String base = repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1)),
+        "nodes/C/" + HOUR_10, batch(record("c1", "u1", 3)));
+    String old = repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2)));
+    source = new CountingSource(GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"),
+        Optional.empty()));
+    source.failingNodes.add("C");
+    assertThat(run().halted()).extracting(NodeOutcome.Halted::node).containsExactly("C");
+    assertThat(ledger.runMark().fullTip()).isNull();
+    source.failingNodes.clear();
+    repo.committer().forceBranch(base);
+    String rewritten = repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2)));
+
+    RunSummary s = run();
+
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(state("B").warning()).isEqualTo("cursor " + old + " is not an ancestor of the branch tip "
+        + rewritten + " (history rewritten); records already consumed are not charged again");
+    assertThat(state("B").lastCommitSha()).isEqualTo(rewritten).isEqualTo(repo.newestTouching("B"));
+    assertThat(balance("u1")).isEqualTo(-6);
+  }
+
   @Test
   void aForcePushChargesNothingTwiceAndWarns() throws Exception {
     String first = repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));

@@ -104,17 +104,18 @@ class SqliteLedgerIT {
   void aResumeOrATransientHaltClearsTheRunMarkAndRefusesAMarkReadBeforeIt() throws Exception {
     try (SqliteLedger ledger = open()) {
       Ledger.RunMark start = ledger.runMark();
-      assertThat(ledger.setRunMark(new Ledger.RunMark("t1", 2, start.generation()))).isTrue();
+      assertThat(ledger.setRunMark(new Ledger.RunMark("t1", 2, start.generation(), "t1"))).isTrue();
       ledger.halt("X", new NodeError(NodeError.Kind.CONTENT, "nodes/X/a.toml", 1, "bad"), "tree");
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark("t1", 2, start.generation()));
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark("t1", 2, start.generation(), "t1"));
 
       ledger.halt("Y", new NodeError(NodeError.Kind.TRANSIENT, null, null, "busy"), null);
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 1));
-      assertThat(ledger.setRunMark(new Ledger.RunMark("t1", 2, start.generation()))).isFalse();
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 1, "t1"));
+      assertThat(ledger.setRunMark(new Ledger.RunMark("t1b", 2, start.generation(), "t1b"))).isFalse();
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 1, "t1b"));
 
       assertThat(ledger.resume("X")).isPresent();
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 2));
-      assertThat(ledger.setRunMark(new Ledger.RunMark("t2", 3, start.generation() + 2))).isTrue();
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 2, "t1b"));
+      assertThat(ledger.setRunMark(new Ledger.RunMark("t2", 3, start.generation() + 2, "t2"))).isTrue();
       assertThat(ledger.runMark().fullTip()).isEqualTo("t2");
     }
   }
