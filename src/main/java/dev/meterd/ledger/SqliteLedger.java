@@ -862,6 +862,50 @@ public final class SqliteLedger implements Ledger {
     });
   }
 
+  // ---- one snapshot for many reads
+
+  /**
+   * One deferred read transaction around the reads: under WAL it keeps the snapshot of its first
+   * read while writers go on. {@code setAutoCommit(false)} would begin IMMEDIATE (this
+   * connection's mode) and hold the write lock for the whole of a replay, so the transaction is
+   * begun and ended by statement while the driver stays in autocommit mode. A checkpoint cannot
+   * pass a snapshot still read, so the WAL grows until it ends.
+   */
+  @Override
+  public synchronized <T, E extends Exception> T readSnapshot(SnapshotReads<T, E> reads) throws E {
+    query("start a read transaction", () -> {
+      try (Statement st = conn.createStatement()) {
+        st.execute("BEGIN DEFERRED");
+      }
+      return null;
+    });
+    boolean completed = false;
+    try {
+      // The snapshot is taken by the first read: take it now, so that it is the ledger as of this call.
+      query("start a read transaction", () -> {
+        try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SELECT 1 FROM run_mark")) {
+          return rs.next();
+        }
+      });
+      T result = reads.run();
+      completed = true;
+      return result;
+    } finally {
+      endReadTransaction(completed);
+    }
+  }
+
+  /** Ends the read transaction; reports a failure only when the reads themselves succeeded. */
+  private void endReadTransaction(boolean report) {
+    try (Statement st = conn.createStatement()) {
+      st.execute("ROLLBACK");
+    } catch (SQLException e) {
+      if (report) {
+        throw failure("end a read transaction", e);
+      }
+    }
+  }
+
   // ---- verify
 
   @Override

@@ -17,6 +17,13 @@ public final class CountingSource implements BatchSource {
   private final BatchSource real;
   public final List<String> reads = new ArrayList<>();
   public final Set<String> failingNodes = new CopyOnWriteArraySet<>();
+  /** Runs before each read, in the reading thread: a test's way to act at an exact moment of a run. */
+  public volatile ReadHook beforeRead = file -> {};
+
+  /** Something a test does just before a file is read. */
+  public interface ReadHook {
+    void reached(FileRef file) throws SourceException;
+  }
 
   public CountingSource(BatchSource real) {
     this.real = real;
@@ -45,6 +52,7 @@ public final class CountingSource implements BatchSource {
   @Override
   public byte[] read(FileRef file) throws SourceException {
     reads.add(file.path());
+    beforeRead.reached(file);
     for (String node : failingNodes) {
       if (file.path().startsWith("nodes/" + node + "/")) {
         throw new SourceException("simulated I/O error reading " + file.path());
