@@ -495,10 +495,31 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
+  /**
+   * Adds to a balance in Java, inside the caller's write transaction: SQLite turns an overflowing
+   * {@code balance_cents + ?} into a REAL, which the schema's typeof check refuses with a message
+   * that names no wallet.
+   *
+   * @throws BalanceOutOfRangeException the sum leaves the 64-bit range; the caller rolls back
+   */
   private void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
-    PreparedStatement ps = stmt(
-        "UPDATE wallet SET balance_cents = balance_cents + ?, updated_at = ? WHERE wallet_id = ?");
-    ps.setLong(1, deltaCents);
+    PreparedStatement read = stmt("SELECT user_sid, balance_cents FROM wallet WHERE wallet_id = ?");
+    read.setLong(1, walletId);
+    long balance;
+    String userSid;
+    try (ResultSet rs = read.executeQuery()) {
+      rs.next();
+      userSid = rs.getString(1);
+      balance = rs.getLong(2);
+    }
+    long updated;
+    try {
+      updated = Math.addExact(balance, deltaCents);
+    } catch (ArithmeticException e) {
+      throw new BalanceOutOfRangeException(userSid, balance, deltaCents);
+    }
+    PreparedStatement ps = stmt("UPDATE wallet SET balance_cents = ?, updated_at = ? WHERE wallet_id = ?");
+    ps.setLong(1, updated);
     ps.setString(2, now);
     ps.setLong(3, walletId);
     ps.executeUpdate();

@@ -6,6 +6,9 @@ import static dev.meterd.testing.UsageRepo.batch;
 import static dev.meterd.testing.UsageRepo.record;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -192,6 +195,20 @@ class MainIT {
     assertThat(err).startsWith("meterd: AMOUNT_CENTS must be");
     assertThat(meterd("wallet", "list")).isEqualTo(0);
     assertThat(new JsonObject(out.strip()).getJsonArray("wallets")).isEmpty();
+  }
+
+  @Test
+  void aGrantThatWouldPassTheLargestBalanceExitsTwoAndCreditsNothing() throws Exception {
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"),
+        new MutableClock(Instant.parse("2026-11-21T10:05:00Z")))) {
+      ledger.credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
+    }
+    assertThat(meterd("wallet", "grant", "u1", "10", "--by", "alice")).isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: the balance of wallet u1 (9223372036854775802 cents) cannot take "
+        + "a change of 10 cents: it would leave the 64-bit range of cents; nothing was applied");
+    assertThat(meterd("wallet", "show", "u1")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getLong("balance_cents")).isEqualTo(Long.MAX_VALUE - 5);
+    assertThat(meterd("verify")).isEqualTo(0);
   }
 
   @Test
