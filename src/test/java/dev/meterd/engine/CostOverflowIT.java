@@ -3,6 +3,7 @@ package dev.meterd.engine;
 import static dev.meterd.testing.UsageRepo.HOUR_10;
 import static dev.meterd.testing.UsageRepo.batch;
 import static dev.meterd.testing.UsageRepo.record;
+import static dev.meterd.testing.LedgerContents.consumedKeys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.tuple;
 
@@ -111,12 +112,6 @@ class CostOverflowIT {
     };
   }
 
-  private List<String> consumedKeys(String node) {
-    List<String> keys = new ArrayList<>();
-    ledger.forEachConsumed(node, c -> keys.add(c.key()));
-    return keys;
-  }
-
   @Test
   void costsWhoseSumPassesTwoToTheSixtyThreeHaltTheNodeWithNothingApplied() throws Exception {
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1024), record("a2", "u2", 1024)),
@@ -126,8 +121,8 @@ class CostOverflowIT {
         null, "the costs of this run overflow a 64-bit sum of cents")));
     assertThat(s.nodesConsumed()).isEqualTo(1);
     assertThat(s.debitedCents()).isEqualTo(1L << SCALE_SHIFT);
-    assertThat(consumedKeys("A")).isEmpty();
-    assertThat(consumedKeys("B")).containsExactly("b1");
+    assertThat(consumedKeys(ledger, "A")).isEmpty();
+    assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
     assertThat(ledger.wallets()).extracting(Wallet::userSid, Wallet::balanceCents)
         .containsExactly(tuple("u3", -(1L << SCALE_SHIFT)));
     assertThat(ledger.node("A").orElseThrow().lastCommitSha()).isNull();
@@ -145,15 +140,15 @@ class CostOverflowIT {
     assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", new NodeError(NodeError.Kind.TRANSIENT, null,
         null, "the balance of wallet u1 (-9218868437227405312 cents) cannot take a change of -9218868437227405312 "
             + "cents: it would leave the 64-bit range of cents; nothing was applied")));
-    assertThat(consumedKeys("B")).isEmpty();
-    assertThat(consumedKeys("C")).containsExactly("c1");
+    assertThat(consumedKeys(ledger, "B")).isEmpty();
+    assertThat(consumedKeys(ledger, "C")).containsExactly("c1");
     assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
 
     ledger.credit("u1", TxnType.GRANT, nearlyHalf, "alice", "room for node B's charge");
     RunSummary retried = run();
     assertThat(retried.halted()).isEmpty();
     assertThat(retried.recordsConsumed()).isEqualTo(1);
-    assertThat(consumedKeys("B")).containsExactly("b1");
+    assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
     assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
     assertThat(ledger.verify()).isEmpty();
   }

@@ -4,6 +4,7 @@ import static dev.meterd.testing.UsageRepo.HOUR_10;
 import static dev.meterd.testing.UsageRepo.HOUR_11;
 import static dev.meterd.testing.UsageRepo.batch;
 import static dev.meterd.testing.UsageRepo.record;
+import static dev.meterd.testing.LedgerContents.consumedKeys;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.batch.BatchParser;
@@ -62,12 +63,6 @@ class ReplayIT {
     }
   }
 
-  private List<String> consumedKeys(String node) {
-    List<String> keys = new ArrayList<>();
-    live.forEachConsumed(node, c -> keys.add(c.key()));
-    return keys;
-  }
-
   @Test
   void aRunCommittedWhileTheReplayReadsRaisesNoFalseAlarm() throws Exception {
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u2", 20)),
@@ -91,7 +86,7 @@ class ReplayIT {
       assertThat(source.reads).containsExactly("nodes/A/" + HOUR_10, "nodes/B/" + HOUR_10);
     }
     assertThat(consumedMidReplay).containsExactly(1L);
-    assertThat(consumedKeys("A")).containsExactly("a1", "a2", "a3");
+    assertThat(consumedKeys(live, "A")).containsExactly("a1", "a2", "a3");
 
     try (BatchSource source = openSource();
         SqliteLedger scratch = SqliteLedger.open(tmp.resolve("scratch-after.db"), clock)) {

@@ -1,5 +1,6 @@
 package dev.meterd.ledger;
 
+import static dev.meterd.testing.LedgerContents.consumedKeys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -8,7 +9,6 @@ import dev.meterd.batch.UsageRecord;
 import dev.meterd.testing.MutableClock;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,9 +72,7 @@ class BalanceOverflowIT {
               + "it would leave the 64-bit range of cents; nothing was applied");
       assertThat(balance(ledger, "u1")).isEqualTo(-Long.MAX_VALUE);
       assertThat(ledger.node("B")).isEmpty();
-      List<Ledger.Consumed> consumed = new ArrayList<>();
-      ledger.forEachConsumed("B", consumed::add);
-      assertThat(consumed).isEmpty();
+      assertThat(consumedKeys(ledger, "B")).isEmpty();
 
       consume(ledger, "B", "b1", "u1", 1);
       assertThat(balance(ledger, "u1")).isEqualTo(Long.MIN_VALUE);
