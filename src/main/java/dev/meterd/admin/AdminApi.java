@@ -252,6 +252,9 @@ public final class AdminApi {
       error(ctx, api.status, api.getMessage());
     } else if (e instanceof RunInProgressException) {
       error(ctx, 409, e.getMessage());
+    } else if (e instanceof dev.meterd.ledger.BalanceOutOfRangeException) {
+      // An amount the wallet cannot take is the request's fault, and retrying it cannot help.
+      error(ctx, 400, e.getMessage());
     } else if (e instanceof RunUnavailableException || e instanceof dev.meterd.ledger.LedgerException) {
       // The source or the database is unavailable: nothing was applied; the message names what.
       error(ctx, 503, e.getMessage());

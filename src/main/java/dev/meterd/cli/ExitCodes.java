@@ -4,6 +4,7 @@ import dev.meterd.config.ConfigException;
 import dev.meterd.edge.EdgeException;
 import dev.meterd.edge.InvalidUsageException;
 import dev.meterd.engine.UnknownNodeException;
+import dev.meterd.ledger.BalanceOutOfRangeException;
 import dev.meterd.ledger.LedgerException;
 import dev.meterd.source.SourceException;
 
@@ -16,7 +17,7 @@ final class ExitCodes {
   static final int OK = 0;
   /** At least one node halted; or the wallet or node named does not exist; or verify failed. */
   static final int HALTED_OR_NOT_FOUND = 1;
-  /** A usage or configuration error. */
+  /** A usage or configuration error, or an amount the wallet's balance cannot take. */
   static final int USAGE = 2;
   /**
    * The source or the database could not be used: the run stopped, with nothing partial applied
@@ -32,7 +33,7 @@ final class ExitCodes {
 
   static int of(Throwable e) {
     if (e instanceof UsageException || e instanceof ConfigException || e instanceof UnknownNodeException
-        || e instanceof InvalidUsageException) {
+        || e instanceof InvalidUsageException || e instanceof BalanceOutOfRangeException) {
       return USAGE;
     }
     if (e instanceof NotFoundException) {

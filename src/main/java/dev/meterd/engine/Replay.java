@@ -48,8 +48,16 @@ public final class Replay {
     this.parser = parser;
   }
 
-  /** Runs the replay; returns the violations found (empty when the ledger is explained exactly). */
+  /**
+   * Runs the replay; returns the violations found (empty when the ledger is explained exactly).
+   * The live ledger is read in one snapshot: a run that commits meanwhile (the daemon keeps
+   * running) is seen whole or not at all, never as records whose charge was read before them.
+   */
   public List<Violation> run() throws SourceException {
+    return live.readSnapshot(this::replayAll);
+  }
+
+  private List<Violation> replayAll() throws SourceException {
     for (NodeState node : live.nodes().values()) {
       replayNode(node);
       compare(node.node());

@@ -150,6 +150,19 @@ public interface Ledger extends AutoCloseable {
   /** The commits of a node's charges: the snapshots whose records the ledger consumed. */
   java.util.Set<String> chargeCommits(String node);
 
+  /** Reads that must agree with each other, run by {@link #readSnapshot}. */
+  interface SnapshotReads<T, E extends Exception> {
+    T run() throws E;
+  }
+
+  /**
+   * Runs {@code reads} so that every read of this ledger inside it sees the ledger as of this
+   * call, whatever other connections commit meanwhile: a check comparing two reads (the charges,
+   * then the consumed records) must not see a run land between them. Only reads: a write inside
+   * fails. Other threads' calls on this ledger wait until it returns.
+   */
+  <T, E extends Exception> T readSnapshot(SnapshotReads<T, E> reads) throws E;
+
   /** Checks every invariant of the ledger; empty when all hold. */
   List<Violation> verify();
 

@@ -539,10 +539,31 @@ public final class SqliteLedger implements Ledger {
     }
   }
 
+  /**
+   * Adds to a balance in Java, inside the caller's write transaction: SQLite turns an overflowing
+   * {@code balance_cents + ?} into a REAL, which the schema's typeof check refuses with a message
+   * that names no wallet.
+   *
+   * @throws BalanceOutOfRangeException the sum leaves the 64-bit range; the caller rolls back
+   */
   private void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
-    PreparedStatement ps = stmt(
-        "UPDATE wallet SET balance_cents = balance_cents + ?, updated_at = ? WHERE wallet_id = ?");
-    ps.setLong(1, deltaCents);
+    PreparedStatement read = stmt("SELECT user_sid, balance_cents FROM wallet WHERE wallet_id = ?");
+    read.setLong(1, walletId);
+    long balance;
+    String userSid;
+    try (ResultSet rs = read.executeQuery()) {
+      rs.next();
+      userSid = rs.getString(1);
+      balance = rs.getLong(2);
+    }
+    long updated;
+    try {
+      updated = Math.addExact(balance, deltaCents);
+    } catch (ArithmeticException e) {
+      throw new BalanceOutOfRangeException(userSid, balance, deltaCents);
+    }
+    PreparedStatement ps = stmt("UPDATE wallet SET balance_cents = ?, updated_at = ? WHERE wallet_id = ?");
+    ps.setLong(1, updated);
     ps.setString(2, now);
     ps.setLong(3, walletId);
     ps.executeUpdate();
@@ -896,6 +917,33 @@ public final class SqliteLedger implements Ledger {
       }
       return result;
     });
+  }
+
+  // ---- one snapshot for many reads
+
+  /**
+   * One deferred read transaction around the reads: under WAL it keeps the snapshot of its first
+   * read while writers go on, and takes no write lock (see {@link SqliteTransactions}). A
+   * checkpoint cannot pass a snapshot still read, so the WAL grows until it ends.
+   */
+  @Override
+  public synchronized <T, E extends Exception> T readSnapshot(SnapshotReads<T, E> reads) throws E {
+    query("start a read transaction", () -> {
+      SqliteTransactions.beginRead(conn);
+      return null;
+    });
+    try {
+      // The snapshot is taken by the first read: take it now, so that it is the ledger as of this call.
+      query("start a read transaction", () -> {
+        try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SELECT 1 FROM run_mark")) {
+          return rs.next();
+        }
+      });
+      return reads.run();
+    } finally {
+      // A read transaction has nothing to keep: ending it cannot lose anything.
+      SqliteTransactions.rollback(conn, null);
+    }
   }
 
   // ---- verify

@@ -48,6 +48,20 @@ class GrantAmountIT {
   }
 
   @Test
+  void aGrantThatWouldPassTheLargestBalanceIs400AndCreditsNothing() throws Exception {
+    try (dev.meterd.ledger.SqliteLedger ledger = dev.meterd.ledger.SqliteLedger.open(tmp.resolve("meterd.db"),
+        java.time.Clock.systemUTC())) {
+      ledger.credit("u1", dev.meterd.ledger.TxnType.GRANT, Long.MAX_VALUE - 5, "setup", null);
+    }
+    HttpResponse<Buffer> r = grant("{\"amount_cents\": 10}");
+    assertThat(r.statusCode()).isEqualTo(400);
+    assertThat(r.bodyAsJsonObject().getString("error")).isEqualTo("the balance of wallet u1 ("
+        + (Long.MAX_VALUE - 5) + " cents) cannot take a change of 10 cents: it would leave the 64-bit range of "
+        + "cents; nothing was applied");
+    assertThat(daemon.json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(Long.MAX_VALUE - 5);
+  }
+
+  @Test
   void refusesEveryAmountThatIsNotAnIntegerWithinRangeAndCreditsNothing() throws Exception {
     // The body as sent, and what the error quotes back.
     Map<String, String> refused = new LinkedHashMap<>();

@@ -11,7 +11,13 @@ import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.testing.UsageRepo;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,10 +42,15 @@ class CrashIT {
 
   private static final String JAVA = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 
+  private Path marker() {
+    return tmp.resolve("fault.marker");
+  }
+
   private Process start(Path repo, Path db, String fault) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(JAVA));
     if (fault != null) {
       cmd.add("-Dmeterd.fault=" + fault);
+      cmd.add("-Dmeterd.fault.marker=" + marker());
     }
     cmd.addAll(List.of("-jar", Path.of("target", "meterd.jar").toAbsolutePath().toString(), "aggregate", "--once",
         "--db", db.toString(), "--source", repo.toString()));
@@ -69,6 +80,36 @@ class CrashIT {
     return state;
   }
 
+  /** How many records each node has consumed, read with plain SQL (no node row: not there). */
+  private static Map<String, Long> consumedPerNode(Path db) throws Exception {
+    Map<String, Long> result = new TreeMap<>();
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT n.name, count(r.idempotency_key) FROM node n "
+            + "LEFT JOIN consumed_record r ON r.node_id = n.node_id GROUP BY n.name")) {
+      while (rs.next()) {
+        result.put(rs.getString(1), rs.getLong(2));
+      }
+    } catch (SQLException e) {
+      if (!String.valueOf(e.getMessage()).contains("no such table")) {
+        throw e;
+      }
+    }
+    return result;
+  }
+
+  private static long consumed(Path db) throws Exception {
+    return Files.exists(db) ? consumedPerNode(db).values().stream().mapToLong(Long::longValue).sum() : 0;
+  }
+
+  /**
+   * As {@link #consumed}, for a database a run may be opening: nothing is read before the run
+   * has put it in WAL mode, where a reader never stands in a writer's way (nor the reverse).
+   */
+  private static long consumedWhileRunning(Path db) throws Exception {
+    return Files.exists(Path.of(db + "-wal")) ? consumed(db) : 0;
+  }
+
   private void seed(UsageRepo repo, int nodes, int records) throws Exception {
     List<String> files = new ArrayList<>();
     for (int n = 0; n < nodes; n++) {
@@ -93,8 +134,15 @@ class CrashIT {
       assertThat(run(repo.dir(), reference, null)).isZero();
 
       Path db = tmp.resolve("crashed.db");
-      String fault = point.name().toLowerCase(Locale.ROOT).replace('_', '-') + ":node-1";
+      String name = point.name().toLowerCase(Locale.ROOT).replace('_', '-');
+      String fault = name + ":node-1";
       assertThat(run(repo.dir(), db, fault)).as("the process was killed at " + fault).isEqualTo(137);
+      assertThat(marker()).as("the process reached " + fault + " before it died").hasContent(name + " node-1");
+      // Nodes run in name order: node-0 committed, node-1 died inside its transaction (or, at
+      // after-node-commit, just after it), node-2 never began.
+      Map<String, Long> expected = point == FaultInjector.Point.AFTER_NODE_COMMIT
+          ? Map.of("node-0", 8L, "node-1", 8L) : Map.of("node-0", 8L);
+      assertThat(consumedPerNode(db)).as("what the killed run left").isEqualTo(expected);
       assertThat(run(repo.dir(), db, null)).isZero();
       assertThat(state(db)).isEqualTo(state(reference));
     }
@@ -108,16 +156,29 @@ class CrashIT {
       assertThat(run(repo.dir(), reference, null)).isZero();
 
       Path db = tmp.resolve("killed.db");
+      long total = consumed(reference);
       Random random = new Random(20261122);
-      int kills = 0;
+      List<Long> leftByKills = new ArrayList<>();
       for (int attempt = 0; attempt < 6; attempt++) {
+        long before = consumed(db);
+        // Kill once the run has committed a random share of what is left: never while the JVM
+        // is still starting, and at whatever point of a node's transaction the signal lands.
+        long threshold = before + 1 + (long) (random.nextDouble() * (total - before) / 2);
         Process p = start(repo.dir(), db, null);
-        if (!p.waitFor(200 + random.nextInt(1000), TimeUnit.MILLISECONDS)) {
-          p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-          kills++;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (!p.waitFor(20, TimeUnit.MILLISECONDS)) {
+          assertThat(System.nanoTime()).as("the run reached " + threshold + " records in time").isLessThan(deadline);
+          if (consumedWhileRunning(db) >= threshold) {
+            p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            if (p.exitValue() == 137) {
+              leftByKills.add(consumed(db));
+            }
+            break;
+          }
         }
       }
-      assertThat(kills).as("the loop killed at least one run").isPositive();
+      assertThat(leftByKills).as("records consumed when each kill landed, of " + total).isNotEmpty()
+          .allMatch(left -> left > 0);
       assertThat(run(repo.dir(), db, null)).isZero();
       assertThat(state(db)).isEqualTo(state(reference));
     }

@@ -6,7 +6,11 @@ import static dev.meterd.testing.UsageRepo.batch;
 import static dev.meterd.testing.UsageRepo.record;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -17,9 +21,14 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Date;
 import java.util.List;
 import java.util.Map;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.lib.ObjectId;
+import org.eclipse.jgit.lib.Repository;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -216,6 +225,20 @@ class MainIT {
   }
 
   @Test
+  void aGrantThatWouldPassTheLargestBalanceExitsTwoAndCreditsNothing() throws Exception {
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"),
+        new MutableClock(Instant.parse("2026-11-21T10:05:00Z")))) {
+      ledger.credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
+    }
+    assertThat(meterd("wallet", "grant", "u1", "10", "--by", "alice")).isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: the balance of wallet u1 (9223372036854775802 cents) cannot take "
+        + "a change of 10 cents: it would leave the 64-bit range of cents; nothing was applied");
+    assertThat(meterd("wallet", "show", "u1")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getLong("balance_cents")).isEqualTo(Long.MAX_VALUE - 5);
+    assertThat(meterd("verify")).isEqualTo(0);
+  }
+
+  @Test
   void nodeResumeClearsAHaltAndExitsOneForNoSuchNode() throws Exception {
     repo.commit("nodes/A/" + HOUR_10, "not toml at all");
     assertThat(meterd("aggregate", "--once")).isEqualTo(1);
@@ -278,6 +301,54 @@ class MainIT {
         .contains("replay_unexplained", "replay_lost");
     assertThat(report.encode()).contains("record forged of node A is consumed, but no file")
         .contains("record a2 of node A is in the node's files at a consumed commit but was never consumed");
+  }
+
+  @Test
+  void verifyReplayFindsARecordWhoseCostWasChangedWhereTheInvariantsCannot() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 5)));
+    assertThat(meterd("aggregate", "--once")).isEqualTo(0);
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
+        Statement st = c.createStatement()) {
+      // Moving cents between two records of one charge keeps the charge equal to its records.
+      st.execute("DROP TRIGGER consumed_record_no_update");
+      st.execute("UPDATE consumed_record SET cost_cents = 12 WHERE idempotency_key = 'a1'");
+      st.execute("UPDATE consumed_record SET cost_cents = 3 WHERE idempotency_key = 'a2'");
+    }
+    assertThat(meterd("verify")).isEqualTo(0);
+    assertThat(meterd("verify", "--replay")).isEqualTo(1);
+    assertThat(new JsonObject(out.strip())).isEqualTo(new JsonObject().put("ok", false).put("violations",
+        new JsonArray()
+            .add(new JsonObject().put("rule", "replay_differs").put("message",
+                "record a1 of node A was consumed for u1 at 12 cents; history says u1 at 10"))
+            .add(new JsonObject().put("rule", "replay_differs").put("message",
+                "record a2 of node A was consumed for u1 at 3 cents; history says u1 at 5"))));
+  }
+
+  @Test
+  void verifyReplayNamesAChargedCommitThatARewriteAndAGcRemoved() throws Exception {
+    String base = repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u2", 4)));
+    String charged = repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    assertThat(meterd("aggregate", "--once")).isEqualTo(0);
+    // A force push replaces the charged commit by one with the same files; the next run moves
+    // node A's cursor to it and charges nothing; then the old commit is collected.
+    repo.committer().forceBranch(base);
+    String rewritten = repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
+    assertThat(meterd("aggregate", "--once")).isEqualTo(0);
+    assertThat(lastLine().getLong("debited_cents")).isZero();
+    // Every unreachable object is older than a day from now: the gc prunes them all.
+    Repository git = repo.committer().repository();
+    Git.wrap(git).gc().setExpire(Date.from(Instant.now().plus(Duration.ofDays(1)))).call();
+    assertThat(git.getObjectDatabase().has(ObjectId.fromString(charged))).isFalse();
+
+    assertThat(meterd("verify")).isEqualTo(0);
+    assertThat(meterd("verify", "--replay")).isEqualTo(1);
+    assertThat(new JsonObject(out.strip())).isEqualTo(new JsonObject().put("ok", false).put("violations",
+        new JsonArray().add(new JsonObject().put("rule", "replay_missing_commit").put("message",
+            "commit " + charged + " of node A is not in the repository (history rewritten and collected?); "
+                + "its records cannot be replayed"))));
+    assertThat(meterd("status")).isEqualTo(0);
+    assertThat(new JsonObject(out.strip()).getJsonArray("nodes").getJsonObject(0).getString("last_commit_sha"))
+        .isEqualTo(rewritten);
   }
 
   @Test

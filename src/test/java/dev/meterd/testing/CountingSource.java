@@ -29,6 +29,13 @@ public final class CountingSource implements BatchSource {
    * happens elsewhere while a run is in flight.
    */
   public volatile Runnable beforeNextNode;
+  /** Runs before each read, in the reading thread: a test's way to act at an exact moment of a run. */
+  public volatile ReadHook beforeRead = file -> {};
+
+  /** Something a test does just before a file is read. */
+  public interface ReadHook {
+    void reached(FileRef file) throws SourceException;
+  }
 
   public CountingSource(BatchSource real) {
     this.real = real;
@@ -62,6 +69,7 @@ public final class CountingSource implements BatchSource {
   @Override
   public byte[] read(FileRef file) throws SourceException {
     reads.add(file.path());
+    beforeRead.reached(file);
     for (String node : failingNodes) {
       if (file.path().startsWith("nodes/" + node + "/")) {
         throw new SourceException("simulated I/O error reading " + file.path());

@@ -1,0 +1,155 @@
+package dev.meterd.engine;
+
+import static dev.meterd.testing.UsageRepo.HOUR_10;
+import static dev.meterd.testing.UsageRepo.batch;
+import static dev.meterd.testing.UsageRepo.record;
+import static dev.meterd.testing.LedgerContents.consumedKeys;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.BatchParser;
+import dev.meterd.batch.UsageRecord;
+import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.NodeApplied;
+import dev.meterd.ledger.NodeCursor;
+import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.Wallet;
+import dev.meterd.source.BatchSource;
+import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.MutableClock;
+import dev.meterd.testing.UsageRepo;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Sums of cents past the 64-bit range halt the node with nothing of it applied.
+ *
+ * <p>The wire format caps a record at 10^12 cents, so a real sum past 2^63 takes 9.2 million
+ * records. The runs here go through the real parser and the real SQLite ledger, with one change
+ * between them: each parsed record's cost is multiplied by 2^52 on its way into the ledger, so
+ * that a file of two records costing 1024 cents sums to 2^63.
+ */
+class CostOverflowIT {
+
+  private static final int SCALE_SHIFT = 52;
+
+  @TempDir
+  Path tmp;
+
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+  private UsageRepo repo;
+  private SqliteLedger ledger;
+  private BatchSource source;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    repo = new UsageRepo(tmp.resolve("usage.git"));
+    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    source = GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty());
+  }
+
+  @AfterEach
+  void tearDown() {
+    source.close();
+    ledger.close();
+    repo.close();
+  }
+
+  private RunSummary run() throws Exception {
+    clock.advance(Duration.ofMinutes(5));
+    return new Aggregator(source, scaled(ledger), new BatchParser(BatchParser.Limits.DEFAULT), clock,
+        FaultInjector.NONE).run(RunRequest.ALL);
+  }
+
+  /** The ledger, with every record's cost multiplied by 2^52 as the node's run adds it. */
+  private static Ledger scaled(Ledger real) {
+    return (Ledger) Proxy.newProxyInstance(Ledger.class.getClassLoader(), new Class<?>[] {Ledger.class},
+        (proxy, method, args) -> {
+          try {
+            Object result = method.invoke(real, args);
+            return result instanceof Ledger.NodeWrite write ? scaled(write) : result;
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+  }
+
+  private static Ledger.NodeWrite scaled(Ledger.NodeWrite write) {
+    return new Ledger.NodeWrite() {
+      @Override
+      public void add(String path, List<UsageRecord> records) throws BatchContentException {
+        List<UsageRecord> scaled = new ArrayList<>();
+        for (UsageRecord r : records) {
+          scaled.add(new UsageRecord(r.idempotencyKey(), r.userSid(), r.costCents() << SCALE_SHIFT, r.occurredAt(),
+              r.resource(), r.quantity(), r.line()));
+        }
+        write.add(path, scaled);
+      }
+
+      @Override
+      public NodeApplied commit(NodeCursor cursor, Consumer<Ledger.CommitStage> probe) {
+        return write.commit(cursor, probe);
+      }
+
+      @Override
+      public void close() {
+        write.close();
+      }
+    };
+  }
+
+  @Test
+  void costsWhoseSumPassesTwoToTheSixtyThreeHaltTheNodeWithNothingApplied() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1024), record("a2", "u2", 1024)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u3", 1)));
+    RunSummary s = run();
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("A", new NodeError(NodeError.Kind.CONTENT, null,
+        null, "the costs of this run overflow a 64-bit sum of cents")));
+    assertThat(s.nodesConsumed()).isEqualTo(1);
+    assertThat(s.debitedCents()).isEqualTo(1L << SCALE_SHIFT);
+    assertThat(consumedKeys(ledger, "A")).isEmpty();
+    assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
+    assertThat(ledger.wallets()).extracting(Wallet::userSid, Wallet::balanceCents)
+        .containsExactly(tuple("u3", -(1L << SCALE_SHIFT)));
+    assertThat(ledger.node("A").orElseThrow().lastCommitSha()).isNull();
+    assertThat(ledger.verify()).isEmpty();
+  }
+
+  @Test
+  void aChargeThatWouldPassTheSmallestBalanceHaltsTheNodeUntilTheWalletCanTakeIt() throws Exception {
+    long nearlyHalf = 2047L << SCALE_SHIFT;
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 2047)));
+    assertThat(run().halted()).isEmpty();
+    repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2047)), "nodes/C/" + HOUR_10,
+        batch(record("c1", "u2", 1)));
+    RunSummary s = run();
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", new NodeError(NodeError.Kind.TRANSIENT, null,
+        null, "the balance of wallet u1 (-9218868437227405312 cents) cannot take a change of -9218868437227405312 "
+            + "cents: it would leave the 64-bit range of cents; nothing was applied")));
+    assertThat(consumedKeys(ledger, "B")).isEmpty();
+    assertThat(consumedKeys(ledger, "C")).containsExactly("c1");
+    assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
+
+    ledger.credit("u1", TxnType.GRANT, nearlyHalf, "alice", "room for node B's charge");
+    RunSummary retried = run();
+    assertThat(retried.halted()).isEmpty();
+    assertThat(retried.recordsConsumed()).isEqualTo(1);
+    assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
+    assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
+    assertThat(ledger.verify()).isEmpty();
+  }
+}

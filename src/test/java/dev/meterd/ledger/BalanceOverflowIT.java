@@ -1,0 +1,82 @@
+package dev.meterd.ledger;
+
+import static dev.meterd.testing.LedgerContents.consumedKeys;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.UsageRecord;
+import dev.meterd.testing.MutableClock;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A balance stays a 64-bit integer: SQLite would turn {@code balance_cents + ?} past the range
+ * into a REAL, so a change that would leave the range is refused whole, with a sentence naming
+ * the wallet.
+ */
+class BalanceOverflowIT {
+
+  @TempDir
+  Path tmp;
+
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+
+  private SqliteLedger open() {
+    return SqliteLedger.open(tmp.resolve("l.db"), clock);
+  }
+
+  private static void consume(SqliteLedger ledger, String node, String key, String user, long cost)
+      throws BatchContentException {
+    try (Ledger.NodeWrite w = ledger.beginNode(node, false)) {
+      w.add("nodes/" + node + "/usage_2026-11-21-10.toml",
+          List.of(new UsageRecord(key, user, cost, Instant.parse("2026-11-21T10:00:00Z"), null, null, 1)));
+      w.commit(new NodeCursor("c0ffee", "7ree", null));
+    }
+  }
+
+  private static long balance(SqliteLedger ledger, String user) {
+    return ledger.wallet(user).orElseThrow().balanceCents();
+  }
+
+  @Test
+  void aGrantThatWouldPassTheLargestBalanceIsRefusedAndChangesNothing() {
+    try (SqliteLedger ledger = open()) {
+      ledger.credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
+      assertThatThrownBy(() -> ledger.credit("u1", TxnType.GRANT, 10, "alice", null))
+          .isInstanceOf(BalanceOutOfRangeException.class)
+          .hasMessage("the balance of wallet u1 (9223372036854775802 cents) cannot take a change of 10 cents: "
+              + "it would leave the 64-bit range of cents; nothing was applied");
+      assertThat(balance(ledger, "u1")).isEqualTo(Long.MAX_VALUE - 5);
+      assertThat(ledger.transactions("u1", 10)).hasSize(1);
+
+      ledger.credit("u1", TxnType.GRANT, 5, "alice", "exactly to the largest balance");
+      assertThat(balance(ledger, "u1")).isEqualTo(Long.MAX_VALUE);
+      assertThat(ledger.transactions("u1", 10)).hasSize(2);
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void aChargeThatWouldPassTheSmallestBalanceRollsBackTheWholeNodeRun() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", "a1", "u1", Long.MAX_VALUE);
+      assertThat(balance(ledger, "u1")).isEqualTo(-Long.MAX_VALUE);
+
+      assertThatThrownBy(() -> consume(ledger, "B", "b1", "u1", 2))
+          .isInstanceOf(BalanceOutOfRangeException.class)
+          .hasMessage("the balance of wallet u1 (-9223372036854775807 cents) cannot take a change of -2 cents: "
+              + "it would leave the 64-bit range of cents; nothing was applied");
+      assertThat(balance(ledger, "u1")).isEqualTo(-Long.MAX_VALUE);
+      assertThat(ledger.node("B")).isEmpty();
+      assertThat(consumedKeys(ledger, "B")).isEmpty();
+
+      consume(ledger, "B", "b1", "u1", 1);
+      assertThat(balance(ledger, "u1")).isEqualTo(Long.MIN_VALUE);
+      assertThat(ledger.verify()).isEmpty();
+    }
+  }
+}
