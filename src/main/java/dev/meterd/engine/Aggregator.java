@@ -129,6 +129,11 @@ public final class Aggregator {
         + Integer.toString(ThreadLocalRandom.current().nextInt(36 * 36 * 36 * 36), 36);
   }
 
+  /** A node's debits would take the run's total past 2^63 - 1 cents (its write is rolled back). */
+  private static final class RunTotalOverflowException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+  }
+
   /** A file read before the node's write: its records, or null where they must be read again. */
   private record ReadFile(FileRef ref, UsageBatch batch) {}
 
@@ -140,6 +145,8 @@ public final class Aggregator {
     final List<NodeOutcome> outcomes = new ArrayList<>();
     int skipped;
     int ignored;
+    /** The cents debited by the nodes this run has committed; never past 2^63 - 1. */
+    long debitedCents;
 
     Run(RunRequest request, String tip, String since) {
       this.request = request;
@@ -259,10 +266,14 @@ public final class Aggregator {
             write.add(batch.path(), batch.records());
             faults.reached(FaultInjector.Point.AFTER_RECORDS, node);
           }
+          if (Long.MAX_VALUE - debitedCents < write.debitedCents()) {
+            throw new RunTotalOverflowException();
+          }
           applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
               stage == Ledger.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
                   : FaultInjector.Point.BEFORE_CURSOR, node));
         }
+        debitedCents += applied.debitedCents();
         return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
             applied.debitedCents(), applied.newestOccurredAt());
       } catch (BatchContentException e) {
@@ -283,6 +294,10 @@ public final class Aggregator {
         }
         log.warn("node {} halted until the next run: {}", node, e.getMessage());
         return halted;
+      } catch (RunTotalOverflowException e) {
+        // The summary's total must stay exact; alone, the node fits in the next run.
+        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, "the debits of this run would pass "
+            + Long.MAX_VALUE + " cents in all; the node is retried by the next run"), null);
       } catch (ArithmeticException e) {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, null, null,
             "the costs of this run overflow a 64-bit sum of cents"), treeId);

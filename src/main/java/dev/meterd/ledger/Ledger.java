@@ -200,6 +200,9 @@ public interface Ledger extends AutoCloseable {
      */
     void add(String path, List<UsageRecord> records) throws BatchContentException;
 
+    /** The cents the records added so far will debit (new records only, duplicates excluded). */
+    long debitedCents();
+
     /** Debits the wallets, advances the cursor and commits (or, for a dry run, rolls back). */
     default NodeApplied commit(NodeCursor cursor) {
       return commit(cursor, stage -> {});

@@ -775,6 +775,11 @@ public final class SqliteLedger implements Ledger {
     }
 
     @Override
+    public long debitedCents() {
+      return debited;
+    }
+
+    @Override
     public NodeApplied commit(NodeCursor cursor, java.util.function.Consumer<CommitStage> probe) {
       synchronized (SqliteLedger.this) {
         try {

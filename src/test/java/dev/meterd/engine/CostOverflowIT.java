@@ -101,6 +101,11 @@ class CostOverflowIT {
       }
 
       @Override
+      public long debitedCents() {
+        return write.debitedCents();
+      }
+
+      @Override
       public NodeApplied commit(NodeCursor cursor, Consumer<Ledger.CommitStage> probe) {
         return write.commit(cursor, probe);
       }
@@ -110,6 +115,24 @@ class CostOverflowIT {
         write.close();
       }
     };
+  }
+
+  @Test
+  void aNodeThatWouldTakeTheRunsTotalPastTwoToTheSixtyThreeWaitsForTheNextRun() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1024)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u2", 1024)));
+    RunSummary s = run();
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", new NodeError(NodeError.Kind.TRANSIENT, null,
+        null, "the debits of this run would pass 9223372036854775807 cents in all; the node is retried by the "
+            + "next run")));
+    assertThat(s.debitedCents()).isEqualTo(1L << 62);
+    assertThat(consumedKeys(ledger, "B")).isEmpty();
+
+    RunSummary next = run();
+    assertThat(next.halted()).isEmpty();
+    assertThat(next.debitedCents()).isEqualTo(1L << 62);
+    assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
+    assertThat(ledger.verify()).isEmpty();
   }
 
   @Test
