@@ -5,6 +5,7 @@ import dev.meterd.batch.BatchParser;
 import dev.meterd.batch.WireFormat;
 import dev.meterd.source.git.GitBatchSource;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -73,14 +74,34 @@ public final class UsageWriter {
   private static final WriteFaults FAULTS = WriteFaults.FROM_SYSTEM_PROPERTY;
 
   /**
-   * How a push retries.
+   * How a push retries, and how long it waits for the remote.
    *
    * @param maxAttempts pushes tried before giving up
    * @param backoffBase the wait after the first rejection; it doubles, jittered
    * @param backoffMax the longest wait
+   * @param transportTimeout how long connecting, and each read from the remote, may take (whole
+   *     seconds, at least 1); a remote that stays silent that long ends the push at once, since
+   *     another try would most likely wait as long again
    */
-  public record PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax) {
+  public record PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax, Duration transportTimeout) {
+    /** A constant so that the command line's default can name it. */
+    public static final long DEFAULT_TRANSPORT_TIMEOUT_SECONDS = 60;
+    public static final Duration DEFAULT_TRANSPORT_TIMEOUT = Duration.ofSeconds(DEFAULT_TRANSPORT_TIMEOUT_SECONDS);
     public static final PushPolicy DEFAULT = new PushPolicy(10, Duration.ofMillis(200), Duration.ofSeconds(10));
+
+    public PushPolicy {
+      if (maxAttempts < 1) {
+        throw new IllegalArgumentException("maxAttempts must be >= 1, got " + maxAttempts);
+      }
+      if (transportTimeout.getSeconds() < 1 || transportTimeout.getSeconds() > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException("transportTimeout must be 1 s or more, got " + transportTimeout);
+      }
+    }
+
+    /** A policy with the default transport timeout. */
+    public PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax) {
+      this(maxAttempts, backoffBase, backoffMax, DEFAULT_TRANSPORT_TIMEOUT);
+    }
   }
 
   /** What {@link #record} did with one record. */
@@ -457,40 +478,26 @@ public final class UsageWriter {
   public Pushed push(Optional<String> token, PushPolicy policy) throws EdgeException {
     return locked(() -> {
       try (Git git = Git.open(clone.toFile())) {
-        Repository repo = git.getRepository();
         recover(git);
-        String branch = repo.getBranch();
+        Origin origin = new Origin(git, token, policy.transportTimeout());
         int committed = commitPending(git);
-        var credentials = token.map(t -> new UsernamePasswordCredentialsProvider("meterd", t)).orElse(null);
         Duration wait = policy.backoffBase();
         for (int attempt = 1; ; attempt++) {
-          String why;
-          try {
-            Iterable<PushResult> results = git.push().setRemote("origin").setCredentialsProvider(credentials)
-                .setRefSpecs(new RefSpec(Constants.R_HEADS + branch + ":" + Constants.R_HEADS + branch)).call();
-            RemoteRefUpdate update = results.iterator().next().getRemoteUpdate(Constants.R_HEADS + branch);
-            switch (update.getStatus()) {
-              case OK, UP_TO_DATE -> {
-                return new Pushed(node, branch, committed, repo.resolve(Constants.HEAD).name(), attempt);
-              }
-              case REJECTED_NONFASTFORWARD, REJECTED_REMOTE_CHANGED, REJECTED_OTHER_REASON ->
-                  why = update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")");
-              default -> throw new EdgeException("the remote refused the push of " + branch + ": "
-                  + update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")"));
-            }
-          } catch (TransportException e) {
-            why = GitBatchSource.redact(e.getMessage(), token);
+          String why = origin.push();
+          if (why == null) {
+            return new Pushed(node, origin.branch, committed,
+                git.getRepository().resolve(Constants.HEAD).name(), attempt);
           }
           if (attempt >= policy.maxAttempts()) {
-            throw new EdgeException("cannot push nodes/" + node + " to origin/" + branch + " after " + attempt
-                + " tries: " + why + "; the commits stay in the clone, and the next push sends them");
+            throw new EdgeException("cannot push nodes/" + node + " to origin/" + origin.branch + " after "
+                + attempt + " tries: " + why + "; the commits stay in the clone, and the next push sends them");
           }
-          log.info("push of nodes/{} to origin/{} not taken ({}); fetching, rebasing, try {} of {}", node, branch,
-              why, attempt + 1, policy.maxAttempts());
+          log.info("push of nodes/{} to origin/{} not taken ({}); fetching, rebasing, try {} of {}", node,
+              origin.branch, why, attempt + 1, policy.maxAttempts());
           sleep(wait);
           Duration doubled = wait.multipliedBy(2);
           wait = doubled.compareTo(policy.backoffMax()) > 0 ? policy.backoffMax() : doubled;
-          rebaseOntoRemote(git, branch, credentials, token);
+          rebaseOntoRemote(git, origin);
         }
       } catch (IOException | GitAPIException e) {
         // Only the redacted message: the cause's trace could carry the remote's URL with a secret.
@@ -498,6 +505,75 @@ public final class UsageWriter {
             + GitBatchSource.redact(e.getMessage(), token), null);
       }
     });
+  }
+
+  /** The clone's {@code origin} as a push talks to it: credentials, the transport timeout, its URL for messages. */
+  private final class Origin {
+    private final Git git;
+    private final String branch;
+    private final Optional<String> token;
+    private final UsernamePasswordCredentialsProvider credentials;
+    private final int timeoutSeconds;
+
+    Origin(Git git, Optional<String> token, Duration timeout) throws IOException {
+      this.git = git;
+      this.branch = git.getRepository().getBranch();
+      this.token = token;
+      this.credentials = token.map(t -> new UsernamePasswordCredentialsProvider("meterd", t)).orElse(null);
+      this.timeoutSeconds = (int) timeout.getSeconds();
+    }
+
+    /**
+     * Pushes the branch once: null when the remote has it now, else why not (a rejection or a
+     * transport failure, worth another try).
+     *
+     * @throws EdgeException the remote refused for good, or stayed silent past the timeout
+     */
+    String push() throws GitAPIException, EdgeException {
+      try {
+        Iterable<PushResult> results = git.push().setRemote("origin").setCredentialsProvider(credentials)
+            .setTimeout(timeoutSeconds)
+            .setRefSpecs(new RefSpec(Constants.R_HEADS + branch + ":" + Constants.R_HEADS + branch)).call();
+        RemoteRefUpdate update = results.iterator().next().getRemoteUpdate(Constants.R_HEADS + branch);
+        String status = update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")");
+        return switch (update.getStatus()) {
+          case OK, UP_TO_DATE -> null;
+          case REJECTED_NONFASTFORWARD, REJECTED_REMOTE_CHANGED, REJECTED_OTHER_REASON -> status;
+          default -> throw new EdgeException("the remote refused the push of " + branch + ": " + status);
+        };
+      } catch (TransportException e) {
+        return retryable(e);
+      }
+    }
+
+    /** Fetches the branch into {@code tracking}; false when the fetch failed and the push is simply tried again. */
+    boolean fetch(String tracking) throws GitAPIException, EdgeException {
+      try {
+        git.fetch().setRemote("origin").setCredentialsProvider(credentials).setTimeout(timeoutSeconds)
+            .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + tracking)).call();
+        return true;
+      } catch (TransportException e) {
+        log.info("fetch of origin/{} failed ({}); trying the push again", branch, retryable(e));
+        return false;
+      }
+    }
+
+    /**
+     * A transport failure's message, redacted, when another try may do better.
+     *
+     * @throws EdgeException the remote stayed silent past the timeout: that ends the push
+     */
+    private String retryable(TransportException e) throws EdgeException {
+      for (Throwable c = e; c != null; c = c.getCause()) {
+        if (c instanceof InterruptedIOException) {
+          String url = git.getRepository().getConfig().getString("remote", "origin", "url");
+          throw new EdgeException("cannot push nodes/" + node + " to " + GitBatchSource.redact(String.valueOf(url),
+              token) + ": it did not answer within " + timeoutSeconds + " s (push --timeout-seconds); the commits "
+              + "stay in the clone, and the next push sends them");
+        }
+      }
+      return GitBatchSource.redact(e.getMessage(), token);
+    }
   }
 
   /**
@@ -591,15 +667,10 @@ public final class UsageWriter {
     return changed.size();
   }
 
-  private void rebaseOntoRemote(Git git, String branch, UsernamePasswordCredentialsProvider credentials,
-      Optional<String> token) throws GitAPIException, IOException, EdgeException {
+  private void rebaseOntoRemote(Git git, Origin origin) throws GitAPIException, IOException, EdgeException {
+    String branch = origin.branch;
     String tracking = Constants.R_REMOTES + "origin/" + branch;
-    try {
-      git.fetch().setRemote("origin").setCredentialsProvider(credentials)
-          .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + tracking)).call();
-    } catch (TransportException e) {
-      log.info("fetch of origin/{} failed ({}); trying the push again", branch,
-          GitBatchSource.redact(e.getMessage(), token));
+    if (!origin.fetch(tracking)) {
       return;
     }
     if (git.getRepository().exactRef(tracking) == null) {

@@ -45,10 +45,14 @@ class EdgeCommandsIT {
   }
 
   private int meterd(String stdin, String... args) {
+    return meterd(Map.of(), stdin, args);
+  }
+
+  private int meterd(Map<String, String> env, String stdin, String... args) {
     ByteArrayOutputStream o = new ByteArrayOutputStream();
     ByteArrayOutputStream e = new ByteArrayOutputStream();
     int code = Main.execute(args, new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
-        new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8), Map.of());
+        new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8), env);
     out = o.toString(StandardCharsets.UTF_8);
     err = e.toString(StandardCharsets.UTF_8);
     return code;
@@ -131,5 +135,106 @@ class EdgeCommandsIT {
         {"node":"edge-1","records":1,"keys":["k1","k3"],"files":["nodes/edge-1/usage_2026-11-21-10.toml"],
          "already_recorded":[{"idempotency_key":"k1","file":"nodes/edge-1/usage_2026-11-21-10.toml"}]}"""));
     assertThat(files(BatchParser.Limits.DEFAULT)).isEqualTo(Map.of("usage_2026-11-21-10.toml", 3));
+  }
+
+  private int push(Map<String, String> env, String... options) {
+    String[] args = Stream.concat(Stream.of("push", "--node", "edge-1", "--repo", clone.toString()),
+        Stream.of(options)).toArray(String[]::new);
+    return meterd(env, "", args);
+  }
+
+  @Test
+  void pushThatRunsOutOfTriesExitsWith3KeepsTheCommitAndTheNextPushSendsIt() throws Exception {
+    assertThat(record(line("k1", "u1", 5))).as(err).isZero();
+    String before = bare.tip();
+    Path stale = bare.dir().resolve("refs/heads/main.lock");
+    Files.writeString(stale, "");
+
+    assertThat(push(Map.of(), "--attempts", "2", "--backoff-millis", "0")).isEqualTo(3);
+    assertThat(err).isEqualTo("meterd: cannot push nodes/edge-1 to origin/main after 2 tries: REJECTED_OTHER_REASON "
+        + "(failed to lock); the commits stay in the clone, and the next push sends them\n");
+    assertThat(bare.tip()).isEqualTo(before);
+
+    Files.delete(stale);
+    assertThat(push(Map.of())).as(err).isZero();
+    assertThat(new JsonObject(out)).isEqualTo(new JsonObject().put("node", "edge-1").put("branch", "main")
+        .put("committed", 0).put("head", bare.tip()).put("attempts", 1));
+    assertThat(bare.committer().read(HOUR_FILE)).isEqualTo(Files.readAllBytes(clone.resolve(HOUR_FILE)));
+  }
+
+  @Test
+  void pushGivesUpOnARemoteThatNeverAnswersAtItsTimeout() throws Exception {
+    assertThat(record(line("k1", "u1", 5))).as(err).isZero();
+    try (SilentServer server = new SilentServer()) {
+      String url = "http://127.0.0.1:" + server.port() + "/usage.git";
+      try (org.eclipse.jgit.api.Git git = org.eclipse.jgit.api.Git.open(clone.toFile())) {
+        var config = git.getRepository().getConfig();
+        config.setString("remote", "origin", "url", "http://meterd:s3cr3t-t0ken@127.0.0.1:" + server.port()
+            + "/usage.git");
+        config.save();
+      }
+      java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+      try {
+        var pushed = pool.submit(() -> push(Map.of("METERD_GIT_TOKEN", "s3cr3t-t0ken"), "--timeout-seconds", "2"));
+        assertThat(pushed.get(120, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(3);
+      } finally {
+        pool.shutdownNow();
+      }
+      assertThat(err).isEqualTo("meterd: cannot push nodes/edge-1 to " + url + ": it did not answer within 2 s "
+          + "(push --timeout-seconds); the commits stay in the clone, and the next push sends them\n");
+      assertThat(server.accepted()).isPositive();
+    }
+  }
+
+  @Test
+  void pushCommitsNoFilePastTheLimitsItIsGiven() throws Exception {
+    assertThat(record(line("k1", "u1", 5) + line("k2", "u1", 6))).as(err).isZero();
+    String before = bare.tip();
+    assertThat(push(Map.of(), "--max-records", "1")).isEqualTo(3);
+    assertThat(err).isEqualTo("meterd: not pushed: " + HOUR_FILE + " is not a valid batch: line 4: file has 2 "
+        + "records, over the limit of 1\n");
+    assertThat(bare.tip()).isEqualTo(before);
+    assertThat(push(Map.of(), "--max-records", "2")).as(err).isZero();
+    assertThat(new JsonObject(out).getInteger("committed")).isEqualTo(1);
+  }
+
+  /** A TCP server that accepts every connection and never sends a byte: a remote stalled mid-request. */
+  private static final class SilentServer implements AutoCloseable {
+    private final java.net.ServerSocket socket = new java.net.ServerSocket(0, 50,
+        java.net.InetAddress.getLoopbackAddress());
+    private final java.util.List<java.net.Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final Thread acceptor = new Thread(this::acceptAll, "silent-server");
+
+    SilentServer() throws java.io.IOException {
+      acceptor.setDaemon(true);
+      acceptor.start();
+    }
+
+    int port() {
+      return socket.getLocalPort();
+    }
+
+    int accepted() {
+      return held.size();
+    }
+
+    private void acceptAll() {
+      try {
+        while (true) {
+          held.add(socket.accept());
+        }
+      } catch (java.io.IOException closed) {
+        // The test is over.
+      }
+    }
+
+    @Override
+    public void close() throws Exception {
+      socket.close();
+      for (java.net.Socket s : held) {
+        s.close();
+      }
+      acceptor.join(10_000);
+    }
   }
 }

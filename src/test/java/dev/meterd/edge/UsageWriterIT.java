@@ -452,4 +452,35 @@ class UsageWriterIT {
     assertThat(writer.record(Usage.of("u1", 6, AT)).outcome()).as("a new key is not looked up")
         .isEqualTo(UsageWriter.Outcome.APPENDED);
   }
+
+  @Test
+  void aPushThatRunsOutOfTriesKeepsItsCommitAndTheNextPushSendsIt() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(new Usage("u1", 5, AT, "k1", null, null));
+    String before = bare.tip();
+    // A lock left on the remote's branch, as a crashed receive-pack leaves one: every push is refused.
+    Path stale = bare.dir().resolve("refs/heads/main.lock");
+    Files.createDirectories(stale.getParent());
+    Files.writeString(stale, "");
+
+    UsageWriter.PushPolicy threeTries = new UsageWriter.PushPolicy(3, Duration.ZERO, Duration.ZERO);
+    assertThatThrownBy(() -> writer.push(Optional.empty(), threeTries)).isInstanceOf(EdgeException.class)
+        .hasMessage("cannot push nodes/edge-1 to origin/main after 3 tries: REJECTED_OTHER_REASON (failed to lock); "
+            + "the commits stay in the clone, and the next push sends them");
+    assertThat(bare.tip()).isEqualTo(before);
+    try (org.eclipse.jgit.api.Git git = org.eclipse.jgit.api.Git.open(clone.toFile())) {
+      assertThat(git.status().call().isClean()).as("the records are committed").isTrue();
+      assertThat(git.log().call().iterator().next().getFullMessage()).isEqualTo("edge-1: usage, 1 file");
+    }
+
+    Files.delete(stale);
+    UsageWriter.Pushed pushed = writer.push(Optional.empty(), threeTries);
+    assertThat(pushed).isEqualTo(new UsageWriter.Pushed("edge-1", "main", 0, bare.tip(), 1));
+    assertThat(bare.tip()).isNotEqualTo(before);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      assertThat(aggregate(ledger).recordsConsumed()).isEqualTo(1);
+      assertThat(balance(ledger, "u1")).isEqualTo(-5);
+    }
+  }
 }
