@@ -704,12 +704,22 @@ public final class UsageWriter {
     ReentrantLock local = LOCAL_LOCKS.computeIfAbsent(lockFile, k -> new ReentrantLock());
     local.lock();
     try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = ch.lock()) {
+        FileLock lock = acquire(ch)) {
       return work.run();
     } catch (IOException e) {
       throw new EdgeException("cannot take the writer lock " + lockFile + ": " + e.getMessage(), e);
     } finally {
       local.unlock();
     }
+  }
+
+  /** The lock of the clone's writers, waited for (and said so) while another process holds it. */
+  private FileLock acquire(FileChannel ch) throws IOException {
+    FileLock lock = ch.tryLock();
+    if (lock != null) {
+      return lock;
+    }
+    log.info("{} is held by another writer of this clone; waiting for it", lockFile);
+    return ch.lock();
   }
 }

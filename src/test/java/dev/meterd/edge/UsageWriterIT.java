@@ -483,4 +483,54 @@ class UsageWriterIT {
       assertThat(balance(ledger, "u1")).isEqualTo(-5);
     }
   }
+
+  @Test
+  void threadsWritingOneCloneAtOnceTakeTurnsAndEveryRecordLandsOnce() throws Exception {
+    Path clone = cloneOf("edge-1");
+    BatchParser.Limits limits = new BatchParser.Limits(BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 50);
+    int calls = 30;
+    java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(3);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+    List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+    for (String w : List.of("a", "b")) {
+      UsageWriter writer = UsageWriter.open(clone, "edge-1", clock, limits);
+      done.add(pool.submit(() -> {
+        start.await();
+        for (int c = 0; c < calls; c++) {
+          List<Usage> usages = new ArrayList<>();
+          for (int i = 0; i < 5; i++) {
+            usages.add(new Usage("u1", 1, AT, w + "-" + c + "-" + i, null, null));
+          }
+          writer.record(usages);
+        }
+        return null;
+      }));
+    }
+    UsageWriter pusher = UsageWriter.open(clone, "edge-1", clock, limits);
+    done.add(pool.submit(() -> {
+      start.await();
+      for (int p = 0; p < 5; p++) {
+        pusher.push(Optional.empty(), FAST);
+      }
+      return null;
+    }));
+    for (var f : done) {
+      f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+    }
+    pool.shutdown();
+    pusher.push(Optional.empty(), FAST);
+
+    List<String> keys = new ArrayList<>();
+    keysByFile(clone, limits).values().forEach(keys::addAll);
+    assertThat(keys).hasSize(2 * calls * 5).doesNotHaveDuplicates();
+    assertThat(keysByFile(clone, limits)).hasSize(6).allSatisfy((file, inFile) -> assertThat(inFile).hasSize(50));
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+        GitBatchSource source = GitBatchSource.open(bare.dir().toString(), "main", tmp.resolve("c"),
+            Optional.empty())) {
+      RunSummary s = new Aggregator(source, ledger, new BatchParser(limits), clock, FaultInjector.NONE)
+          .run(RunRequest.ALL);
+      assertThat(s.halted()).isEmpty();
+      assertThat(s.recordsConsumed()).isEqualTo(2 * calls * 5);
+    }
+  }
 }
