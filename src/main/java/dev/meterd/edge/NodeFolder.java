@@ -75,7 +75,7 @@ final class NodeFolder {
   /**
    * The records already in the node's files under each of {@code quotedKeys} (the first in name
    * order for each), found with one pass over each usage file: in this writer's layout without
-   * the TOML parser, any other file with the reader's {@code parser}.
+   * the TOML parser, any other file with {@code parser}.
    *
    * @throws EdgeException a file in another layout is not a valid batch, so its keys are unknown
    */

@@ -4,6 +4,7 @@ import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.batch.WireFormat;
 import dev.meterd.source.git.GitBatchSource;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -59,12 +60,17 @@ import org.slf4j.LoggerFactory;
  *       file valid: with the records of the write or without them. A file that ends in a partial
  *       block all the same (copied from a writer of another kind, or torn by a disk that lied
  *       about a sync) has that block cut off before the next write and before a push.
+ *   <li>No file passes the limits the writer is given (the reader's): a record that does not fit
+ *       goes on in the hour's next file, {@code usage_<hour>.<N>.toml}. A given key already in
+ *       the node's files is not written again, and is refused with another user or cost, as the
+ *       reader would halt the node on it.
  *   <li>Writers of one clone, threads or processes, take turns through a lock file in
  *       {@code .git}.
  *   <li>{@link #push} commits the node's folder only and pushes; when the remote has moved on, it
  *       fetches, rebases the node's commits (which touch only its folder, so they never
- *       conflict) and tries again, with backoff, a bounded number of times. A crash at any point
- *       leaves the records in the clone for the next push; none is written twice.
+ *       conflict) and tries again, with backoff, a bounded number of times. A remote silent past
+ *       the transport timeout ends the push. A crash at any point leaves the records in the clone
+ *       for the next push; none is written twice.
  * </ul>
  */
 public final class UsageWriter {
@@ -72,6 +78,8 @@ public final class UsageWriter {
   private static final Logger log = LoggerFactory.getLogger(UsageWriter.class);
   private static final Map<Path, ReentrantLock> LOCAL_LOCKS = new ConcurrentHashMap<>();
   private static final WriteFaults FAULTS = WriteFaults.FROM_SYSTEM_PROPERTY;
+  /** What a record's block is parsed after, alone, to check it. */
+  private static final byte[] SCHEMA_LINE = "schema = 1\n".getBytes(StandardCharsets.UTF_8);
 
   /**
    * How a push retries, and how long it waits for the remote.
@@ -133,6 +141,12 @@ public final class UsageWriter {
   private final Keys keys;
   private final Path lockFile;
   private final BatchParser parser;
+  /**
+   * The parser that reads back the node's files in another layout: their record count may be
+   * past the limit (a lower limit than when they were written), which decides to go on in the
+   * next file rather than an error.
+   */
+  private final BatchParser counting;
   private final int headerBytes;
 
   private UsageWriter(Path clone, String node, Clock clock, BatchParser.Limits limits) {
@@ -142,6 +156,7 @@ public final class UsageWriter {
     this.keys = new Keys(clock);
     this.lockFile = clone.resolve(".git").resolve("meterd-writer.lock");
     this.parser = new BatchParser(limits);
+    this.counting = new BatchParser(new BatchParser.Limits(limits.maxFileBytes(), Integer.MAX_VALUE));
     this.headerBytes = utf8(BatchText.header(node)).length;
   }
 
@@ -194,7 +209,7 @@ public final class UsageWriter {
   public List<Written> record(List<Usage> usages) throws EdgeException {
     List<Pending> blocks = new ArrayList<>(usages.size());
     for (int i = 0; i < usages.size(); i++) {
-      blocks.add(block(usages.get(i), usages.size() == 1 ? "the record" : "record " + (i + 1)));
+      blocks.add(pending(usages.get(i), usages.size() == 1 ? "the record" : "record " + (i + 1)));
     }
     return locked(() -> {
       try {
@@ -214,7 +229,7 @@ public final class UsageWriter {
   private record Pending(String which, String key, String quotedKey, boolean given, Usage usage, String hour,
       byte[] text) {}
 
-  private Pending block(Usage u, String which) {
+  private Pending pending(Usage u, String which) {
     String key = u.key() != null ? u.key() : keys.next();
     byte[] text = utf8(BatchText.record(new StringBuilder(), key, u.userSid(), u.costCents(), u.occurredAt(),
         u.resource(), u.quantity()).toString());
@@ -235,8 +250,6 @@ public final class UsageWriter {
     return new Pending(which, key, BatchText.quoted(key), u.key() != null, u, BatchText.hour(u.occurredAt()), text);
   }
 
-  private static final byte[] SCHEMA_LINE = utf8("schema = 1\n");
-
   /** Under the writer lock: what each record is, then the new blocks hour by hour. */
   private List<Written> write(List<Pending> blocks, NodeFolder folder) throws EdgeException, IOException {
     Set<String> given = new HashSet<>();
@@ -245,7 +258,7 @@ public final class UsageWriter {
         given.add(b.quotedKey());
       }
     }
-    Map<String, NodeFolder.Recorded> inFiles = folder.recorded(given, this::repaired, parser);
+    Map<String, NodeFolder.Recorded> inFiles = folder.recorded(given, this::repaired, counting);
     Map<String, Integer> firstInCall = new HashMap<>();
     Map<String, List<Integer>> newByHour = new TreeMap<>();
     Integer[] sameAs = new Integer[blocks.size()];
@@ -310,7 +323,7 @@ public final class UsageWriter {
     file.write();
   }
 
-  /** A file of the hour records go into: what it holds (a partial last block cut), and what it takes. */
+  /** An hour's file as it is now (a partial last block cut off), with the number of its records. */
   private HourFile hourFile(String relative) throws EdgeException, IOException {
     String kept = repaired(relative);
     if (kept == null) {
@@ -323,7 +336,7 @@ public final class UsageWriter {
     int records = BatchText.forEachBlock(kept, node, b -> {});
     if (records < 0) {
       try {
-        records = parser.parse(relative, node, bytes).records().size();
+        records = counting.parse(relative, node, bytes).records().size();
       } catch (BatchContentException e) {
         throw new EdgeException(relative + " is not a valid batch: " + readerError(e) + "; fix or move the file");
       }
@@ -331,10 +344,11 @@ public final class UsageWriter {
     return new HourFile(relative, bytes, records);
   }
 
+  /** A file of an hour as records go into it: its text so far, and the blocks it takes on. */
   private final class HourFile {
     private final String relative;
     private final byte[] kept;
-    private final java.io.ByteArrayOutputStream added = new java.io.ByteArrayOutputStream();
+    private final ByteArrayOutputStream added = new ByteArrayOutputStream();
     private int records;
 
     HourFile(String relative, byte[] kept, int records) {

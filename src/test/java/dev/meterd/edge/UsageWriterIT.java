@@ -58,10 +58,14 @@ class UsageWriterIT {
   }
 
   private RunSummary aggregate(SqliteLedger ledger) throws Exception {
+    return aggregate(ledger, BatchParser.Limits.DEFAULT);
+  }
+
+  /** One aggregation run over the bare repository, by a reader with {@code limits}. */
+  private RunSummary aggregate(SqliteLedger ledger, BatchParser.Limits limits) throws Exception {
     try (GitBatchSource source = GitBatchSource.open(bare.dir().toString(), "main", tmp.resolve("c"),
         Optional.empty())) {
-      return new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock, FaultInjector.NONE)
-          .run(RunRequest.ALL);
+      return new Aggregator(source, ledger, new BatchParser(limits), clock, FaultInjector.NONE).run(RunRequest.ALL);
     }
   }
 
@@ -362,11 +366,8 @@ class UsageWriterIT {
     assertThat(files.values()).extracting(List::size).containsExactly(3, 2, 3, 1);
 
     writer.push(Optional.empty(), FAST);
-    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
-        GitBatchSource source = GitBatchSource.open(bare.dir().toString(), "main", tmp.resolve("c"),
-            Optional.empty())) {
-      RunSummary s = new Aggregator(source, ledger, new BatchParser(limits), clock, FaultInjector.NONE)
-          .run(RunRequest.ALL);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger, limits);
       assertThat(s.halted()).isEmpty();
       assertThat(s.recordsConsumed()).isEqualTo(9);
       assertThat(s.recordsDuplicate()).isZero();
@@ -411,6 +412,13 @@ class UsageWriterIT {
         .record(new Usage("u1", 1, AT, "c", null, null));
     assertThat(Files.readString(clone.resolve(HOUR_FILE))).isEqualTo(before);
     assertThat(keysByFile(clone, BatchParser.Limits.DEFAULT).get("usage_2026-11-21-10.1.toml")).containsExactly("c");
+
+    // The same with a file in another layout, which is counted by the parser.
+    Files.writeString(clone.resolve("nodes/edge-1/usage_2026-11-21-11.toml"), UsageRepo.batch(
+        UsageRepo.record("d", "u1", 1), UsageRepo.record("e", "u1", 1)));
+    assertThat(UsageWriter.open(clone, "edge-1", clock, new BatchParser.Limits(1_000_000, 1))
+        .record(new Usage("u1", 1, AT.plusSeconds(3600), "f", null, null)).file())
+        .isEqualTo("nodes/edge-1/usage_2026-11-21-11.1.toml");
   }
 
   @Test
@@ -524,11 +532,8 @@ class UsageWriterIT {
     keysByFile(clone, limits).values().forEach(keys::addAll);
     assertThat(keys).hasSize(2 * calls * 5).doesNotHaveDuplicates();
     assertThat(keysByFile(clone, limits)).hasSize(6).allSatisfy((file, inFile) -> assertThat(inFile).hasSize(50));
-    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
-        GitBatchSource source = GitBatchSource.open(bare.dir().toString(), "main", tmp.resolve("c"),
-            Optional.empty())) {
-      RunSummary s = new Aggregator(source, ledger, new BatchParser(limits), clock, FaultInjector.NONE)
-          .run(RunRequest.ALL);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger, limits);
       assertThat(s.halted()).isEmpty();
       assertThat(s.recordsConsumed()).isEqualTo(2 * calls * 5);
     }
