@@ -30,10 +30,15 @@ public final class BatchParser {
    */
   public record Limits(long maxFileBytes, int maxRecordsPerFile) {
 
-    public static final Limits DEFAULT = new Limits(16L * 1024 * 1024, 200_000);
+    /** The wire format's default file limit, 16 MiB; a constant so that option defaults can name it. */
+    public static final long DEFAULT_MAX_FILE_BYTES = 16L * 1024 * 1024;
+    public static final int DEFAULT_MAX_RECORDS_PER_FILE = 200_000;
+    public static final Limits DEFAULT = new Limits(DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_RECORDS_PER_FILE);
+    /** The largest file limit: a file's bytes must fit in one array. */
+    public static final long MAX_FILE_BYTES = Integer.MAX_VALUE - 16;
 
     public Limits {
-      if (maxFileBytes < 1 || maxFileBytes > Integer.MAX_VALUE - 16) {
+      if (maxFileBytes < 1 || maxFileBytes > MAX_FILE_BYTES) {
         throw new IllegalArgumentException("maxFileBytes must be 1 to 2 GiB, got " + maxFileBytes);
       }
       if (maxRecordsPerFile < 1) {

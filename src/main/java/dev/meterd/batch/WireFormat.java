@@ -2,6 +2,7 @@ package dev.meterd.batch;
 
 import java.time.DateTimeException;
 import java.time.LocalDate;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -12,8 +13,12 @@ public final class WireFormat {
   public static final String NODES_DIR = "nodes";
 
   private static final Pattern NODE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+  /**
+   * An hour's file, or a file it goes on in ({@code .N}, N from 1, no leading zero). Java's
+   * {@code \d} matches ASCII digits only, so no other script's digits pass.
+   */
   private static final Pattern USAGE_FILE =
-      Pattern.compile("usage_(\\d{4})-(\\d{2})-(\\d{2})-(\\d{2})\\.o?toml");
+      Pattern.compile("usage_((\\d{4})-(\\d{2})-(\\d{2})-(\\d{2}))(?:\\.([1-9]\\d*))?\\.(o?toml)");
 
   private WireFormat() {}
 
@@ -43,19 +48,40 @@ public final class WireFormat {
   }
 
   /**
-   * Whether a file in a node folder is a usage batch: {@code usage_YYYY-MM-DD-HH.toml} (or
-   * {@code .otoml}) naming a real UTC hour.
+   * A usage file's name taken apart.
+   *
+   * @param hour its UTC hour as the name spells it, {@code YYYY-MM-DD-HH}
+   * @param part 0 for the hour's file, N for {@code usage_<hour>.N.toml}, the file that goes on
+   *     after the hour's file reached a limit ({@link Long#MAX_VALUE} for an N longer than 18 digits)
+   * @param extension {@code toml} or {@code otoml}
+   */
+  public record UsageFileName(String hour, long part, String extension) {}
+
+  /**
+   * Whether a file in a node folder is a usage batch: {@code usage_YYYY-MM-DD-HH.toml}, or
+   * {@code usage_YYYY-MM-DD-HH.N.toml} (N = 1, 2, ..., no leading zero), naming a real UTC hour;
+   * {@code .otoml} is read exactly like {@code .toml}, in either form.
    */
   public static boolean isUsageFileName(String name) {
+    return usageFileName(name).isPresent();
+  }
+
+  /** A usage file's name taken apart, or empty when the name is not one; see {@link #isUsageFileName}. */
+  public static Optional<UsageFileName> usageFileName(String name) {
     Matcher m = USAGE_FILE.matcher(name);
     if (!m.matches()) {
-      return false;
+      return Optional.empty();
     }
     try {
-      LocalDate.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)));
+      LocalDate.of(Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)));
     } catch (DateTimeException e) {
-      return false;
+      return Optional.empty();
     }
-    return Integer.parseInt(m.group(4)) <= 23;
+    if (Integer.parseInt(m.group(5)) > 23) {
+      return Optional.empty();
+    }
+    String part = m.group(6);
+    long n = part == null ? 0 : part.length() > 18 ? Long.MAX_VALUE : Long.parseLong(part);
+    return Optional.of(new UsageFileName(m.group(1), n, m.group(7)));
   }
 }

@@ -13,6 +13,7 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -27,8 +28,14 @@ import picocli.CommandLine.ParentCommand;
         "One record from the options, or, without --user, one JSON object a line on stdin with the fields "
             + "user_sid, cost_cents, and optionally idempotency_key, occurred_at, resource, quantity.",
         "Without a key, each record gets a new time-ordered one (UUID version 7).",
-        "Prints {\"node\",\"records\",\"keys\",\"files\"}. Exit: 0 written; 2 a record or option is invalid "
-            + "(nothing written); 3 the clone could not be written."})
+        "A file never passes the limits (give the reader's): a record that does not fit goes on in the hour's "
+            + "next file, usage_YYYY-MM-DD-HH.N.toml.",
+        "A given key already in the node's files with the same user_sid and cost_cents is not appended again "
+            + "(listed in already_recorded); with another, the call is refused.",
+        "Prints {\"node\",\"records\" (appended),\"keys\" (one per record),\"files\" (appended to),"
+            + "\"already_recorded\":[{\"idempotency_key\",\"file\"}]}. Exit: 0 written; 2 a record or option is "
+            + "invalid, a record does not fit in a file of its own, or a key is already written with other content "
+            + "(nothing written); 3 the clone could not be read or written."})
 final class RecordCommand implements Callable<Integer> {
 
   private static final Set<String> FIELDS = Set.of("user_sid", "cost_cents", "idempotency_key", "occurred_at",
@@ -39,6 +46,9 @@ final class RecordCommand implements Callable<Integer> {
 
   @Mixin
   NodeCloneOptions clone;
+
+  @Mixin
+  FileLimitOptions limits;
 
   @Option(names = "--user", paramLabel = "USER", description = "The wallet to debit (user_sid)")
   String user;
@@ -61,7 +71,7 @@ final class RecordCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Clock clock = Clock.systemUTC();
-    UsageWriter writer = UsageWriter.open(clone.repo, clone.node, clock);
+    UsageWriter writer = UsageWriter.open(clone.repo, clone.node, clock, limits.limits());
     List<Usage> usages;
     if (user != null) {
       if (costCents == null) {
@@ -76,18 +86,24 @@ final class RecordCommand implements Callable<Integer> {
       }
       usages = fromStdin(clock);
     }
-    List<UsageWriter.Written> written = writer.record(usages);
+    main.out.println(summary(writer.record(usages)).encode());
+    return ExitCodes.OK;
+  }
+
+  private JsonObject summary(List<UsageWriter.Written> written) {
     JsonArray keys = new JsonArray();
-    List<String> files = new ArrayList<>();
+    Set<String> files = new LinkedHashSet<>();
+    JsonArray already = new JsonArray();
     for (UsageWriter.Written w : written) {
       keys.add(w.idempotencyKey());
-      if (!files.contains(w.file())) {
+      if (w.outcome() == UsageWriter.Outcome.APPENDED) {
         files.add(w.file());
+      } else {
+        already.add(new JsonObject().put("idempotency_key", w.idempotencyKey()).put("file", w.file()));
       }
     }
-    main.out.println(new JsonObject().put("node", clone.node).put("records", written.size()).put("keys", keys)
-        .put("files", new JsonArray(files)).encode());
-    return ExitCodes.OK;
+    return new JsonObject().put("node", clone.node).put("records", written.size() - already.size())
+        .put("keys", keys).put("files", new JsonArray(List.copyOf(files))).put("already_recorded", already);
   }
 
   /** Now, to the millisecond: enough for an hour file, and short to read. */

@@ -4,7 +4,9 @@ import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.batch.WireFormat;
 import dev.meterd.source.git.GitBatchSource;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -16,9 +18,12 @@ import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
@@ -55,34 +60,71 @@ import org.slf4j.LoggerFactory;
  *       file valid: with the records of the write or without them. A file that ends in a partial
  *       block all the same (copied from a writer of another kind, or torn by a disk that lied
  *       about a sync) has that block cut off before the next write and before a push.
+ *   <li>No file passes the limits the writer is given (the reader's): a record that does not fit
+ *       goes on in the hour's next file, {@code usage_<hour>.<N>.toml}. A given key already in
+ *       the node's files is not written again, and is refused with another user or cost, as the
+ *       reader would halt the node on it.
  *   <li>Writers of one clone, threads or processes, take turns through a lock file in
  *       {@code .git}.
  *   <li>{@link #push} commits the node's folder only and pushes; when the remote has moved on, it
  *       fetches, rebases the node's commits (which touch only its folder, so they never
- *       conflict) and tries again, with backoff, a bounded number of times. A crash at any point
- *       leaves the records in the clone for the next push; none is written twice.
+ *       conflict) and tries again, with backoff, a bounded number of times. A remote silent past
+ *       the transport timeout ends the push. A crash at any point leaves the records in the clone
+ *       for the next push; none is written twice.
  * </ul>
  */
 public final class UsageWriter {
 
   private static final Logger log = LoggerFactory.getLogger(UsageWriter.class);
   private static final Map<Path, ReentrantLock> LOCAL_LOCKS = new ConcurrentHashMap<>();
-  /** Test hook: {@code -Dmeterd.fault=mid-record-write} kills the JVM halfway through a block. */
-  private static final boolean DIE_MID_WRITE = "mid-record-write".equals(System.getProperty("meterd.fault"));
+  private static final WriteFaults FAULTS = WriteFaults.FROM_SYSTEM_PROPERTY;
+  /** What a record's block is parsed after, alone, to check it. */
+  private static final byte[] SCHEMA_LINE = "schema = 1\n".getBytes(StandardCharsets.UTF_8);
 
   /**
-   * How a push retries.
+   * How a push retries, and how long it waits for the remote.
    *
    * @param maxAttempts pushes tried before giving up
    * @param backoffBase the wait after the first rejection; it doubles, jittered
    * @param backoffMax the longest wait
+   * @param transportTimeout how long connecting, and each read from the remote, may take (whole
+   *     seconds, at least 1); a remote that stays silent that long ends the push at once, since
+   *     another try would most likely wait as long again
    */
-  public record PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax) {
+  public record PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax, Duration transportTimeout) {
+    /** A constant so that the command line's default can name it. */
+    public static final long DEFAULT_TRANSPORT_TIMEOUT_SECONDS = 60;
+    public static final Duration DEFAULT_TRANSPORT_TIMEOUT = Duration.ofSeconds(DEFAULT_TRANSPORT_TIMEOUT_SECONDS);
     public static final PushPolicy DEFAULT = new PushPolicy(10, Duration.ofMillis(200), Duration.ofSeconds(10));
+
+    public PushPolicy {
+      if (maxAttempts < 1) {
+        throw new IllegalArgumentException("maxAttempts must be >= 1, got " + maxAttempts);
+      }
+      if (transportTimeout.getSeconds() < 1 || transportTimeout.getSeconds() > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException("transportTimeout must be 1 s or more, got " + transportTimeout);
+      }
+    }
+
+    /** A policy with the default transport timeout. */
+    public PushPolicy(int maxAttempts, Duration backoffBase, Duration backoffMax) {
+      this(maxAttempts, backoffBase, backoffMax, DEFAULT_TRANSPORT_TIMEOUT);
+    }
   }
 
-  /** A record as written: its key and its file's repository path. */
-  public record Written(String idempotencyKey, String file) {}
+  /** What {@link #record} did with one record. */
+  public enum Outcome {
+    /** Appended to {@code file}. */
+    APPENDED,
+    /**
+     * Not appended: its key is already in {@code file} with the same user and cost (what the
+     * reader compares), or came earlier in the same call.
+     */
+    ALREADY_RECORDED
+  }
+
+  /** A record as written: its key, its file's repository path, and whether this call appended it. */
+  public record Written(String idempotencyKey, String file, Outcome outcome) {}
 
   /**
    * What a push did.
@@ -98,23 +140,40 @@ public final class UsageWriter {
   private final Clock clock;
   private final Keys keys;
   private final Path lockFile;
-  private final BatchParser parser = new BatchParser(BatchParser.Limits.DEFAULT);
+  private final BatchParser parser;
+  /**
+   * The parser that reads back the node's files in another layout: their record count may be
+   * past the limit (a lower limit than when they were written), which decides to go on in the
+   * next file rather than an error.
+   */
+  private final BatchParser counting;
+  private final int headerBytes;
 
-  private UsageWriter(Path clone, String node, Clock clock) {
+  private UsageWriter(Path clone, String node, Clock clock, BatchParser.Limits limits) {
     this.clone = clone;
     this.node = node;
     this.clock = clock;
     this.keys = new Keys(clock);
     this.lockFile = clone.resolve(".git").resolve("meterd-writer.lock");
+    this.parser = new BatchParser(limits);
+    this.counting = new BatchParser(new BatchParser.Limits(limits.maxFileBytes(), Integer.MAX_VALUE));
+    this.headerBytes = utf8(BatchText.header(node)).length;
+  }
+
+  /** A writer for the reader's default limits; see {@link #open(Path, String, Clock, BatchParser.Limits)}. */
+  public static UsageWriter open(Path clone, String node, Clock clock) throws EdgeException {
+    return open(clone, node, clock, BatchParser.Limits.DEFAULT);
   }
 
   /**
-   * A writer for {@code node}'s folder in the clone at {@code clone}.
+   * A writer for {@code node}'s folder in the clone at {@code clone}, whose files stay within
+   * {@code limits}: give it the limits the reader is configured with.
    *
    * @throws InvalidUsageException the node's name breaks the wire format's rule
    * @throws EdgeException the folder is not a clone
    */
-  public static UsageWriter open(Path clone, String node, Clock clock) throws EdgeException {
+  public static UsageWriter open(Path clone, String node, Clock clock, BatchParser.Limits limits)
+      throws EdgeException {
     if (!WireFormat.isNodeName(node)) {
       throw new InvalidUsageException("node name \"" + node + "\" must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
     }
@@ -122,7 +181,7 @@ public final class UsageWriter {
       throw new EdgeException(clone + " is not a clone of the usage repository (it has no .git folder); "
           + "clone it first: git clone URL " + clone);
     }
-    return new UsageWriter(clone.toAbsolutePath().normalize(), node, clock);
+    return new UsageWriter(clone.toAbsolutePath().normalize(), node, clock, limits);
   }
 
   public String node() {
@@ -136,47 +195,187 @@ public final class UsageWriter {
 
   /**
    * Appends records to their hour files, in order, creating files as needed, and syncs them to
-   * disk. Nothing is written unless every record is valid.
+   * disk. Nothing is written unless every record is valid. A file is never taken past the limits:
+   * a record that does not fit goes on in the hour's next file ({@code usage_<hour>.<N>.toml}).
+   * A record whose key is already in the node's files (or earlier in {@code usages}) with the same
+   * user and cost is not appended again ({@link Outcome#ALREADY_RECORDED}); with another user or
+   * cost, the call is refused. Keys made here are new, so only given keys are looked up.
    *
-   * @throws InvalidUsageException a record breaks the wire format: which one, and why
-   * @throws EdgeException the files could not be written
+   * @return one per record, in order
+   * @throws InvalidUsageException a record breaks the wire format, does not fit in a file of its
+   *     own, or reuses a key with other content: which one, and why
+   * @throws EdgeException the files could not be read or written
    */
   public List<Written> record(List<Usage> usages) throws EdgeException {
-    Map<String, StringBuilder> byFile = new TreeMap<>();
-    List<Written> written = new ArrayList<>();
+    List<Pending> blocks = new ArrayList<>(usages.size());
     for (int i = 0; i < usages.size(); i++) {
-      Usage u = usages.get(i);
-      String key = u.key() != null ? u.key() : keys.next();
-      String block = BatchText.record(new StringBuilder(), key, u.userSid(), u.costCents(), u.occurredAt(),
-          u.resource(), u.quantity()).toString();
-      try {
-        parser.parse("record", node, ("schema = 1\n" + block).getBytes(StandardCharsets.UTF_8));
-      } catch (BatchContentException e) {
-        throw new InvalidUsageException((usages.size() == 1 ? "the record" : "record " + (i + 1)) + ": " + e.error());
-      }
-      String file = BatchText.path(node, u.occurredAt());
-      byFile.computeIfAbsent(file, f -> new StringBuilder()).append(block);
-      written.add(new Written(key, file));
+      blocks.add(pending(usages.get(i), usages.size() == 1 ? "the record" : "record " + (i + 1)));
     }
-    locked(() -> {
-      for (Map.Entry<String, StringBuilder> e : byFile.entrySet()) {
-        append(e.getKey(), e.getValue().toString());
+    return locked(() -> {
+      try {
+        return write(blocks, NodeFolder.list(clone, node));
+      } catch (IOException e) {
+        throw new EdgeException("cannot write the files of nodes/" + node + " in " + clone + ": " + e.getMessage(), e);
       }
-      return null;
     });
-    return written;
   }
 
-  /** Adds blocks to a file (creating it with its header), replacing it whole; see {@link #replace}. */
-  private void append(String relative, String blocks) throws EdgeException {
-    Path file = clone.resolve(relative);
-    try {
-      String kept = repaired(relative);
-      replace(file, (kept == null ? BatchText.header(node) : kept).getBytes(StandardCharsets.UTF_8),
-          blocks.getBytes(StandardCharsets.UTF_8));
-    } catch (IOException e) {
-      throw new EdgeException("cannot write " + file + ": " + e.getMessage(), e);
+  /**
+   * One record checked and as its block's text.
+   *
+   * @param which how messages name it
+   * @param given whether the caller chose the key (a key made here cannot be in a file yet)
+   */
+  private record Pending(String which, String key, String quotedKey, boolean given, Usage usage, String hour,
+      byte[] text) {}
+
+  private Pending pending(Usage u, String which) {
+    String key = u.key() != null ? u.key() : keys.next();
+    byte[] text = utf8(BatchText.record(new StringBuilder(), key, u.userSid(), u.costCents(), u.occurredAt(),
+        u.resource(), u.quantity()).toString());
+    long alone = (long) headerBytes + text.length;
+    if (alone > parser.limits().maxFileBytes()) {
+      throw new InvalidUsageException(which + ": it takes " + alone + " bytes in a file of its own, over the "
+          + "file size limit of " + parser.limits().maxFileBytes() + " bytes; make it smaller or raise the limit "
+          + "(record --max-file-bytes, as the reader's max_file_bytes)");
     }
+    byte[] alike = new byte[text.length + SCHEMA_LINE.length];
+    System.arraycopy(SCHEMA_LINE, 0, alike, 0, SCHEMA_LINE.length);
+    System.arraycopy(text, 0, alike, SCHEMA_LINE.length, text.length);
+    try {
+      parser.parse("record", node, alike);
+    } catch (BatchContentException e) {
+      throw new InvalidUsageException(which + ": " + e.error());
+    }
+    return new Pending(which, key, BatchText.quoted(key), u.key() != null, u, BatchText.hour(u.occurredAt()), text);
+  }
+
+  /** Under the writer lock: what each record is, then the new blocks hour by hour. */
+  private List<Written> write(List<Pending> blocks, NodeFolder folder) throws EdgeException, IOException {
+    Set<String> given = new HashSet<>();
+    for (Pending b : blocks) {
+      if (b.given()) {
+        given.add(b.quotedKey());
+      }
+    }
+    Map<String, NodeFolder.Recorded> inFiles = folder.recorded(given, this::repaired, counting);
+    Map<String, Integer> firstInCall = new HashMap<>();
+    Map<String, List<Integer>> newByHour = new TreeMap<>();
+    Integer[] sameAs = new Integer[blocks.size()];
+    Written[] written = new Written[blocks.size()];
+    for (int i = 0; i < blocks.size(); i++) {
+      Pending b = blocks.get(i);
+      NodeFolder.Recorded recorded = b.given() ? inFiles.get(b.quotedKey()) : null;
+      Integer earlier = b.given() ? firstInCall.putIfAbsent(b.quotedKey(), i) : null;
+      if (recorded != null) {
+        checkSame(b, "is already in " + recorded.file() + " with", recorded.quotedUser(), recorded.costCents());
+        written[i] = new Written(b.key(), recorded.file(), Outcome.ALREADY_RECORDED);
+      } else if (earlier != null) {
+        Usage first = blocks.get(earlier).usage();
+        checkSame(b, "is " + blocks.get(earlier).which() + "'s, with", BatchText.quoted(first.userSid()),
+            first.costCents());
+        sameAs[i] = earlier;
+      } else {
+        newByHour.computeIfAbsent(b.hour(), h -> new ArrayList<>()).add(i);
+      }
+    }
+    for (Map.Entry<String, List<Integer>> hour : newByHour.entrySet()) {
+      appendToHour(hour.getKey(), hour.getValue(), blocks, folder, written);
+    }
+    for (int i = 0; i < blocks.size(); i++) {
+      if (sameAs[i] != null) {
+        written[i] = new Written(blocks.get(i).key(), written[sameAs[i]].file(), Outcome.ALREADY_RECORDED);
+      }
+    }
+    return List.of(written);
+  }
+
+  /** Refuses a record whose key names a record with another user or cost, the reader's conflict. */
+  private static void checkSame(Pending b, String where, String quotedUser, long costCents) {
+    if (!quotedUser.equals(BatchText.quoted(b.usage().userSid())) || costCents != b.usage().costCents()) {
+      throw new InvalidUsageException(b.which() + ": idempotency_key " + b.quotedKey() + " " + where + " user_sid "
+          + quotedUser + " and cost_cents " + costCents + "; a key names one record forever: send that record "
+          + "again as it was, or use a new key");
+    }
+  }
+
+  /**
+   * Appends an hour's new blocks, in order, to the hour's last file while it takes them, then
+   * to the files after it, each replaced whole once.
+   */
+  private void appendToHour(String hour, List<Integer> indexes, List<Pending> blocks, NodeFolder folder,
+      Written[] written) throws EdgeException, IOException {
+    long part = Math.max(0, folder.lastPart(hour));
+    HourFile file = hourFile(BatchText.path(node, hour, part));
+    for (int i : indexes) {
+      Pending b = blocks.get(i);
+      if (!file.takes(b.text().length)) {
+        file.write();
+        if (part == Long.MAX_VALUE) {
+          throw new EdgeException(file.relative + " is full and no file can follow it; move it");
+        }
+        part++;
+        file = hourFile(BatchText.path(node, hour, part));
+      }
+      file.add(b.text());
+      written[i] = new Written(b.key(), file.relative, Outcome.APPENDED);
+    }
+    file.write();
+  }
+
+  /** An hour's file as it is now (a partial last block cut off), with the number of its records. */
+  private HourFile hourFile(String relative) throws EdgeException, IOException {
+    String kept = repaired(relative);
+    if (kept == null) {
+      return new HourFile(relative, utf8(BatchText.header(node)), 0);
+    }
+    byte[] bytes = utf8(kept);
+    if (bytes.length > parser.limits().maxFileBytes()) {
+      return new HourFile(relative, bytes, Integer.MAX_VALUE);
+    }
+    int records = BatchText.forEachBlock(kept, node, b -> {});
+    if (records < 0) {
+      try {
+        records = counting.parse(relative, node, bytes).records().size();
+      } catch (BatchContentException e) {
+        throw new EdgeException(relative + " is not a valid batch: " + readerError(e) + "; fix or move the file");
+      }
+    }
+    return new HourFile(relative, bytes, records);
+  }
+
+  /** A file of an hour as records go into it: its text so far, and the blocks it takes on. */
+  private final class HourFile {
+    private final String relative;
+    private final byte[] kept;
+    private final ByteArrayOutputStream added = new ByteArrayOutputStream();
+    private int records;
+
+    HourFile(String relative, byte[] kept, int records) {
+      this.relative = relative;
+      this.kept = kept;
+      this.records = records;
+    }
+
+    boolean takes(int blockBytes) {
+      return records < parser.limits().maxRecordsPerFile()
+          && (long) kept.length + added.size() + blockBytes <= parser.limits().maxFileBytes();
+    }
+
+    void add(byte[] block) {
+      added.writeBytes(block);
+      records++;
+    }
+
+    void write() throws EdgeException, IOException {
+      if (added.size() > 0) {
+        replace(clone.resolve(relative), kept, added.toByteArray());
+      }
+    }
+  }
+
+  private static byte[] utf8(String text) {
+    return text.getBytes(StandardCharsets.UTF_8);
   }
 
   /**
@@ -189,17 +388,19 @@ public final class UsageWriter {
     Files.createDirectories(file.getParent());
     Path staging = Files.createDirectories(clone.resolve(".git").resolve("meterd-staging"));
     Path next = staging.resolve(node + "-" + file.getFileName());
+    FAULTS.fileStarted();
     try (FileChannel ch = FileChannel.open(next, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
         StandardOpenOption.TRUNCATE_EXISTING)) {
       writeFully(ch, ByteBuffer.wrap(kept));
-      if (DIE_MID_WRITE) {
+      if (FAULTS.at(WriteFaults.Point.MID_RECORD_WRITE)) {
         writeFully(ch, ByteBuffer.wrap(added, 0, added.length / 2));
         ch.force(true);
-        Runtime.getRuntime().halt(137);
+        FAULTS.reached(WriteFaults.Point.MID_RECORD_WRITE);
       }
       writeFully(ch, ByteBuffer.wrap(added));
       ch.force(true);
     }
+    FAULTS.reached(WriteFaults.Point.BEFORE_RENAME);
     try {
       Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (java.nio.file.AtomicMoveNotSupportedException e) {
@@ -209,6 +410,7 @@ public final class UsageWriter {
     try (FileChannel folder = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
       folder.force(true);
     }
+    FAULTS.reached(WriteFaults.Point.AFTER_FILE_WRITE);
   }
 
   private static void writeFully(FileChannel ch, ByteBuffer buffer) throws IOException {
@@ -259,12 +461,7 @@ public final class UsageWriter {
 
   /** Whether the text ends as every write of this writer ends: the header or a block's last line. */
   private boolean endsComplete(String text) {
-    if (!text.endsWith("\n")) {
-      return false;
-    }
-    int start = text.lastIndexOf('\n', text.length() - 2) + 1;
-    String last = text.substring(start);
-    return last.startsWith(BatchText.LAST_KEY) || text.equals(BatchText.header(node));
+    return BatchText.endsWithLastKey(text) || text.equals(BatchText.header(node));
   }
 
   /** The reader's error for a file's bytes, or null when meterd would accept it. */
@@ -273,8 +470,13 @@ public final class UsageWriter {
       parser.parse(relative, node, bytes);
       return null;
     } catch (BatchContentException e) {
-      return (e.line() > 0 ? "line " + e.line() + ": " : "") + e.error();
+      return readerError(e);
     }
+  }
+
+  /** The reader's error, with its line where known, for a message that names the file itself. */
+  static String readerError(BatchContentException e) {
+    return (e.line() > 0 ? "line " + e.line() + ": " : "") + e.error();
   }
 
   // ---- push
@@ -290,40 +492,26 @@ public final class UsageWriter {
   public Pushed push(Optional<String> token, PushPolicy policy) throws EdgeException {
     return locked(() -> {
       try (Git git = Git.open(clone.toFile())) {
-        Repository repo = git.getRepository();
         recover(git);
-        String branch = repo.getBranch();
+        Origin origin = new Origin(git, token, policy.transportTimeout());
         int committed = commitPending(git);
-        var credentials = token.map(t -> new UsernamePasswordCredentialsProvider("meterd", t)).orElse(null);
         Duration wait = policy.backoffBase();
         for (int attempt = 1; ; attempt++) {
-          String why;
-          try {
-            Iterable<PushResult> results = git.push().setRemote("origin").setCredentialsProvider(credentials)
-                .setRefSpecs(new RefSpec(Constants.R_HEADS + branch + ":" + Constants.R_HEADS + branch)).call();
-            RemoteRefUpdate update = results.iterator().next().getRemoteUpdate(Constants.R_HEADS + branch);
-            switch (update.getStatus()) {
-              case OK, UP_TO_DATE -> {
-                return new Pushed(node, branch, committed, repo.resolve(Constants.HEAD).name(), attempt);
-              }
-              case REJECTED_NONFASTFORWARD, REJECTED_REMOTE_CHANGED, REJECTED_OTHER_REASON ->
-                  why = update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")");
-              default -> throw new EdgeException("the remote refused the push of " + branch + ": "
-                  + update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")"));
-            }
-          } catch (TransportException e) {
-            why = GitBatchSource.redact(e.getMessage(), token);
+          String why = origin.push();
+          if (why == null) {
+            return new Pushed(node, origin.branch, committed,
+                git.getRepository().resolve(Constants.HEAD).name(), attempt);
           }
           if (attempt >= policy.maxAttempts()) {
-            throw new EdgeException("cannot push nodes/" + node + " to origin/" + branch + " after " + attempt
-                + " tries: " + why + "; the commits stay in the clone, and the next push sends them");
+            throw new EdgeException("cannot push nodes/" + node + " to origin/" + origin.branch + " after "
+                + attempt + " tries: " + why + "; the commits stay in the clone, and the next push sends them");
           }
-          log.info("push of nodes/{} to origin/{} not taken ({}); fetching, rebasing, try {} of {}", node, branch,
-              why, attempt + 1, policy.maxAttempts());
+          log.info("push of nodes/{} to origin/{} not taken ({}); fetching, rebasing, try {} of {}", node,
+              origin.branch, why, attempt + 1, policy.maxAttempts());
           sleep(wait);
           Duration doubled = wait.multipliedBy(2);
           wait = doubled.compareTo(policy.backoffMax()) > 0 ? policy.backoffMax() : doubled;
-          rebaseOntoRemote(git, branch, credentials, token);
+          rebaseOntoRemote(git, origin);
         }
       } catch (IOException | GitAPIException e) {
         // Only the redacted message: the cause's trace could carry the remote's URL with a secret.
@@ -331,6 +519,75 @@ public final class UsageWriter {
             + GitBatchSource.redact(e.getMessage(), token), null);
       }
     });
+  }
+
+  /** The clone's {@code origin} as a push talks to it: credentials, the transport timeout, its URL for messages. */
+  private final class Origin {
+    private final Git git;
+    private final String branch;
+    private final Optional<String> token;
+    private final UsernamePasswordCredentialsProvider credentials;
+    private final int timeoutSeconds;
+
+    Origin(Git git, Optional<String> token, Duration timeout) throws IOException {
+      this.git = git;
+      this.branch = git.getRepository().getBranch();
+      this.token = token;
+      this.credentials = token.map(t -> new UsernamePasswordCredentialsProvider("meterd", t)).orElse(null);
+      this.timeoutSeconds = (int) timeout.getSeconds();
+    }
+
+    /**
+     * Pushes the branch once: null when the remote has it now, else why not (a rejection or a
+     * transport failure, worth another try).
+     *
+     * @throws EdgeException the remote refused for good, or stayed silent past the timeout
+     */
+    String push() throws GitAPIException, EdgeException {
+      try {
+        Iterable<PushResult> results = git.push().setRemote("origin").setCredentialsProvider(credentials)
+            .setTimeout(timeoutSeconds)
+            .setRefSpecs(new RefSpec(Constants.R_HEADS + branch + ":" + Constants.R_HEADS + branch)).call();
+        RemoteRefUpdate update = results.iterator().next().getRemoteUpdate(Constants.R_HEADS + branch);
+        String status = update.getStatus() + (update.getMessage() == null ? "" : " (" + update.getMessage() + ")");
+        return switch (update.getStatus()) {
+          case OK, UP_TO_DATE -> null;
+          case REJECTED_NONFASTFORWARD, REJECTED_REMOTE_CHANGED, REJECTED_OTHER_REASON -> status;
+          default -> throw new EdgeException("the remote refused the push of " + branch + ": " + status);
+        };
+      } catch (TransportException e) {
+        return retryable(e);
+      }
+    }
+
+    /** Fetches the branch into {@code tracking}; false when the fetch failed and the push is simply tried again. */
+    boolean fetch(String tracking) throws GitAPIException, EdgeException {
+      try {
+        git.fetch().setRemote("origin").setCredentialsProvider(credentials).setTimeout(timeoutSeconds)
+            .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + tracking)).call();
+        return true;
+      } catch (TransportException e) {
+        log.info("fetch of origin/{} failed ({}); trying the push again", branch, retryable(e));
+        return false;
+      }
+    }
+
+    /**
+     * A transport failure's message, redacted, when another try may do better.
+     *
+     * @throws EdgeException the remote stayed silent past the timeout: that ends the push
+     */
+    private String retryable(TransportException e) throws EdgeException {
+      for (Throwable c = e; c != null; c = c.getCause()) {
+        if (c instanceof InterruptedIOException) {
+          String url = git.getRepository().getConfig().getString("remote", "origin", "url");
+          throw new EdgeException("cannot push nodes/" + node + " to " + GitBatchSource.redact(String.valueOf(url),
+              token) + ": it did not answer within " + timeoutSeconds + " s (push --timeout-seconds); the commits "
+              + "stay in the clone, and the next push sends them");
+        }
+      }
+      return GitBatchSource.redact(e.getMessage(), token);
+    }
   }
 
   /**
@@ -424,15 +681,10 @@ public final class UsageWriter {
     return changed.size();
   }
 
-  private void rebaseOntoRemote(Git git, String branch, UsernamePasswordCredentialsProvider credentials,
-      Optional<String> token) throws GitAPIException, IOException, EdgeException {
+  private void rebaseOntoRemote(Git git, Origin origin) throws GitAPIException, IOException, EdgeException {
+    String branch = origin.branch;
     String tracking = Constants.R_REMOTES + "origin/" + branch;
-    try {
-      git.fetch().setRemote("origin").setCredentialsProvider(credentials)
-          .setRefSpecs(new RefSpec("+" + Constants.R_HEADS + branch + ":" + tracking)).call();
-    } catch (TransportException e) {
-      log.info("fetch of origin/{} failed ({}); trying the push again", branch,
-          GitBatchSource.redact(e.getMessage(), token));
+    if (!origin.fetch(tracking)) {
       return;
     }
     if (git.getRepository().exactRef(tracking) == null) {
@@ -466,12 +718,22 @@ public final class UsageWriter {
     ReentrantLock local = LOCAL_LOCKS.computeIfAbsent(lockFile, k -> new ReentrantLock());
     local.lock();
     try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = ch.lock()) {
+        FileLock lock = acquire(ch)) {
       return work.run();
     } catch (IOException e) {
       throw new EdgeException("cannot take the writer lock " + lockFile + ": " + e.getMessage(), e);
     } finally {
       local.unlock();
     }
+  }
+
+  /** The lock of the clone's writers, waited for (and said so) while another process holds it. */
+  private FileLock acquire(FileChannel ch) throws IOException {
+    FileLock lock = ch.tryLock();
+    if (lock != null) {
+      return lock;
+    }
+    log.info("{} is held by another writer of this clone; waiting for it", lockFile);
+    return ch.lock();
   }
 }

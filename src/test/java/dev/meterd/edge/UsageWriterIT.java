@@ -58,10 +58,14 @@ class UsageWriterIT {
   }
 
   private RunSummary aggregate(SqliteLedger ledger) throws Exception {
+    return aggregate(ledger, BatchParser.Limits.DEFAULT);
+  }
+
+  /** One aggregation run over the bare repository, by a reader with {@code limits}. */
+  private RunSummary aggregate(SqliteLedger ledger, BatchParser.Limits limits) throws Exception {
     try (GitBatchSource source = GitBatchSource.open(bare.dir().toString(), "main", tmp.resolve("c"),
         Optional.empty())) {
-      return new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock, FaultInjector.NONE)
-          .run(RunRequest.ALL);
+      return new Aggregator(source, ledger, new BatchParser(limits), clock, FaultInjector.NONE).run(RunRequest.ALL);
     }
   }
 
@@ -76,7 +80,8 @@ class UsageWriterIT {
     List<UsageWriter.Written> written = writer.record(List.of(
         new Usage("u \"quoted\" \\ ü", 42, AT, "edge-1/k1", "llm.tokens", 1200L),
         Usage.of("u2", 0, AT.plusSeconds(3600))));
-    assertThat(written.get(0)).isEqualTo(new UsageWriter.Written("edge-1/k1", "nodes/edge-1/usage_2026-11-21-10.toml"));
+    assertThat(written.get(0)).isEqualTo(new UsageWriter.Written("edge-1/k1", "nodes/edge-1/usage_2026-11-21-10.toml",
+        UsageWriter.Outcome.APPENDED));
     assertThat(written.get(1).file()).isEqualTo("nodes/edge-1/usage_2026-11-21-11.toml");
     assertThat(Files.readString(clone.resolve("nodes/edge-1/usage_2026-11-21-10.toml"))).isEqualTo("""
         schema = 1
@@ -242,5 +247,295 @@ class UsageWriterIT {
     assertThat(UsageWriter.withBlocksOf(header + a + b, header + a + c)).isEqualTo(header + a + b + c);
     assertThat(UsageWriter.withBlocksOf(header + a + b + c, header + b)).isEqualTo(header + a + b + c);
     assertThat(UsageWriter.withBlocksOf(header, header + a)).isEqualTo(header + a);
+  }
+
+  // ---- files the reader takes: limits and keys (issue 10, defect 8)
+
+  private static final String HOUR_FILE = "nodes/edge-1/usage_2026-11-21-10.toml";
+
+  /** Every usage file of the node in the clone, by name, each parsed by the reader with {@code limits}. */
+  private static java.util.Map<String, List<String>> keysByFile(Path clone, BatchParser.Limits limits)
+      throws Exception {
+    java.util.Map<String, List<String>> result = new java.util.TreeMap<>();
+    try (var files = Files.list(clone.resolve("nodes/edge-1"))) {
+      for (Path f : files.sorted().toList()) {
+        UsageBatch batch = new BatchParser(limits).parse(f.getFileName().toString(), "edge-1", Files.readAllBytes(f));
+        result.put(f.getFileName().toString(), batch.records().stream().map(r -> r.idempotencyKey()).toList());
+      }
+    }
+    return result;
+  }
+
+  @Test
+  void aFileAtTheReadersDefaultSizeLimitGoesOnInTheHoursNextFile() throws Exception {
+    Path clone = cloneOf("edge-1");
+    // The hour file as a busy node leaves it: one more record would take it past 16 MiB.
+    long limit = BatchParser.Limits.DEFAULT.maxFileBytes();
+    StringBuilder full = new StringBuilder(BatchText.header("edge-1"));
+    int records = 0;
+    while (true) {
+      String block = BatchText.record(new StringBuilder(), String.format("k%07d", records), "u1", 1, AT, null, null)
+          .toString();
+      if (full.length() + block.length() > limit) {
+        break;
+      }
+      full.append(block);
+      records++;
+    }
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    Files.writeString(clone.resolve(HOUR_FILE), full);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+
+    List<UsageWriter.Written> written = writer.record(List.of(new Usage("u1", 1, AT, "next-1", null, null),
+        new Usage("u1", 1, AT, "next-2", null, null)));
+
+    assertThat(written).extracting(UsageWriter.Written::file)
+        .containsExactly("nodes/edge-1/usage_2026-11-21-10.1.toml", "nodes/edge-1/usage_2026-11-21-10.1.toml");
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).isEqualTo(full.toString());
+    var files = keysByFile(clone, BatchParser.Limits.DEFAULT);
+    assertThat(files.keySet()).containsExactly("usage_2026-11-21-10.1.toml", "usage_2026-11-21-10.toml");
+    assertThat(files.get("usage_2026-11-21-10.toml")).hasSize(records);
+    assertThat(files.get("usage_2026-11-21-10.1.toml")).containsExactly("next-1", "next-2");
+
+    // The next test pushes and aggregates rolled-over files; with a 16 MiB file that takes half a minute here.
+  }
+
+  @Test
+  void aKeyAlreadyWrittenWithOtherContentIsRefusedAndNothingIsWritten() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(new Usage("u1", 5, AT, "k1", null, null));
+    writer.record(new Usage("u1", 6, AT.plusSeconds(3600), "k2", null, null));
+    String hour10 = Files.readString(clone.resolve(HOUR_FILE));
+
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 7, AT, "k1", null, null)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: idempotency_key \"k1\" is already in " + HOUR_FILE + " with user_sid \"u1\" "
+            + "and cost_cents 5; a key names one record forever: send that record again as it was, or use a new key");
+    assertThatThrownBy(() -> writer.record(List.of(new Usage("u1", 1, AT, "k3", null, null),
+        new Usage("u2", 6, AT, "k2", null, null))))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("record 2: idempotency_key \"k2\" is already in nodes/edge-1/usage_2026-11-21-11.toml with "
+            + "user_sid \"u1\" and cost_cents 6; a key names one record forever: send that record again as it "
+            + "was, or use a new key");
+    assertThatThrownBy(() -> writer.record(List.of(new Usage("u1", 1, AT, "k4", null, null),
+        new Usage("u1", 2, AT, "k4", null, null))))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("record 2: idempotency_key \"k4\" is record 1's, with user_sid \"u1\" and cost_cents 1; "
+            + "a key names one record forever: send that record again as it was, or use a new key");
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).isEqualTo(hour10);
+    assertThat(keysByFile(clone, BatchParser.Limits.DEFAULT)).containsExactly(
+        java.util.Map.entry("usage_2026-11-21-10.toml", List.of("k1")),
+        java.util.Map.entry("usage_2026-11-21-11.toml", List.of("k2")));
+  }
+
+  @Test
+  void aKeyAlreadyWrittenWithTheSameContentIsNotWrittenAgain() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(new Usage("u1", 5, AT, "k1", "llm.tokens", 10L));
+    // The reader compares user_sid and cost_cents only: another resource or time is the same record to it.
+    List<UsageWriter.Written> again = writer.record(List.of(new Usage("u1", 5, AT.plusSeconds(3600), "k1", null,
+        null), new Usage("u1", 8, AT, "k2", null, null), new Usage("u1", 8, AT, "k2", null, null)));
+
+    assertThat(again).containsExactly(
+        new UsageWriter.Written("k1", HOUR_FILE, UsageWriter.Outcome.ALREADY_RECORDED),
+        new UsageWriter.Written("k2", HOUR_FILE, UsageWriter.Outcome.APPENDED),
+        new UsageWriter.Written("k2", HOUR_FILE, UsageWriter.Outcome.ALREADY_RECORDED));
+    assertThat(keysByFile(clone, BatchParser.Limits.DEFAULT))
+        .containsExactly(java.util.Map.entry("usage_2026-11-21-10.toml", List.of("k1", "k2")));
+  }
+
+  @Test
+  void filesRollOverAtTheRecordLimitTheNodeIsToldAndTheReaderWithThatLimitConsumesThemAll() throws Exception {
+    Path clone = cloneOf("edge-1");
+    BatchParser.Limits limits = new BatchParser.Limits(BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 3);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock, limits);
+    writer.record(List.of(Usage.of("u1", 1, AT), Usage.of("u1", 2, AT)));
+    List<UsageWriter.Written> written = writer.record(List.of(Usage.of("u1", 3, AT), Usage.of("u1", 4, AT),
+        Usage.of("u2", 5, AT.plusSeconds(3600)), Usage.of("u1", 6, AT), Usage.of("u1", 7, AT), Usage.of("u1", 8, AT)));
+    writer.record(Usage.of("u1", 9, AT));
+
+    assertThat(written).extracting(UsageWriter.Written::file).containsExactly(
+        "nodes/edge-1/usage_2026-11-21-10.toml", "nodes/edge-1/usage_2026-11-21-10.1.toml",
+        "nodes/edge-1/usage_2026-11-21-11.toml", "nodes/edge-1/usage_2026-11-21-10.1.toml",
+        "nodes/edge-1/usage_2026-11-21-10.1.toml", "nodes/edge-1/usage_2026-11-21-10.2.toml");
+    var files = keysByFile(clone, limits);
+    assertThat(files.keySet()).containsExactly("usage_2026-11-21-10.1.toml", "usage_2026-11-21-10.2.toml",
+        "usage_2026-11-21-10.toml", "usage_2026-11-21-11.toml");
+    assertThat(files.values()).extracting(List::size).containsExactly(3, 2, 3, 1);
+
+    writer.push(Optional.empty(), FAST);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger, limits);
+      assertThat(s.halted()).isEmpty();
+      assertThat(s.recordsConsumed()).isEqualTo(9);
+      assertThat(s.recordsDuplicate()).isZero();
+      assertThat(balance(ledger, "u1")).isEqualTo(-40);
+      assertThat(balance(ledger, "u2")).isEqualTo(-5);
+    }
+  }
+
+  @Test
+  void filesRollOverAtTheSizeLimitTheNodeIsToldAndAFileMayReachItExactly() throws Exception {
+    Path clone = cloneOf("edge-1");
+    int header = BatchText.header("edge-1").length();
+    int block = BatchText.record(new StringBuilder(), "k0", "u1", 1, AT, null, null).length();
+    // Room for exactly two blocks of this size in a file.
+    BatchParser.Limits limits = new BatchParser.Limits(header + 2L * block, 1000);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock, limits);
+    for (int i = 0; i < 5; i++) {
+      writer.record(new Usage("u1", 1, AT, "k" + i, null, null));
+    }
+    assertThat(Files.size(clone.resolve(HOUR_FILE))).isEqualTo(limits.maxFileBytes());
+    assertThat(keysByFile(clone, limits)).containsExactly(
+        java.util.Map.entry("usage_2026-11-21-10.1.toml", List.of("k2", "k3")),
+        java.util.Map.entry("usage_2026-11-21-10.2.toml", List.of("k4")),
+        java.util.Map.entry("usage_2026-11-21-10.toml", List.of("k0", "k1")));
+
+    String longKey = "k".repeat(block + 3);
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 1, AT, longKey, null, null)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: it takes " + (limits.maxFileBytes() + 1) + " bytes in a file of its own, over the file "
+            + "size limit of " + limits.maxFileBytes() + " bytes; make it smaller or raise the limit "
+            + "(record --max-file-bytes, as the reader's max_file_bytes)");
+    assertThat(keysByFile(clone, limits).get("usage_2026-11-21-10.2.toml")).containsExactly("k4");
+  }
+
+  @Test
+  void aFileOverTheLimitFromAnEarlierSettingIsLeftAsItIs() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter.open(clone, "edge-1", clock).record(List.of(new Usage("u1", 1, AT, "a", null, null),
+        new Usage("u1", 1, AT, "b", null, null)));
+    String before = Files.readString(clone.resolve(HOUR_FILE));
+    UsageWriter.open(clone, "edge-1", clock, new BatchParser.Limits(1_000_000, 1))
+        .record(new Usage("u1", 1, AT, "c", null, null));
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).isEqualTo(before);
+    assertThat(keysByFile(clone, BatchParser.Limits.DEFAULT).get("usage_2026-11-21-10.1.toml")).containsExactly("c");
+
+    // The same with a file in another layout, which is counted by the parser.
+    Files.writeString(clone.resolve("nodes/edge-1/usage_2026-11-21-11.toml"), UsageRepo.batch(
+        UsageRepo.record("d", "u1", 1), UsageRepo.record("e", "u1", 1)));
+    assertThat(UsageWriter.open(clone, "edge-1", clock, new BatchParser.Limits(1_000_000, 1))
+        .record(new Usage("u1", 1, AT.plusSeconds(3600), "f", null, null)).file())
+        .isEqualTo("nodes/edge-1/usage_2026-11-21-11.1.toml");
+  }
+
+  @Test
+  void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    // What another tool might write: literal strings, another key order, a comment.
+    Files.writeString(clone.resolve("nodes/edge-1/usage_2026-11-21-09.otoml"), """
+        schema = 1 # written by hand
+        [[records]]
+        cost_cents = 5
+        user_sid = 'u "1"'
+        idempotency_key = 'k\\1'
+        occurred_at = 2026-11-21T09:00:00Z
+        """);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    assertThat(writer.record(new Usage("u \"1\"", 5, AT, "k\\1", null, null)).outcome())
+        .isEqualTo(UsageWriter.Outcome.ALREADY_RECORDED);
+    assertThatThrownBy(() -> writer.record(new Usage("u \"1\"", 6, AT, "k\\1", null, null)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: idempotency_key \"k\\\\1\" is already in nodes/edge-1/usage_2026-11-21-09.otoml "
+            + "with user_sid \"u \\\"1\\\"\" and cost_cents 5; a key names one record forever: send that record "
+            + "again as it was, or use a new key");
+    assertThat(clone.resolve(HOUR_FILE)).doesNotExist();
+
+    Files.writeString(clone.resolve("nodes/edge-1/usage_2026-11-21-08.toml"), """
+        schema = 2
+        [[records]]
+        idempotency_key = 'x'
+        user_sid = 'u'
+        cost_cents = 1
+        occurred_at = 2026-11-21T08:00:00Z
+        """);
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 6, AT, "k2", null, null)))
+        .isInstanceOf(EdgeException.class)
+        .hasMessage("cannot check idempotency keys against nodes/edge-1/usage_2026-11-21-08.toml: it is not a valid "
+            + "batch (line 1: schema must be 1, got 2 (this meterd reads wire format version 1)); fix or move the "
+            + "file");
+    assertThat(writer.record(Usage.of("u1", 6, AT)).outcome()).as("a new key is not looked up")
+        .isEqualTo(UsageWriter.Outcome.APPENDED);
+  }
+
+  @Test
+  void aPushThatRunsOutOfTriesKeepsItsCommitAndTheNextPushSendsIt() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    writer.record(new Usage("u1", 5, AT, "k1", null, null));
+    String before = bare.tip();
+    // A lock left on the remote's branch, as a crashed receive-pack leaves one: every push is refused.
+    Path stale = bare.dir().resolve("refs/heads/main.lock");
+    Files.createDirectories(stale.getParent());
+    Files.writeString(stale, "");
+
+    UsageWriter.PushPolicy threeTries = new UsageWriter.PushPolicy(3, Duration.ZERO, Duration.ZERO);
+    assertThatThrownBy(() -> writer.push(Optional.empty(), threeTries)).isInstanceOf(EdgeException.class)
+        .hasMessage("cannot push nodes/edge-1 to origin/main after 3 tries: REJECTED_OTHER_REASON (failed to lock); "
+            + "the commits stay in the clone, and the next push sends them");
+    assertThat(bare.tip()).isEqualTo(before);
+    try (org.eclipse.jgit.api.Git git = org.eclipse.jgit.api.Git.open(clone.toFile())) {
+      assertThat(git.status().call().isClean()).as("the records are committed").isTrue();
+      assertThat(git.log().call().iterator().next().getFullMessage()).isEqualTo("edge-1: usage, 1 file");
+    }
+
+    Files.delete(stale);
+    UsageWriter.Pushed pushed = writer.push(Optional.empty(), threeTries);
+    assertThat(pushed).isEqualTo(new UsageWriter.Pushed("edge-1", "main", 0, bare.tip(), 1));
+    assertThat(bare.tip()).isNotEqualTo(before);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      assertThat(aggregate(ledger).recordsConsumed()).isEqualTo(1);
+      assertThat(balance(ledger, "u1")).isEqualTo(-5);
+    }
+  }
+
+  @Test
+  void threadsWritingOneCloneAtOnceTakeTurnsAndEveryRecordLandsOnce() throws Exception {
+    Path clone = cloneOf("edge-1");
+    BatchParser.Limits limits = new BatchParser.Limits(BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 50);
+    int calls = 30;
+    java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(3);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+    List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+    for (String w : List.of("a", "b")) {
+      UsageWriter writer = UsageWriter.open(clone, "edge-1", clock, limits);
+      done.add(pool.submit(() -> {
+        start.await();
+        for (int c = 0; c < calls; c++) {
+          List<Usage> usages = new ArrayList<>();
+          for (int i = 0; i < 5; i++) {
+            usages.add(new Usage("u1", 1, AT, w + "-" + c + "-" + i, null, null));
+          }
+          writer.record(usages);
+        }
+        return null;
+      }));
+    }
+    UsageWriter pusher = UsageWriter.open(clone, "edge-1", clock, limits);
+    done.add(pool.submit(() -> {
+      start.await();
+      for (int p = 0; p < 5; p++) {
+        pusher.push(Optional.empty(), FAST);
+      }
+      return null;
+    }));
+    for (var f : done) {
+      f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+    }
+    pool.shutdown();
+    pusher.push(Optional.empty(), FAST);
+
+    List<String> keys = new ArrayList<>();
+    keysByFile(clone, limits).values().forEach(keys::addAll);
+    assertThat(keys).hasSize(2 * calls * 5).doesNotHaveDuplicates();
+    assertThat(keysByFile(clone, limits)).hasSize(6).allSatisfy((file, inFile) -> assertThat(inFile).hasSize(50));
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger, limits);
+      assertThat(s.halted()).isEmpty();
+      assertThat(s.recordsConsumed()).isEqualTo(2 * calls * 5);
+    }
   }
 }
