@@ -53,7 +53,7 @@ final class ExitCodes {
     return switch (of(e)) {
       case USAGE, HALTED_OR_NOT_FOUND, RUN_IN_PROGRESS -> "meterd: " + e.getMessage();
       case UNAVAILABLE -> e instanceof EdgeException ? "meterd: " + e.getMessage()
-          : "meterd: " + e.getMessage() + "; nothing partial was applied, fix the cause and run again";
+          : "meterd: " + e.getMessage() + "; no node was half applied (nodes committed before stay committed), fix the cause and run again";
       default -> "meterd: internal error, please report it with the trace below: " + e;
     };
   }

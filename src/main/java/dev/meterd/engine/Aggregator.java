@@ -66,7 +66,8 @@ public final class Aggregator {
    * Runs once.
    *
    * @throws SourceException the source could not be reached: nothing was read or applied
-   * @throws LedgerException the store failed outside a node's run (nothing partial was applied)
+   * @throws LedgerException the store failed outside a node's run (no node half applied; nodes
+   *     committed before stay committed)
    * @throws UnknownNodeException a requested node has no folder at the tip
    * @throws RunInProgressException another run holds the ledger's run lock
    */
@@ -102,7 +103,7 @@ public final class Aggregator {
         run.outcomes, run.skipped, run.ignored);
     if (everyNode && !request.dryRun() && !stopRequested) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
-      ledger.setRunMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
+      recordMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
           : new Ledger.RunMark(null, 0, mark.generation(), tip));
     }
     log.info("run {} at {}: {} nodes, {} skipped, {} consumed, {} halted; {} records consumed, {} duplicate, "
@@ -110,6 +111,22 @@ public final class Aggregator {
         summary.halted().size(), summary.recordsConsumed(), summary.recordsDuplicate(), summary.debitedCents(),
         request.dryRun() ? " (dry run: nothing written)" : "");
     return summary;
+  }
+
+  /**
+   * Records the run's mark. The mark only saves work, so a failure to record it is no failure of
+   * the run: its nodes are committed, and the summary must say so. The mark kept is an older tip's,
+   * so the next run looks at the nodes again.
+   */
+  private void recordMark(Ledger.RunMark runMark) {
+    try {
+      if (!ledger.setRunMark(runMark) && runMark.fullTip() != null) {
+        log.info("run mark at {} not recorded: a node was resumed or halted transiently during the run, "
+            + "so the next run looks at every node", runMark.fullTip());
+      }
+    } catch (LedgerException e) {
+      log.warn("the run mark could not be recorded ({}); the next run looks at every node again", e.getMessage());
+    }
   }
 
   /**

@@ -66,7 +66,7 @@ final class Migrations {
       }
       st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", '"
           + Instant.now() + "')");
-    } catch (SQLException e) {
+    } catch (SQLException | RuntimeException | Error e) {
       SqliteTransactions.rollback(conn, e);
       throw e;
     }

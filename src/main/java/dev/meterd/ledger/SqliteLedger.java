@@ -628,6 +628,9 @@ public final class SqliteLedger implements Ledger {
     } catch (SQLException e) {
       SqliteTransactions.rollback(conn, e);
       throw failure("start the run of node " + node, e);
+    } catch (RuntimeException | Error e) {
+      SqliteTransactions.rollback(conn, e);
+      throw e;
     }
   }
 
@@ -986,7 +989,9 @@ public final class SqliteLedger implements Ledger {
       SqliteTransactions.rollback(conn, e);
       trackCache = null;
       throw failure(what, e);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // An Error too (an OutOfMemoryError in an HTTP worker): a transaction left open would keep
+      // the write lock, and its uncommitted rows visible to this connection, until the next failure.
       SqliteTransactions.rollback(conn, e);
       trackCache = null;
       throw e;

@@ -33,9 +33,11 @@ final class SqliteTransactions {
   }
 
   /**
-   * Commits. If this throws, SQLite did not commit: a {@code COMMIT} that fails (busy, a full
-   * disk) leaves the transaction open or already rolled back, and it is rolled back here before
-   * the error is passed on.
+   * Commits. A {@code COMMIT} that fails (busy, a full disk) leaves the transaction open or
+   * already rolled back, and it is rolled back here before the error is passed on. One case stays
+   * uncertain, as with any database: an I/O error in the very fsync of the commit, followed by a
+   * crash, may leave the transaction committed after recovery though this threw. That is why every
+   * request that moves money takes an idempotency key: a retry with it cannot apply twice.
    */
   static void commit(Connection conn) throws SQLException {
     try {

@@ -128,7 +128,7 @@ class DatabaseFaultsIT {
       assertThat(readOnly.exit()).as(readOnly.output()).isEqualTo(3);
       assertThat(readOnly.output()).endsWith("meterd: cannot start the run of node node-a in the database " + db
           + ": [SQLITE_READONLY] Attempt to write a readonly database (attempt to write a readonly database)"
-          + "; nothing partial was applied, fix the cause and run again\n");
+          + "; no node was half applied (nodes committed before stay committed), fix the cause and run again\n");
 
       Files.setPosixFilePermissions(db, PosixFilePermissions.fromString("rw-r--r--"));
       try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {

@@ -184,7 +184,7 @@ class MainIT {
     assertThat(raw("aggregate", "--once", "--db", tmp.resolve("m.db").toString(), "--source",
         tmp.resolve("nowhere").toString())).isEqualTo(3);
     assertThat(err.strip()).isEqualTo("meterd: the usage repository " + tmp.resolve("nowhere")
-        + " does not exist; nothing partial was applied, fix the cause and run again");
+        + " does not exist; no node was half applied (nodes committed before stay committed), fix the cause and run again");
     assertThat(err).doesNotContain("Exception");
   }
 
@@ -371,7 +371,7 @@ class MainIT {
         Statement st = c.createStatement()) {
       st.execute("BEGIN IMMEDIATE");
       assertThat(meterd("aggregate", "--once", "--config", config.toString())).isEqualTo(3);
-      assertThat(err).contains("database is locked").contains("nothing partial was applied, fix the cause and run again");
+      assertThat(err).contains("database is locked").contains("no node was half applied (nodes committed before stay committed), fix the cause and run again");
       st.execute("ROLLBACK");
     }
     assertThat(meterd("wallet", "list")).isEqualTo(0);

@@ -120,6 +120,26 @@ class SqliteLedgerIT {
     }
   }
 
+  /** An Error (an OutOfMemoryError in an HTTP worker) mid-write must not leave the lock held. */
+  @Test
+  void anErrorInsideAWriteRollsItBackAndReleasesTheLock() throws Exception {
+    try (SqliteLedger ledger = open();
+        Connection other = jdbc();
+        Statement st = other.createStatement()) {
+      Idempotent.Claim claim = new Idempotent.Claim("k-1", "f", "alice");
+      assertThatThrownBy(() -> ledger.creditOnce(claim, "u1", TxnType.GRANT, 100, null, txn -> {
+        throw new OutOfMemoryError("simulated");
+      })).isInstanceOf(OutOfMemoryError.class);
+      st.execute("PRAGMA busy_timeout = 0");
+      st.execute("BEGIN IMMEDIATE");
+      st.execute("ROLLBACK");
+      assertThat(ledger.wallet("u1")).isEmpty();
+      assertThat(ledger.creditOnce(claim, "u1", TxnType.GRANT, 100, null,
+          txn -> new Idempotent.Response(200, "{}"))).isInstanceOf(Idempotent.Applied.class);
+      assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(100);
+    }
+  }
+
   @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
     open().close();
