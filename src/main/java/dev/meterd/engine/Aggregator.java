@@ -14,6 +14,9 @@ import dev.meterd.source.BatchSource.FileRef;
 import dev.meterd.source.BatchSource.NodeFiles;
 import dev.meterd.source.BatchSource.NodeFolder;
 import dev.meterd.source.SourceException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -151,8 +154,11 @@ public final class Aggregator {
     private static final long serialVersionUID = 1L;
   }
 
-  /** A file read before the node's write: its records, or null where they must be read again. */
-  private record ReadFile(FileRef ref, UsageBatch batch) {}
+  /**
+   * A file read before the node's write: its parsed records, or (past what the heap keeps) its
+   * bytes spooled to a local temporary file, parsed again under the lock.
+   */
+  private record ReadFile(FileRef ref, UsageBatch batch, Path spooled) {}
 
   /** The state of one run in progress. */
   private final class Run {
@@ -273,26 +279,12 @@ public final class Aggregator {
           log.debug("ignored {}: not a usage file", path);
         }
         ignored += files.ignored().size();
-        List<ReadFile> read = readAll(node, files.changed());
-        NodeApplied applied;
-        // The write lock is taken only now, with every file read and parsed: a slow source (a
-        // forge retrying a blob for minutes) must not keep grants and resumes waiting.
-        try (Ledger.NodeWrite write = ledger.beginNode(node, request.dryRun())) {
-          for (ReadFile file : read) {
-            UsageBatch batch = file.batch() != null ? file.batch() : parse(node, file.ref());
-            write.add(batch.path(), batch.records());
-            faults.reached(FaultInjector.Point.AFTER_RECORDS, node);
-          }
-          if (Long.MAX_VALUE - debitedCents < write.debitedCents()) {
-            throw new RunTotalOverflowException();
-          }
-          applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
-              stage == Ledger.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
-                  : FaultInjector.Point.BEFORE_CURSOR, node));
+        List<ReadFile> read = new ArrayList<>();
+        try {
+          return applyNode(node, treeId, touchingCommit, warning, readAll(node, files.changed(), read));
+        } finally {
+          deleteSpooled(read);
         }
-        debitedCents += applied.debitedCents();
-        return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
-            applied.debitedCents(), applied.newestOccurredAt());
       } catch (BatchContentException e) {
         return halt(node, new NodeError(NodeError.Kind.CONTENT, e.path(), e.line() > 0 ? e.line() : null,
             e.error()), treeId);
@@ -326,31 +318,86 @@ public final class Aggregator {
     }
 
     /**
-     * Reads and parses the node's changed files, holding no lock of the ledger, so that every
-     * content error and every slow read happens before the write lock is taken. The parsed records
-     * are kept for the write up to one file limit's worth of file bytes, the most the heap is
-     * sized for (see {@code MeterdConfig.Aggregator}); a node with more changed than that has the
-     * rest parsed again under the lock, from the same pinned blobs.
+     * Applies the node's read files in one ledger transaction. The write lock is taken only now,
+     * with every file read and parsed: a slow source (a forge retrying a blob for minutes) must
+     * not keep grants and resumes waiting.
      */
-    private List<ReadFile> readAll(String node, List<FileRef> files) throws SourceException, BatchContentException {
-      List<ReadFile> read = new ArrayList<>(files.size());
+    private NodeOutcome applyNode(String node, String treeId, String touchingCommit, String warning,
+        List<ReadFile> read) throws SourceException, BatchContentException {
+      NodeApplied applied;
+      try (Ledger.NodeWrite write = ledger.beginNode(node, request.dryRun())) {
+        for (ReadFile file : read) {
+          UsageBatch batch = file.batch() != null ? file.batch() : parseSpooled(node, file);
+          write.add(batch.path(), batch.records());
+          faults.reached(FaultInjector.Point.AFTER_RECORDS, node);
+        }
+        if (Long.MAX_VALUE - debitedCents < write.debitedCents()) {
+          throw new RunTotalOverflowException();
+        }
+        applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
+            stage == Ledger.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
+                : FaultInjector.Point.BEFORE_CURSOR, node));
+      }
+      debitedCents += applied.debitedCents();
+      return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
+          applied.debitedCents(), applied.newestOccurredAt());
+    }
+
+    /**
+     * Reads and parses the node's changed files into {@code read}, holding no lock of the ledger,
+     * so that every content error and every slow read happens before the write lock is taken. The
+     * parsed records are kept for the write up to one file limit's worth of file bytes, the most
+     * the heap is sized for (see {@code MeterdConfig.Aggregator}); past that, a file's bytes are
+     * spooled to a local temporary file and parsed again from it under the lock, so that the lock
+     * never waits for the source.
+     */
+    private List<ReadFile> readAll(String node, List<FileRef> files, List<ReadFile> read)
+        throws SourceException, BatchContentException {
       long keptBytes = 0;
       for (FileRef file : files) {
-        UsageBatch batch = parse(node, file);
-        boolean keep = keptBytes + file.sizeBytes() <= parser.limits().maxFileBytes();
-        if (keep) {
+        parser.checkSize(file.path(), file.sizeBytes());
+        byte[] bytes = source.read(file);
+        UsageBatch batch = parser.parse(file.path(), node, bytes);
+        faults.reached(FaultInjector.Point.AFTER_PARSE, node);
+        if (keptBytes + file.sizeBytes() <= parser.limits().maxFileBytes()) {
           keptBytes += file.sizeBytes();
+          read.add(new ReadFile(file, batch, null));
+        } else {
+          read.add(new ReadFile(file, null, spool(file, bytes)));
         }
-        read.add(new ReadFile(file, keep ? batch : null));
       }
       return read;
     }
 
-    private UsageBatch parse(String node, FileRef file) throws SourceException, BatchContentException {
-      parser.checkSize(file.path(), file.sizeBytes());
-      UsageBatch batch = parser.parse(file.path(), node, source.read(file));
-      faults.reached(FaultInjector.Point.AFTER_PARSE, node);
-      return batch;
+    private Path spool(FileRef file, byte[] bytes) throws SourceException {
+      try {
+        Path spooled = Files.createTempFile("meterd-spool-", ".toml");
+        Files.write(spooled, bytes);
+        return spooled;
+      } catch (IOException e) {
+        throw new SourceException("cannot spool " + file.path() + " to a temporary file: " + e.getMessage(), e);
+      }
+    }
+
+    private UsageBatch parseSpooled(String node, ReadFile file) throws SourceException, BatchContentException {
+      try {
+        return parser.parse(file.ref().path(), node, Files.readAllBytes(file.spooled()));
+      } catch (IOException e) {
+        throw new SourceException("cannot read the spooled copy of " + file.ref().path() + " at "
+            + file.spooled() + ": " + e.getMessage(), e);
+      }
+    }
+
+    private void deleteSpooled(List<ReadFile> read) {
+      for (ReadFile file : read) {
+        if (file.spooled() != null) {
+          try {
+            Files.deleteIfExists(file.spooled());
+          } catch (IOException e) {
+            log.warn("cannot delete the temporary file {}: {}", file.spooled(), e.getMessage());
+          }
+        }
+      }
     }
 
     private String cursorWarning(String node, Ledger.NodeTrack state) throws SourceException {

@@ -91,14 +91,6 @@ class AggregatorIT {
     return ledger.node(node).orElseThrow();
   }
 
-  /**
-   * Parsed records are kept for the write up to one file limit of bytes; the rest of a large node
-   * is parsed again under the lock, from the same blobs, and consumed all the same.
-   */
-  /**
-   * A node resumed while a run is in flight is retried by the very next run, even at the same
-   * branch tip: the run in flight must not record its mark over the resume.
-   */
   @Test
   void theRunLockIsTheSameThroughEveryNameOfTheDatabase() throws Exception {
     Path link = java.nio.file.Files.createSymbolicLink(tmp.resolve("link.db"), tmp.resolve("meterd.db"));
@@ -113,6 +105,10 @@ class AggregatorIT {
     assertThat(java.nio.file.Files.exists(tmp.resolve("meterd.db.run-lock"))).isTrue();
   }
 
+  /**
+   * A node resumed while a run is in flight is retried by the very next run, even at the same
+   * branch tip: the run in flight must not record its mark over the resume.
+   */
   @Test
   void aNodeResumedDuringARunIsRetriedByTheNextRunAtTheSameTip() throws Exception {
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 1)), "nodes/X/" + HOUR_10, "not toml");
@@ -134,13 +130,28 @@ class AggregatorIT {
         .containsExactly("X: not valid TOML: expected '=' after the key not");
   }
 
+  /**
+   * Parsed records are kept for the write up to one file limit of bytes; the rest of a large node
+   * is spooled to temporary files, parsed again from them under the lock (never read from the
+   * source under it), consumed all the same, and the temporary files removed.
+   */
   @Test
-  void aNodeWithMoreChangedThanOneFileLimitIsReadAgainUnderTheLockAndConsumedWhole() throws Exception {
+  void aNodeWithMoreChangedThanOneFileLimitIsSpooledAndConsumedWhole() throws Exception {
     String first = batch(record("a1", "u1", 1), record("a2", "u1", 2));
     repo.commit("nodes/A/usage_2026-11-21-09.toml", first,
         "nodes/A/" + HOUR_10, batch(record("a3", "u1", 4)),
         "nodes/A/" + HOUR_11, batch(record("a4", "u2", 8)));
     long limit = first.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + 10;
+
+    Path spoolDir = Path.of(System.getProperty("java.io.tmpdir"));
+    java.util.function.Supplier<Long> spooled = () -> {
+      try (var files = java.nio.file.Files.list(spoolDir)) {
+        return files.filter(f -> f.getFileName().toString().startsWith("meterd-spool-")).count();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    };
+    long spooledBefore = spooled.get();
 
     RunSummary summary = run(RunRequest.ALL, new BatchParser.Limits(limit, 1000));
 
@@ -149,7 +160,8 @@ class AggregatorIT {
     assertThat(balance("u1")).isEqualTo(-7);
     assertThat(balance("u2")).isEqualTo(-8);
     assertThat(source.reads).containsExactly("nodes/A/usage_2026-11-21-09.toml", "nodes/A/" + HOUR_10,
-        "nodes/A/" + HOUR_11, "nodes/A/" + HOUR_10, "nodes/A/" + HOUR_11);
+        "nodes/A/" + HOUR_11);
+    assertThat(spooled.get()).isEqualTo(spooledBefore);
     assertThat(ledger.verify()).isEmpty();
   }
 
