@@ -140,6 +140,31 @@ class SqliteLedgerIT {
     }
   }
 
+  /**
+   * Version 2 reads the hour's next files (.N.toml) that version 1 passed over: upgrading makes
+   * the next run read every node's folder whole, so such a file committed before is consumed.
+   */
+  @Test
+  void upgradingFromVersionOneMakesTheNextRunReadEveryFolderWhole() throws Exception {
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      st.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+      String v1;
+      try (var in = SqliteLedgerIT.class.getResourceAsStream("/db/V001__ledger.sql")) {
+        v1 = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      }
+      for (String sql : Migrations.statements(v1)) {
+        st.execute(sql);
+      }
+      st.execute("INSERT INTO schema_version (version, applied_at) VALUES (1, 'then')");
+      st.execute("INSERT INTO node (name, last_commit_sha, tree_id) VALUES ('A', 'c0ffee', '7ree')");
+      st.execute("UPDATE run_mark SET full_tip = 'c0ffee', nodes_total = 1 WHERE id = 1");
+    }
+    try (SqliteLedger ledger = open()) {
+      assertThat(ledger.tracks().get("A")).isEqualTo(new Ledger.NodeTrack("c0ffee", null, null, null));
+      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 1, 0, null));
+    }
+  }
+
   @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
     open().close();
