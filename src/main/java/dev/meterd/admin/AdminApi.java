@@ -186,6 +186,11 @@ public final class AdminApi {
     Optional<String> key = IdempotencyKey.of(ctx);
     JsonObject body;
     try {
+      String duplicate = duplicateMember(ctx.body().buffer());
+      if (duplicate != null) {
+        error(ctx, 400, "the body names \"" + duplicate + "\" more than once; send each member once");
+        return;
+      }
       body = ctx.body().asJsonObject();
     } catch (DecodeException | ClassCastException e) {
       error(ctx, 400, GrantRequest.BODY_SHAPE);
@@ -245,6 +250,31 @@ public final class AdminApi {
   private void blocking(RoutingContext ctx, Callable<JsonObject> work) {
     Future<JsonObject> result = vertx.executeBlocking(work, false);
     result.onSuccess(json -> json(ctx, 200, json)).onFailure(e -> fail(ctx, e));
+  }
+
+  private static final com.fasterxml.jackson.core.JsonFactory STRICT_JSON = com.fasterxml.jackson.core.JsonFactory
+      .builder().enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+
+  /**
+   * The first member a JSON body names twice at one level, or null. Such a body is refused: which
+   * value counts would depend on who reads it (a proxy or a log may take the first, we the last).
+   * Malformed JSON is left to the decoder, whose error is the body's shape.
+   */
+  static String duplicateMember(io.vertx.core.buffer.Buffer body) {
+    if (body == null || body.length() == 0) {
+      return null;
+    }
+    try (com.fasterxml.jackson.core.JsonParser parser = STRICT_JSON.createParser(body.getBytes())) {
+      while (parser.nextToken() != null) {
+        // Every token is read: the duplicate check is made as each member's name is read.
+      }
+      return null;
+    } catch (com.fasterxml.jackson.core.exc.StreamReadException e) {
+      return e.getMessage() != null && e.getMessage().startsWith("Duplicate field '")
+          ? e.getMessage().substring("Duplicate field '".length(), e.getMessage().indexOf('\'', 17)) : null;
+    } catch (java.io.IOException e) {
+      return null;
+    }
   }
 
   private static void fail(RoutingContext ctx, Throwable e) {

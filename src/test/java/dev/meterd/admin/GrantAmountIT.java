@@ -48,6 +48,19 @@ class GrantAmountIT {
   }
 
   @Test
+  void aBodyNamingAMemberTwiceIsRefusedWhoeverWouldReadWhichValue() throws Exception {
+    for (String body : new String[] {"{\"amount_cents\": 100, \"amount_cents\": 5}",
+        "{\"note\": \"a\", \"amount_cents\": 5, \"note\": \"b\"}"}) {
+      HttpResponse<Buffer> r = grant(body);
+      assertThat(r.statusCode()).as(body).isEqualTo(400);
+      assertThat(r.bodyAsJsonObject().getString("error")).as(body).matches(
+          "the body names \"(amount_cents|note)\" more than once; send each member once");
+    }
+    assertThat(grant("{\"amount_cents\": 5, \"note\": \"once\"}").statusCode()).isEqualTo(200);
+    assertThat(daemon.json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(5);
+  }
+
+  @Test
   void aGrantThatWouldPassTheLargestBalanceIs400AndCreditsNothing() throws Exception {
     try (dev.meterd.ledger.SqliteLedger ledger = dev.meterd.ledger.SqliteLedger.open(tmp.resolve("meterd.db"),
         java.time.Clock.systemUTC())) {
