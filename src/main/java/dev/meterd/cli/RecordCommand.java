@@ -32,10 +32,14 @@ import picocli.CommandLine.ParentCommand;
             + "next file, usage_YYYY-MM-DD-HH.N.toml.",
         "A given key already in the node's files with the same user_sid and cost_cents is not appended again "
             + "(listed in already_recorded); with another, the call is refused.",
+        "A call is all or nothing across every file it touches: when it fails, or is killed (the next record or "
+            + "push then puts its files back), none of its records is written.",
+        "A caller that retries should give keys (--key, idempotency_key): a call killed after its write but "
+            + "before its answer is written, and only keys let the retry find its records.",
         "Prints {\"node\",\"records\" (appended),\"keys\" (one per record),\"files\" (appended to),"
             + "\"already_recorded\":[{\"idempotency_key\",\"file\"}]}. Exit: 0 written; 2 a record or option is "
             + "invalid, a record does not fit in a file of its own, or a key is already written with other content "
-            + "(nothing written); 3 the clone could not be read or written."})
+            + "(nothing written); 3 the clone could not be read or written (nothing written: run it again)."})
 final class RecordCommand implements Callable<Integer> {
 
   private static final Set<String> FIELDS = Set.of("user_sid", "cost_cents", "idempotency_key", "occurred_at",

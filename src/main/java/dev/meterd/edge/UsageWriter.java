@@ -7,13 +7,11 @@ import dev.meterd.source.git.GitBatchSource;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Clock;
 import java.time.Duration;
@@ -55,11 +53,17 @@ import org.slf4j.LoggerFactory;
  *   <li>Every record is checked by the reader's own parser before anything is written, so what
  *       this writer writes, meterd accepts. A list of records is checked whole before any of it
  *       is written.
- *   <li>A record is on disk (fsync) when {@link #record} returns. A file is replaced whole
- *       (written beside it, then renamed over it), so a writer killed at any moment leaves every
- *       file valid: with the records of the write or without them. A file that ends in a partial
- *       block all the same (copied from a writer of another kind, or torn by a disk that lied
- *       about a sync) has that block cut off before the next write and before a push.
+ *   <li>A record is on disk (fsync) when {@link #record} returns. One call is all or nothing
+ *       across every file it touches (an hour's next file, other hours): each file is written
+ *       whole beside it and synced, and only when all are does the call rename them into place.
+ *       A failure (a full disk) changes no file; a writer killed between two renames leaves a
+ *       journal in {@code .git}, and the node's next {@code record} or {@code push} puts those
+ *       files back first. So the records of a call that did not return are never written, and a
+ *       caller that sends them again is charged once. See {@link AppendTransaction} for why undo
+ *       rather than finish, and for the one moment no writer can close (killed after the write,
+ *       before the answer), which is why callers that retry give keys. A file that ends in a
+ *       partial block all the same (copied from a writer of another kind, or torn by a disk that
+ *       lied about a sync) has that block cut off before the next write and before a push.
  *   <li>No file passes the limits the writer is given (the reader's): a record that does not fit
  *       goes on in the hour's next file, {@code usage_<hour>.<N>.toml}. A given key already in
  *       the node's files is not written again, and is refused with another user or cost, as the
@@ -195,7 +199,8 @@ public final class UsageWriter {
 
   /**
    * Appends records to their hour files, in order, creating files as needed, and syncs them to
-   * disk. Nothing is written unless every record is valid. A file is never taken past the limits:
+   * disk: all of them, or, when this throws, none. Nothing is written unless every record is
+   * valid. A file is never taken past the limits:
    * a record that does not fit goes on in the hour's next file ({@code usage_<hour>.<N>.toml}).
    * A record whose key is already in the node's files (or earlier in {@code usages}) with the same
    * user and cost is not appended again ({@link Outcome#ALREADY_RECORDED}); with another user or
@@ -204,7 +209,8 @@ public final class UsageWriter {
    * @return one per record, in order
    * @throws InvalidUsageException a record breaks the wire format, does not fit in a file of its
    *     own, or reuses a key with other content: which one, and why
-   * @throws EdgeException the files could not be read or written
+   * @throws EdgeException the files could not be read or written; no record of the call was
+   *     written (unless the message says that even putting the files back failed)
    */
   public List<Written> record(List<Usage> usages) throws EdgeException {
     List<Pending> blocks = new ArrayList<>(usages.size());
@@ -212,10 +218,13 @@ public final class UsageWriter {
       blocks.add(pending(usages.get(i), usages.size() == 1 ? "the record" : "record " + (i + 1)));
     }
     return locked(() -> {
-      try {
-        return write(blocks, NodeFolder.list(clone, node));
+      try (AppendTransaction files = AppendTransaction.begin(clone, node, FAULTS)) {
+        List<Written> written = write(blocks, NodeFolder.list(clone, node), files);
+        files.commit();
+        return written;
       } catch (IOException e) {
-        throw new EdgeException("cannot write the files of nodes/" + node + " in " + clone + ": " + e.getMessage(), e);
+        throw new EdgeException("cannot write the files of nodes/" + node + " in " + clone + ": " + e.getMessage()
+            + "; no record of this call was written: run it again", e);
       }
     });
   }
@@ -250,8 +259,9 @@ public final class UsageWriter {
     return new Pending(which, key, BatchText.quoted(key), u.key() != null, u, BatchText.hour(u.occurredAt()), text);
   }
 
-  /** Under the writer lock: what each record is, then the new blocks hour by hour. */
-  private List<Written> write(List<Pending> blocks, NodeFolder folder) throws EdgeException, IOException {
+  /** Under the writer lock: what each record is, then the new blocks hour by hour, staged in {@code files}. */
+  private List<Written> write(List<Pending> blocks, NodeFolder folder, AppendTransaction files)
+      throws EdgeException, IOException {
     Set<String> given = new HashSet<>();
     for (Pending b : blocks) {
       if (b.given()) {
@@ -280,7 +290,7 @@ public final class UsageWriter {
       }
     }
     for (Map.Entry<String, List<Integer>> hour : newByHour.entrySet()) {
-      appendToHour(hour.getKey(), hour.getValue(), blocks, folder, written);
+      appendToHour(hour.getKey(), hour.getValue(), blocks, folder, written, files);
     }
     for (int i = 0; i < blocks.size(); i++) {
       if (sameAs[i] != null) {
@@ -301,16 +311,16 @@ public final class UsageWriter {
 
   /**
    * Appends an hour's new blocks, in order, to the hour's last file while it takes them, then
-   * to the files after it, each replaced whole once.
+   * to the files after it, each staged whole once in {@code files}.
    */
   private void appendToHour(String hour, List<Integer> indexes, List<Pending> blocks, NodeFolder folder,
-      Written[] written) throws EdgeException, IOException {
+      Written[] written, AppendTransaction files) throws EdgeException, IOException {
     long part = Math.max(0, folder.lastPart(hour));
     HourFile file = hourFile(BatchText.path(node, hour, part));
     for (int i : indexes) {
       Pending b = blocks.get(i);
       if (!file.takes(b.text().length)) {
-        file.write();
+        file.stageIn(files);
         if (part == Long.MAX_VALUE) {
           throw new EdgeException(file.relative + " is full and no file can follow it; move it");
         }
@@ -320,14 +330,14 @@ public final class UsageWriter {
       file.add(b.text());
       written[i] = new Written(b.key(), file.relative, Outcome.APPENDED);
     }
-    file.write();
+    file.stageIn(files);
   }
 
   /** An hour's file as it is now (a partial last block cut off), with the number of its records. */
   private HourFile hourFile(String relative) throws EdgeException, IOException {
     String kept = repaired(relative);
     if (kept == null) {
-      return new HourFile(relative, utf8(BatchText.header(node)), 0);
+      return new HourFile(relative, new byte[0], 0);
     }
     byte[] bytes = utf8(kept);
     if (bytes.length > parser.limits().maxFileBytes()) {
@@ -344,79 +354,46 @@ public final class UsageWriter {
     return new HourFile(relative, bytes, records);
   }
 
-  /** A file of an hour as records go into it: its text so far, and the blocks it takes on. */
+  /**
+   * A file of an hour as records go into it: its bytes on disk, and what it takes on (the header
+   * first when it has none).
+   */
   private final class HourFile {
     private final String relative;
-    private final byte[] kept;
+    private final byte[] onDisk;
     private final ByteArrayOutputStream added = new ByteArrayOutputStream();
     private int records;
+    private int blocksAdded;
 
-    HourFile(String relative, byte[] kept, int records) {
+    HourFile(String relative, byte[] onDisk, int records) {
       this.relative = relative;
-      this.kept = kept;
+      this.onDisk = onDisk;
       this.records = records;
+      if (onDisk.length == 0) {
+        added.writeBytes(utf8(BatchText.header(node)));
+      }
     }
 
     boolean takes(int blockBytes) {
       return records < parser.limits().maxRecordsPerFile()
-          && (long) kept.length + added.size() + blockBytes <= parser.limits().maxFileBytes();
+          && (long) onDisk.length + added.size() + blockBytes <= parser.limits().maxFileBytes();
     }
 
     void add(byte[] block) {
       added.writeBytes(block);
       records++;
+      blocksAdded++;
     }
 
-    void write() throws EdgeException, IOException {
-      if (added.size() > 0) {
-        replace(clone.resolve(relative), kept, added.toByteArray());
+    void stageIn(AppendTransaction files) throws IOException {
+      if (blocksAdded > 0) {
+        files.stage(relative, onDisk, added.toByteArray());
       }
     }
   }
 
   private static byte[] utf8(String text) {
     return text.getBytes(StandardCharsets.UTF_8);
-  }
-
-  /**
-   * Writes {@code kept} and then {@code added} as the whole new file in {@code .git/meterd-staging},
-   * syncs it and renames it over the old one: a crash at any moment, a reader or a push sees the
-   * old file or the new one, never half a record. This copies the file on every call, so a busy
-   * writer should hand over its records in batches.
-   */
-  private void replace(Path file, byte[] kept, byte[] added) throws EdgeException, IOException {
-    Files.createDirectories(file.getParent());
-    Path staging = Files.createDirectories(clone.resolve(".git").resolve("meterd-staging"));
-    Path next = staging.resolve(node + "-" + file.getFileName());
-    FAULTS.fileStarted();
-    try (FileChannel ch = FileChannel.open(next, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-        StandardOpenOption.TRUNCATE_EXISTING)) {
-      writeFully(ch, ByteBuffer.wrap(kept));
-      if (FAULTS.at(WriteFaults.Point.MID_RECORD_WRITE)) {
-        writeFully(ch, ByteBuffer.wrap(added, 0, added.length / 2));
-        ch.force(true);
-        FAULTS.reached(WriteFaults.Point.MID_RECORD_WRITE);
-      }
-      writeFully(ch, ByteBuffer.wrap(added));
-      ch.force(true);
-    }
-    FAULTS.reached(WriteFaults.Point.BEFORE_RENAME);
-    try {
-      Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (java.nio.file.AtomicMoveNotSupportedException e) {
-      throw new EdgeException("cannot replace " + file + " atomically from " + next
-          + ": the clone's .git must be on the same filesystem as its work tree", e);
-    }
-    try (FileChannel folder = FileChannel.open(file.getParent(), StandardOpenOption.READ)) {
-      folder.force(true);
-    }
-    FAULTS.reached(WriteFaults.Point.AFTER_FILE_WRITE);
-  }
-
-  private static void writeFully(FileChannel ch, ByteBuffer buffer) throws IOException {
-    while (buffer.hasRemaining()) {
-      ch.write(buffer);
-    }
   }
 
   /**
@@ -483,7 +460,8 @@ public final class UsageWriter {
 
   /**
    * Commits the node's pending files (its folder only) and pushes the clone's branch to
-   * {@code origin}, rebasing onto what others pushed meanwhile.
+   * {@code origin}, rebasing onto what others pushed meanwhile. A {@link #record} call that was
+   * killed before it finished is undone first, so none of its records is committed.
    *
    * @param token for an https remote, sent as the password; never logged
    * @throws EdgeException a pending file is not a valid batch (nothing committed), or the push
@@ -491,6 +469,7 @@ public final class UsageWriter {
    */
   public Pushed push(Optional<String> token, PushPolicy policy) throws EdgeException {
     return locked(() -> {
+      AppendTransaction.undoInterrupted(clone, node);
       try (Git git = Git.open(clone.toFile())) {
         recover(git);
         Origin origin = new Origin(git, token, policy.transportTimeout());
@@ -605,10 +584,15 @@ public final class UsageWriter {
       git.rebase().setOperation(RebaseCommand.Operation.ABORT).call();
       for (Map.Entry<Path, String> e : before.entrySet()) {
         Path file = e.getKey();
-        String now = Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : null;
-        String merged = now == null ? e.getValue() : withBlocksOf(now, e.getValue());
+        String now = Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : "";
+        String merged = now.isEmpty() ? e.getValue() : withBlocksOf(now, e.getValue());
         if (!merged.equals(now)) {
-          replace(file, merged.getBytes(StandardCharsets.UTF_8), new byte[0]);
+          // Each file on its own, as each is complete by itself; now is a prefix of merged.
+          try (AppendTransaction files = AppendTransaction.begin(clone, node, FAULTS)) {
+            files.stage(clone.relativize(file).toString().replace('\\', '/'), utf8(now),
+                utf8(merged.substring(now.length())));
+            files.commit();
+          }
         }
       }
     }

@@ -1,25 +1,39 @@
 package dev.meterd.edge;
 
+import java.io.IOException;
 import java.util.Locale;
 
 /**
- * Points in a writer's file replacement where tests kill the process at once, as a power cut
- * would: {@code -Dmeterd.fault=POINT[:K]}, POINT in lower case with dashes, K the file of the
- * process (counted from 1 over every file it replaces) at which to die, 1 when left out.
- * Production runs with none: a property naming another point (the aggregator's) changes nothing.
+ * Points in a writer's file replacement where tests make it fail: {@code -Dmeterd.fault=POINT[:K]},
+ * POINT in lower case with dashes, K the file of the process (counted from 1 over every file it
+ * stages) at which to fail, 1 when left out. Most points kill the process at once, as a power cut
+ * would; the {@code -fails} ones throw the {@link IOException} a full or failing disk would, and
+ * the process goes on. Production runs with none: a property naming another point (the
+ * aggregator's) changes nothing.
  */
 final class WriteFaults {
 
   enum Point {
     /** The new file is staged with half of the new bytes, synced. */
     MID_RECORD_WRITE,
+    /** Writing the staged file throws, as on a full disk. */
+    WRITE_FAILS,
     /** The new file is staged whole and synced, not yet renamed over the old one. */
     BEFORE_RENAME,
-    /** The file was replaced and its folder synced. */
-    AFTER_FILE_WRITE
+    /** Renaming the staged file over the old one throws. */
+    RENAME_FAILS,
+    /** The file was renamed into place. */
+    AFTER_FILE_WRITE,
+    /**
+     * The call whose last file is K is written whole and done with: only its answer to the caller
+     * is still to come.
+     */
+    AFTER_COMMIT
   }
 
   static final WriteFaults FROM_SYSTEM_PROPERTY = parse(System.getProperty("meterd.fault"));
+  /** No fault anywhere. */
+  static final WriteFaults NONE = parse(null);
 
   private final Point point;
   private final int file;
@@ -43,20 +57,28 @@ final class WriteFaults {
     return new WriteFaults(null, 0);
   }
 
-  /** Counts a file replacement starting. */
-  synchronized void fileStarted() {
-    started++;
+  /** Counts a file being staged; returns its number in the process, from 1. */
+  synchronized int fileStarted() {
+    return ++started;
   }
 
-  /** Whether the process is to die at {@code p} of the file being replaced. */
-  synchronized boolean at(Point p) {
-    return p == point && started == file;
+  /** Whether the process is to fail at {@code p} of file number {@code n}. */
+  synchronized boolean at(Point p, int n) {
+    return p == point && n == file;
   }
 
-  /** Dies at {@code p} of the file being replaced when asked to. */
-  void reached(Point p) {
-    if (at(p)) {
-      Runtime.getRuntime().halt(137);
+  /**
+   * Fails at {@code p} of file number {@code n} when asked to: dies, or for a {@code -fails}
+   * point throws.
+   */
+  void reached(Point p, int n) throws IOException {
+    if (!at(p, n)) {
+      return;
+    }
+    switch (p) {
+      case WRITE_FAILS -> throw new IOException("No space left on device (injected at write-fails:" + n + ")");
+      case RENAME_FAILS -> throw new IOException("Input/output error (injected at rename-fails:" + n + ")");
+      default -> Runtime.getRuntime().halt(137);
     }
   }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.BatchParser;
+import dev.meterd.edge.BatchText;
 import dev.meterd.edge.Usage;
 import dev.meterd.edge.UsageWriter;
 import dev.meterd.ledger.SqliteLedger;
@@ -30,6 +31,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Edge writers as they run for real: threads and processes for different nodes pushing to one bare
@@ -188,55 +192,50 @@ class EdgeWritersIT {
   }
 
   @Test
-  void aWriterKilledMidWriteLeavesValidFilesAndTheNextPushSendsEveryRecordItAcknowledged() throws Exception {
+  void aWriterKilledAnywhereLeavesValidFilesAndTheNextWriterUndoesItsCallSoOnlyAcknowledgedRecordsArePushed()
+      throws Exception {
     Path clone = cloneOf("edge-1");
-    // 100 hour files of 100 records each, one write and one fsync per file.
+    // An acknowledged call: 100 records in the hour file that every killed call below appends to first.
+    Run acknowledged = record(clone, null, keyedLines("ack", 100), List.of());
+    assertThat(acknowledged.exit()).as(acknowledged.err()).isZero();
+    // Calls of 100 hour files of 100 new records each, the first of them the acknowledged one's.
     StringBuilder lines = new StringBuilder();
     for (int i = 0; i < 10_000; i++) {
       lines.append(new JsonObject().put("user_sid", "u" + (i % 7)).put("cost_cents", 1)
           .put("occurred_at", HOUR.plusSeconds(36L * i).toString()).encode()).append('\n');
     }
     // Where each writer dies (the writer's own fault points, as a power cut: no shutdown, no flush),
-    // and how many of its records are then in the files: whole files only.
+    // and how many records are in the files right then: whole files only, the acknowledged ones and
+    // those of the files the killed call had renamed. Each writer first undoes the call the one
+    // before it left, so those never add up.
     Map<String, Integer> kills = new java.util.LinkedHashMap<>();
-    kills.put("after-file-write:1", 100);
-    kills.put("before-rename:3", 200);
-    kills.put("after-file-write:37", 3_700);
-    kills.put("before-rename:1", 0);
+    kills.put("after-file-write:1", 200);
+    kills.put("before-rename:3", 300);
+    kills.put("after-file-write:37", 3_800);
+    kills.put("before-rename:1", 100);
     kills.put("mid-record-write:2", 100);
-    int before = 0;
     for (Map.Entry<String, Integer> kill : kills.entrySet()) {
-      Process p = new ProcessBuilder(JAVA, "-Dmeterd.fault=" + kill.getKey(), "-jar", JAR, "record", "--node",
-          "edge-1", "--repo", clone.toString()).redirectErrorStream(true)
-          .redirectOutput(tmp.resolve("record.log").toFile()).start();
-      p.getOutputStream().write(lines.toString().getBytes(StandardCharsets.UTF_8));
-      p.getOutputStream().close();
-      assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
-      assertThat(p.exitValue()).as("killed at " + kill.getKey()).isEqualTo(137);
-      int now = validRecords(clone, "edge-1");
-      assertThat(now - before).as("records left by a writer killed at " + kill.getKey()).isEqualTo(kill.getValue());
-      before = now;
+      Run killed = record(clone, kill.getKey(), lines.toString(), List.of());
+      assertThat(killed.exit()).as("killed at " + kill.getKey()).isEqualTo(137);
+      assertThat(killed.out()).isEmpty();
+      assertThat(validRecords(clone, "edge-1")).as("records in the files when killed at " + kill.getKey())
+          .isEqualTo(kill.getValue());
     }
 
     // The process dies halfway through writing a record's bytes.
-    Process torn = new ProcessBuilder(JAVA, "-Dmeterd.fault=mid-record-write", "-jar", JAR, "record", "--node",
-        "edge-1", "--repo", clone.toString(), "--user", "u0", "--cost-cents", "1000", "--at", "2026-11-21T10:00:00Z")
-        .redirectErrorStream(true).redirectOutput(tmp.resolve("torn.log").toFile()).start();
-    assertThat(torn.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    assertThat(torn.exitValue()).isEqualTo(137);
-    assertThat(validRecords(clone, "edge-1")).as("the file without the record, and valid").isEqualTo(before);
+    Run torn = record(clone, "mid-record-write", "", List.of("--user", "u0", "--cost-cents", "1000", "--at",
+        "2026-11-21T10:00:00Z"));
+    assertThat(torn.exit()).isEqualTo(137);
+    assertThat(validRecords(clone, "edge-1")).as("the file without the record, and valid").isEqualTo(100);
 
-    Process push = jar(tmp.resolve("push.log"), "", "push", "--node", "edge-1", "--repo", clone.toString());
-    assertThat(push.waitFor(120, TimeUnit.SECONDS)).isTrue();
-    assertThat(push.exitValue()).as(Files.readString(tmp.resolve("push.log"))).isZero();
-    int written = validRecords(clone, "edge-1");
-    assertThat(written).as("the record whose write was cut short is not there").isEqualTo(before);
-
+    push(clone);
+    assertThat(validRecords(clone, "edge-1")).as("only the acknowledged records").isEqualTo(100);
+    assertThat(leftInStaging(clone)).isEmpty();
     Path db = tmp.resolve("meterd.db");
     JsonObject summary = aggregate(db);
-    assertThat(summary.getLong("records_consumed")).isEqualTo(written);
+    assertThat(summary.getLong("records_consumed")).isEqualTo(100);
     assertThat(summary.getJsonArray("halted")).isEmpty();
-    assertThat(balances(db).values().stream().mapToLong(Long::longValue).sum()).isEqualTo(-written);
+    assertThat(balances(db).values().stream().mapToLong(Long::longValue).sum()).isEqualTo(-300);
   }
 
   @Test
@@ -331,5 +330,223 @@ class EdgeWritersIT {
     assertThat(summary.getLong("records_consumed")).isEqualTo(2L * perWriter);
     assertThat(summary.getJsonArray("halted")).isEmpty();
     assertThat(balances(db).values().stream().mapToLong(Long::longValue).sum()).isEqualTo(-2L * 3 * perWriter);
+  }
+
+  /** A process's exit code, and what it printed on stdout and stderr. */
+  private record Run(int exit, String out, String err) {}
+
+  /** Runs the jar to its end, with {@code -Dmeterd.fault=FAULT} unless {@code fault} is null. */
+  private Run run(String fault, String stdin, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(JAVA));
+    if (fault != null) {
+      cmd.add("-Dmeterd.fault=" + fault);
+    }
+    cmd.addAll(List.of("-jar", JAR));
+    cmd.addAll(List.of(args));
+    Path out = Files.createTempFile(tmp, "run", ".out");
+    Path err = Files.createTempFile(tmp, "run", ".err");
+    Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+    p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
+    p.getOutputStream().close();
+    assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+    return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+  }
+
+  private Run record(Path clone, String fault, String stdin, List<String> options) throws Exception {
+    List<String> args = new ArrayList<>(List.of("record", "--node", "edge-1", "--repo", clone.toString()));
+    args.addAll(options);
+    return run(fault, stdin, args.toArray(String[]::new));
+  }
+
+  private Run push(Path clone) throws Exception {
+    Run push = run(null, "", "push", "--node", "edge-1", "--repo", clone.toString());
+    assertThat(push.exit()).as(push.err()).isZero();
+    return push;
+  }
+
+  /** The node's files in the work tree, by name, with their text. */
+  private static Map<String, String> nodeFiles(Path clone) throws Exception {
+    Map<String, String> files = new TreeMap<>();
+    try (Stream<Path> list = Files.list(clone.resolve("nodes/edge-1"))) {
+      for (Path f : list.toList()) {
+        files.put(f.getFileName().toString(), Files.readString(f));
+      }
+    }
+    return files;
+  }
+
+  /** Every regular file the writer keeps in the clone's .git for writes under way. */
+  private static List<Path> leftInStaging(Path clone) throws Exception {
+    Path staging = clone.resolve(".git").resolve("meterd-staging");
+    if (!Files.exists(staging)) {
+      return List.of();
+    }
+    try (Stream<Path> all = Files.walk(staging)) {
+      return all.filter(Files::isRegularFile).toList();
+    }
+  }
+
+  /**
+   * A call of three records without keys that touches two files, the second after the first: one
+   * that goes on in the hour's next file at --max-records 2, or one whose records span two hours.
+   *
+   * @param fileOf which file each record goes to, in order
+   */
+  private enum TwoFileCall {
+    ROLLS_OVER_WITHIN_AN_HOUR(List.of("--max-records", "2"), "2026-11-21T10:00:02Z",
+        List.of("usage_2026-11-21-10.toml", "usage_2026-11-21-10.1.toml", "usage_2026-11-21-10.1.toml")),
+    SPANS_TWO_HOURS(List.of(), "2026-11-21T11:00:02Z",
+        List.of("usage_2026-11-21-10.toml", "usage_2026-11-21-11.toml", "usage_2026-11-21-10.toml"));
+
+    final List<String> options;
+    final List<String> fileOf;
+    final String secondAt;
+
+    TwoFileCall(List<String> options, String secondAt, List<String> fileOf) {
+      this.options = options;
+      this.secondAt = secondAt;
+      this.fileOf = fileOf;
+    }
+
+    List<Usage> usages() {
+      return List.of(new Usage("u1", 1, Instant.parse("2026-11-21T10:00:01Z"), null, null, null),
+          new Usage("u2", 2, Instant.parse(secondAt), null, null, null),
+          new Usage("u1", 3, Instant.parse("2026-11-21T10:00:03Z"), null, null, null));
+    }
+
+    String stdin() {
+      StringBuilder sb = new StringBuilder();
+      for (Usage u : usages()) {
+        sb.append(new JsonObject().put("user_sid", u.userSid()).put("cost_cents", u.costCents())
+            .put("occurred_at", u.occurredAt().toString()).encode()).append('\n');
+      }
+      return sb.toString();
+    }
+
+    /** The node's files once the call is written with {@code keys} onto {@code before}: exact text. */
+    Map<String, String> after(Map<String, String> before, List<String> keys) {
+      Map<String, String> files = new TreeMap<>(before);
+      for (int i = 0; i < keys.size(); i++) {
+        Usage u = usages().get(i);
+        String text = files.getOrDefault(fileOf.get(i), BatchText.header("edge-1"));
+        files.put(fileOf.get(i), BatchText.record(new StringBuilder(text), keys.get(i), u.userSid(), u.costCents(),
+            u.occurredAt(), null, null).toString());
+      }
+      return files;
+    }
+  }
+
+  private static Stream<Arguments> twoFileCallsAndFaultsAtTheSecondFile() {
+    List<Arguments> cases = new ArrayList<>();
+    for (TwoFileCall call : TwoFileCall.values()) {
+      for (String fault : List.of("write-fails:2", "rename-fails:2", "before-rename:2")) {
+        cases.add(Arguments.of(call, fault));
+      }
+    }
+    return cases.stream();
+  }
+
+  /**
+   * A call fails at its second file: the disk is full while it is staged, its rename fails after
+   * the first file's, or the process is killed between the two renames. No record of the call is
+   * in any file then (for the kill, once the next push has put back what it left), and the same
+   * call run again, with new keys as a caller without keys gets, is charged exactly once.
+   */
+  @ParameterizedTest(name = "{0}, {1}")
+  @MethodSource("twoFileCallsAndFaultsAtTheSecondFile")
+  void aCallThatFailsAtItsSecondFileWritesNoRecordAndItsRetryIsChargedOnce(TwoFileCall call, String fault)
+      throws Exception {
+    Path clone = cloneOf("edge-1");
+    Run first = record(clone, null, "", List.of("--user", "u1", "--cost-cents", "7", "--key", "k0", "--at",
+        "2026-11-21T10:00:00Z"));
+    assertThat(first.exit()).as(first.err()).isZero();
+    Map<String, String> before = nodeFiles(clone);
+
+    Run failed = record(clone, fault, call.stdin(), call.options);
+    assertThat(failed.out()).as("no keys are printed").isEmpty();
+    if (fault.startsWith("before-rename")) {
+      assertThat(failed.exit()).isEqualTo(137);
+      assertThat(failed.err()).isEmpty();
+    } else {
+      String cause = fault.startsWith("write-fails") ? "No space left on device" : "Input/output error";
+      assertThat(failed.exit()).isEqualTo(3);
+      assertThat(nodeFiles(clone)).as("the files right after the failure").isEqualTo(before);
+      assertThat(leftInStaging(clone)).as("staged files are removed").isEmpty();
+      assertThat(failed.err()).isEqualTo("meterd: cannot write the files of nodes/edge-1 in " + clone + ": "
+          + cause + " (injected at " + fault + "); no record of this call was written: run it again\n");
+    }
+
+    Run push = push(clone);
+    if (fault.startsWith("before-rename")) {
+      assertThat(push.err()).as("the push tells of the call it undid").contains("WARN  AppendTransaction - "
+          + "nodes/edge-1: put back 1 of the 2 files of a record call that was interrupted before it finished; it never "
+          + "printed its keys, so none of its records is written and its caller sends them again");
+    }
+    assertThat(nodeFiles(clone)).as("the files once pushed").isEqualTo(before);
+    assertThat(leftInStaging(clone)).isEmpty();
+    for (String name : call.fileOf) {
+      byte[] pushed = bare.committer().read("nodes/edge-1/" + name);
+      assertThat(pushed == null ? null : new String(pushed, StandardCharsets.UTF_8)).as("pushed " + name)
+          .isEqualTo(before.get(name));
+    }
+
+    Run retry = record(clone, null, call.stdin(), call.options);
+    assertThat(retry.exit()).as(retry.err()).isZero();
+    List<String> keys = new JsonObject(retry.out()).getJsonArray("keys").getList();
+    assertThat(keys).hasSize(3).doesNotContain("k0");
+    assertThat(nodeFiles(clone)).isEqualTo(call.after(before, keys));
+    push(clone);
+
+    Path db = tmp.resolve("meterd.db");
+    JsonObject summary = aggregate(db);
+    assertThat(summary.getLong("records_consumed")).isEqualTo(4);
+    assertThat(summary.getLong("records_duplicate")).isZero();
+    assertThat(summary.getJsonArray("halted")).isEmpty();
+    assertThat(balances(db)).isEqualTo(Map.of("u1", -11L, "u2", -2L));
+  }
+
+  /**
+   * The one moment no scheme can close: the call is written whole, and the process dies before
+   * the caller hears of it. A caller that retries with the keys it chose is charged once.
+   */
+  @Test
+  void aCallKilledAfterItsWriteButBeforeItsAnswerIsChargedOnceWhenRetriedWithItsKeys() throws Exception {
+    Path clone = cloneOf("edge-1");
+    String lines = keyedLines("w", 3);
+    Run killed = record(clone, "after-commit:2", lines, List.of("--max-records", "2"));
+    assertThat(killed.exit()).isEqualTo(137);
+    assertThat(killed.out()).isEmpty();
+    assertThat(nodeFiles(clone).keySet()).containsExactly("usage_2026-11-21-10.1.toml", "usage_2026-11-21-10.toml");
+
+    Run retry = record(clone, null, lines, List.of("--max-records", "2"));
+    assertThat(retry.exit()).as(retry.err()).isZero();
+    assertThat(new JsonObject(retry.out()).getInteger("records")).isZero();
+    assertThat(new JsonObject(retry.out()).getJsonArray("already_recorded")).hasSize(3);
+    push(clone);
+    JsonObject summary = aggregate(tmp.resolve("meterd.db"));
+    assertThat(summary.getLong("records_consumed")).isEqualTo(3);
+    assertThat(summary.getLong("records_duplicate")).isZero();
+  }
+
+  /** The undo cuts a file back only when its length says the killed call wrote it; else it stops and says so. */
+  @Test
+  void aFileChangedSinceAKilledCallIsNotCutBackAndTheNextRecordSaysWhatToDo() throws Exception {
+    Path clone = cloneOf("edge-1");
+    TwoFileCall call = TwoFileCall.ROLLS_OVER_WITHIN_AN_HOUR;
+    Run killed = record(clone, "before-rename:2", call.stdin(), call.options);
+    assertThat(killed.exit()).isEqualTo(137);
+    Path first = clone.resolve("nodes/edge-1/usage_2026-11-21-10.toml");
+    long written = Files.size(first);
+    Files.writeString(first, "# edited\n", java.nio.file.StandardOpenOption.APPEND);
+    Map<String, String> edited = nodeFiles(clone);
+
+    Run next = record(clone, null, call.stdin(), call.options);
+    assertThat(next.exit()).isEqualTo(3);
+    assertThat(next.out()).isEmpty();
+    assertThat(next.err()).isEqualTo("meterd: cannot put back the files of an interrupted record call of nodes/edge-1 "
+        + "that " + clone.resolve(".git/meterd-staging/edge-1.journal") + " lists: nodes/edge-1/usage_2026-11-21-10.toml "
+        + "is " + (written + 9) + " bytes, neither absent as before the call nor " + written + " bytes as the call "
+        + "left it, so something else changed it; check those files by hand, then remove the journal\n");
+    assertThat(nodeFiles(clone)).isEqualTo(edited);
   }
 }
