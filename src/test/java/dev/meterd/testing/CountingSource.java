@@ -10,13 +10,14 @@ import java.util.concurrent.CopyOnWriteArraySet;
 
 /**
  * A real source with a recorder in front: it counts the files read, and can make reads of chosen
- * nodes fail as a network or disk would.
+ * nodes fail as a network or disk would, or run out of heap as a JVM would.
  */
 public final class CountingSource implements BatchSource {
 
   private final BatchSource real;
   public final List<String> reads = new ArrayList<>();
   public final Set<String> failingNodes = new CopyOnWriteArraySet<>();
+  public final Set<String> exhaustedNodes = new CopyOnWriteArraySet<>();
 
   public CountingSource(BatchSource real) {
     this.real = real;
@@ -48,6 +49,11 @@ public final class CountingSource implements BatchSource {
     for (String node : failingNodes) {
       if (file.path().startsWith("nodes/" + node + "/")) {
         throw new SourceException("simulated I/O error reading " + file.path());
+      }
+    }
+    for (String node : exhaustedNodes) {
+      if (file.path().startsWith("nodes/" + node + "/")) {
+        throw new OutOfMemoryError("Java heap space");
       }
     }
     return real.read(file);
