@@ -23,6 +23,36 @@ public final class BatchParser {
   public static final int SCHEMA_VERSION = 1;
 
   /**
+   * Heap the parsed tree and the records of one file may take, per byte of the size limit; a
+   * file that would take more is a content error. A typical 16 MiB file takes about a third of
+   * it (see {@code ParserHeapProbe}); only files of tiny tables, arrays or values reach it.
+   */
+  public static final int TREE_BYTES_PER_FILE_BYTE = 8;
+
+  /**
+   * Heap that parsing one file may take, per byte of the size limit: the file's bytes (1), its
+   * characters (2), the tree and records ({@link #TREE_BYTES_PER_FILE_BYTE}), and 1 for what
+   * the parser's estimate leaves out (the last copy of a growing array, a garbage collector that
+   * cannot use every free byte). Measured with {@code ParserHeapProbe}: of the worst 16 MiB files
+   * known (tiny tables, arrays or strings, refused at the budget), none needs more than 183 MiB of
+   * heap, 11.4 bytes per byte; a file of typical records needs 103 MiB.
+   */
+  public static final int HEAP_BYTES_PER_FILE_BYTE = 3 + TREE_BYTES_PER_FILE_BYTE + 1;
+
+  /**
+   * The heap budget of a file under a small size limit: a few records take more heap per byte
+   * than a full file (each record's fixed cost weighs more), and 8 MiB is nothing to the heap, so
+   * a small limit never turns an honest file into a heap error.
+   */
+  static final long MIN_TREE_HEAP_BYTES = 8L << 20;
+
+  /**
+   * What validation builds for each record beyond the tree: the record (48 bytes), its instant
+   * (24), a boxed quantity (24) and its slot in the list (4), rounded up.
+   */
+  private static final int RECORD_HEAP_BYTES = 104;
+
+  /**
    * Bounds on one file.
    *
    * @param maxFileBytes a larger file is a content error (the wire format's default is 16 MiB)
@@ -48,9 +78,12 @@ public final class BatchParser {
   }
 
   private final Limits limits;
+  private final TomlParser.Bounds bounds;
 
   public BatchParser(Limits limits) {
     this.limits = limits;
+    this.bounds = new TomlParser.Bounds(Math.max(TREE_BYTES_PER_FILE_BYTE * limits.maxFileBytes(), MIN_TREE_HEAP_BYTES),
+        limits.maxRecordsPerFile(), RECORD_HEAP_BYTES);
   }
 
   public Limits limits() {
@@ -77,9 +110,17 @@ public final class BatchParser {
     CharBuffer text = decode(path, content);
     TomlTable doc;
     try {
-      doc = TomlParser.parse(text.array(), text.limit());
+      doc = TomlParser.parse(text.array(), text.limit(), bounds);
     } catch (TomlSyntaxException e) {
       throw new BatchContentException(path, e.line, "not valid TOML: " + e.getMessage());
+    } catch (TomlLimitException e) {
+      throw new BatchContentException(path, e.line, switch (e.limit) {
+        case RECORDS -> "record " + (limits.maxRecordsPerFile() + 1L) + " is over the limit of "
+            + limits.maxRecordsPerFile() + " records per file";
+        case HEAP -> "file would take more than " + bounds.maxHeapBytes() + " bytes of heap to parse ("
+            + TREE_BYTES_PER_FILE_BYTE + " bytes for each byte of the size limit): it holds too many small "
+            + "tables, arrays or values";
+      });
     }
     return new Validation(path, doc).batch(node);
   }
@@ -138,22 +179,19 @@ public final class BatchParser {
               + node + "\"");
         }
       }
-      Object records = doc.get("records");
+      Object records = doc.get(TomlParser.RECORDS);
       if (records == null) {
         return new UsageBatch(path, List.of());
       }
       if (!(records instanceof TomlArray array)) {
-        throw fail(doc.lineOf("records"), "records must be an array of tables, got " + typeName(records));
+        throw fail(doc.lineOf(TomlParser.RECORDS), "records must be an array of tables, got " + typeName(records));
       }
-      if (array.size() > limits.maxRecordsPerFile()) {
-        throw fail(doc.lineOf("records"), "file has " + array.size() + " records, over the limit of "
-            + limits.maxRecordsPerFile());
-      }
+      // The parser has counted the records against the limit as it read them.
       List<UsageRecord> result = new ArrayList<>(array.size());
       for (int i = 0; i < array.size(); i++) {
         Object element = array.get(i);
         if (!(element instanceof TomlTable table)) {
-          throw fail(doc.lineOf("records"), "records[" + i + "] must be a table, got " + typeName(element));
+          throw fail(doc.lineOf(TomlParser.RECORDS), "records[" + i + "] must be a table, got " + typeName(element));
         }
         result.add(record(table));
       }

@@ -20,7 +20,13 @@ import java.util.List;
  *
  * <p>The parser is a single forward pass with no backtracking beyond one token. It never
  * recurses more than {@link #MAX_NESTING} levels (arrays and inline tables), so hostile input
- * cannot exhaust the stack; dotted keys and headers of any length are walked iteratively.
+ * cannot exhaust the stack; dotted keys and headers are walked iteratively, and have at most
+ * {@link #MAX_KEY_PARTS} parts.
+ *
+ * <p>Nor can hostile input exhaust the heap: what the tree takes is charged to a {@link
+ * HeapBudget} as it is built, and the parse stops when the budget is spent (a {@link
+ * TomlLimitException}, as is one record more than the bounds allow, counted as they are read).
+ * Repeated bare keys (every record has the same few) are one String each, not one per use.
  *
  * <p>Values: {@link String}, {@link Long}, {@link Double}, {@link Boolean}, {@link
  * OffsetDateTime}, {@link LocalDateTime}, {@link LocalDate}, {@link LocalTime}, {@link
@@ -29,25 +35,53 @@ import java.util.List;
 final class TomlParser {
 
   static final int MAX_NESTING = 128;
+  static final int MAX_KEY_PARTS = 128;
+  /** The top-level key whose array elements are counted against {@link Bounds#maxRecords}. */
+  static final String RECORDS = "records";
+  private static final int KEY_CACHE_SLOTS = 256;
+  private static final int KEY_CACHE_PROBES = 8;
+
+  /**
+   * What one document may take.
+   *
+   * @param maxHeapBytes the heap its tree may take, as {@link HeapBudget} estimates it
+   * @param maxRecords the most elements the top-level {@code records} array may have
+   * @param recordHeapBytes heap charged for each of those elements beyond its table: what the
+   *     caller will build from it
+   */
+  record Bounds(long maxHeapBytes, int maxRecords, int recordHeapBytes) {
+    static final Bounds UNLIMITED = new Bounds(Long.MAX_VALUE, Integer.MAX_VALUE, 0);
+  }
 
   private final char[] s;
   private final int n;
   private int pos;
   private int line = 1;
+  private final Bounds bounds;
+  private final HeapBudget budget;
   private final TomlTable root = new TomlTable(TomlTable.Kind.ROOT, 1, null);
+  /** Bare keys already made into Strings, found again by their characters. */
+  private final String[] keyCache = new String[KEY_CACHE_SLOTS];
 
-  private TomlParser(char[] text, int length) {
+  TomlParser(char[] text, int length, Bounds bounds) {
     this.s = text;
     this.n = length;
+    this.bounds = bounds;
+    this.budget = new HeapBudget(bounds.maxHeapBytes());
   }
 
   /** Parses a whole document. */
-  static TomlTable parse(char[] text, int length) {
-    return new TomlParser(text, length).document();
+  static TomlTable parse(char[] text, int length, Bounds bounds) {
+    return new TomlParser(text, length, bounds).document();
   }
 
   static TomlTable parse(String text) {
-    return parse(text.toCharArray(), text.length());
+    return parse(text.toCharArray(), text.length(), Bounds.UNLIMITED);
+  }
+
+  /** The heap the tree built so far takes, as the budget estimates it. */
+  long heapBytes() {
+    return budget.usedBytes();
   }
 
   /**
@@ -55,7 +89,7 @@ final class TomlParser {
    * returns null when the text is not one.
    */
   static OffsetDateTime parseOffsetDateTime(String text) {
-    TomlParser p = new TomlParser(text.toCharArray(), text.length());
+    TomlParser p = new TomlParser(text.toCharArray(), text.length(), Bounds.UNLIMITED);
     try {
       Object value = p.dateTime(0, text.length());
       return value instanceof OffsetDateTime odt ? odt : null;
@@ -64,7 +98,16 @@ final class TomlParser {
     }
   }
 
-  private TomlTable document() {
+  TomlTable document() {
+    try {
+      return expressions();
+    } catch (HeapBudget.Exceeded e) {
+      throw new TomlLimitException(TomlLimitException.Limit.HEAP, line);
+    }
+  }
+
+  private TomlTable expressions() {
+    budget.charge(TomlTable.EMPTY_BYTES + HeapBudget.referenceArrayBytes(KEY_CACHE_SLOTS));
     if (n > 0 && s[0] == '\uFEFF') {
       pos = 1;
     }
@@ -165,6 +208,9 @@ final class TomlParser {
       int save = pos;
       skipWhitespace();
       if (pos < n && s[pos] == '.') {
+        if (keys.size() == MAX_KEY_PARTS) {
+          throw error("a dotted key or table header has more than " + MAX_KEY_PARTS + " parts");
+        }
         pos++;
         skipWhitespace();
         keys.add(simpleKey());
@@ -187,13 +233,84 @@ final class TomlParser {
       return c == '"' ? basicString() : literalString();
     }
     int start = pos;
+    int hash = 0;
     while (pos < n && isBareKeyChar(s[pos])) {
+      hash = 31 * hash + s[pos];
       pos++;
     }
     if (pos == start) {
       throw error("expected a key, found " + describe(c));
     }
-    return new String(s, start, pos - start);
+    return bareKey(start, pos - start, hash);
+  }
+
+  /** The key's String: the one made for an earlier use of the same key, when the cache has it. */
+  private String bareKey(int start, int length, int hash) {
+    int slot = (hash ^ (hash >>> 16)) & (KEY_CACHE_SLOTS - 1);
+    for (int probe = 0; probe < KEY_CACHE_PROBES; probe++) {
+      String cached = keyCache[slot];
+      if (cached == null) {
+        return keyCache[slot] = newString(start, length, true);
+      }
+      if (sameChars(cached, start, length)) {
+        return cached;
+      }
+      slot = (slot + 1) & (KEY_CACHE_SLOTS - 1);
+    }
+    return newString(start, length, true);
+  }
+
+  private boolean sameChars(String key, int start, int length) {
+    if (key.length() != length) {
+      return false;
+    }
+    for (int i = 0; i < length; i++) {
+      if (key.charAt(i) != s[start + i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private String newString(int start, int length, boolean latin1) {
+    if (length == 0) {
+      return "";
+    }
+    budget.charge(HeapBudget.stringBytes(length, latin1));
+    return new String(s, start, length);
+  }
+
+  /** Appends text to a string being built, checking the moment its builder doubles against the budget. */
+  private void append(StringBuilder sb, int start, int length) {
+    // Before and after a doubling, both arrays exist: at most three times the length, at two bytes a character.
+    budget.checkTransient(6L * ((long) sb.length() + length));
+    sb.append(s, start, length);
+  }
+
+  private String charged(StringBuilder sb) {
+    // The builder and the String it makes exist together for a moment.
+    budget.checkTransient(2L * sb.capacity() + HeapBudget.stringBytes(sb.length(), false));
+    String result = sb.toString();
+    budget.charge(HeapBudget.stringBytes(result.length(), false));
+    return result;
+  }
+
+  private TomlTable newTable(TomlTable.Kind kind, int atLine, TomlTable inlineRoot) {
+    budget.charge(TomlTable.EMPTY_BYTES);
+    return new TomlTable(kind, atLine, inlineRoot);
+  }
+
+  private TomlArray newArray(boolean ofTables) {
+    budget.charge(TomlArray.EMPTY_BYTES);
+    return new TomlArray(ofTables);
+  }
+
+  /** Counts one more element of the top-level records array, before it is read. */
+  private void countRecord(TomlArray records, int atLine) {
+    if (records.size() >= bounds.maxRecords()) {
+      throw new TomlLimitException(TomlLimitException.Limit.RECORDS, atLine);
+    }
+    budget.charge(bounds.recordHeapBytes());
   }
 
   private TomlTable header() {
@@ -225,21 +342,24 @@ final class TomlParser {
     if (arrayOfTables) {
       TomlArray array;
       if (existing == null) {
-        array = new TomlArray(true);
-        parent.put(last, array, headerLine);
+        array = newArray(true);
+        parent.put(last, array, headerLine, budget);
       } else if (existing instanceof TomlArray a && a.ofTables) {
         array = a;
       } else {
         throw errorAt(headerLine, "cannot define [[" + dotted(keys) + "]]: the key is already "
             + (existing instanceof TomlArray ? "a static array" : "defined"));
       }
-      TomlTable element = new TomlTable(TomlTable.Kind.HEADER, headerLine, null);
-      array.add(element);
+      if (parent == root && last.equals(RECORDS)) {
+        countRecord(array, headerLine);
+      }
+      TomlTable element = newTable(TomlTable.Kind.HEADER, headerLine, null);
+      array.add(element, budget);
       return element;
     }
     if (existing == null) {
-      TomlTable table = new TomlTable(TomlTable.Kind.HEADER, headerLine, null);
-      parent.put(last, table, headerLine);
+      TomlTable table = newTable(TomlTable.Kind.HEADER, headerLine, null);
+      parent.put(last, table, headerLine, budget);
       return table;
     }
     if (existing instanceof TomlTable t && t.kind == TomlTable.Kind.IMPLICIT) {
@@ -252,8 +372,8 @@ final class TomlParser {
   private TomlTable headerStep(TomlTable parent, String key, List<String> keys, int headerLine) {
     Object existing = parent.get(key);
     if (existing == null) {
-      TomlTable table = new TomlTable(TomlTable.Kind.IMPLICIT, headerLine, null);
-      parent.put(key, table, headerLine);
+      TomlTable table = newTable(TomlTable.Kind.IMPLICIT, headerLine, null);
+      parent.put(key, table, headerLine, budget);
       return table;
     }
     if (existing instanceof TomlTable t) {
@@ -285,15 +405,16 @@ final class TomlParser {
     if (table.get(last) != null) {
       throw error("duplicate key " + dotted(keys));
     }
-    Object value = value(depth);
-    table.put(last, value, keyLine);
+    boolean records = table == root && keys.size() == 1 && last.equals(RECORDS);
+    Object value = records && pos < n && s[pos] == '[' ? array(depth + 1, true) : value(depth);
+    table.put(last, value, keyLine, budget);
   }
 
   private TomlTable dottedStep(TomlTable parent, String key, List<String> keys, TomlTable inlineRoot) {
     Object existing = parent.get(key);
     if (existing == null) {
-      TomlTable table = new TomlTable(TomlTable.Kind.DOTTED, line, inlineRoot);
-      parent.put(key, table, line);
+      TomlTable table = newTable(TomlTable.Kind.DOTTED, line, inlineRoot);
+      parent.put(key, table, line, budget);
       return table;
     }
     if (existing instanceof TomlTable t && t.kind == TomlTable.Kind.DOTTED && t.inlineRoot == inlineRoot) {
@@ -316,7 +437,7 @@ final class TomlParser {
       case '\'':
         return startsWithTriple('\'') ? multiLineString('\'') : literalString();
       case '[':
-        return array(depth + 1);
+        return array(depth + 1, false);
       case '{':
         return inlineTable(depth + 1);
       case 't':
@@ -326,8 +447,30 @@ final class TomlParser {
         word("false");
         return Boolean.FALSE;
       default:
-        return scalar();
+        return chargeScalar(scalar());
     }
+  }
+
+  /** Charges a boxed number or a date-time to the budget. */
+  private Object chargeScalar(Object scalar) {
+    budget.charge(scalarBytes(scalar));
+    return scalar;
+  }
+
+  private static long scalarBytes(Object scalar) {
+    if (scalar instanceof Long v) {
+      return v >= -128 && v <= 127 ? 0 : HeapBudget.BOX_BYTES;
+    } else if (scalar instanceof Double) {
+      return HeapBudget.BOX_BYTES;
+    } else if (scalar instanceof LocalDate || scalar instanceof LocalTime) {
+      return 24;
+    } else if (scalar instanceof LocalDateTime) {
+      return 72;
+    } else if (scalar instanceof OffsetDateTime odt) {
+      // ZoneOffset caches the offsets of whole quarter hours; any other is a new object and its id.
+      return odt.getOffset().getTotalSeconds() % 900 == 0 ? 96 : 168;
+    }
+    return 0;
   }
 
   private void word(String w) {
@@ -337,11 +480,12 @@ final class TomlParser {
     pos += w.length();
   }
 
-  private TomlArray array(int depth) {
+  /** An array; when it is the top-level records array, its elements are counted as they come. */
+  private TomlArray array(int depth, boolean records) {
     checkDepth(depth);
     int openLine = line;
     pos++;
-    TomlArray array = new TomlArray(false);
+    TomlArray array = newArray(false);
     while (true) {
       skipBlank();
       if (pos >= n) {
@@ -351,7 +495,10 @@ final class TomlParser {
         pos++;
         return array;
       }
-      array.add(value(depth));
+      if (records) {
+        countRecord(array, line);
+      }
+      array.add(value(depth), budget);
       skipBlank();
       if (pos >= n) {
         throw errorAt(openLine, "array is not closed with ']'");
@@ -371,7 +518,7 @@ final class TomlParser {
     checkDepth(depth);
     int openLine = line;
     pos++;
-    TomlTable table = new TomlTable(TomlTable.Kind.INLINE_OPEN, openLine, null);
+    TomlTable table = newTable(TomlTable.Kind.INLINE_OPEN, openLine, null);
     skipWhitespace();
     if (pos < n && s[pos] == '}') {
       pos++;
@@ -416,13 +563,22 @@ final class TomlParser {
     pos++;
     int start = pos;
     StringBuilder sb = null;
+    int bits = 0;
     while (true) {
       if (pos >= n) {
         throw errorAt(openLine, "string is not closed with '\"'");
       }
       char c = s[pos];
+      // Every character ORed together: below U+0100, the String keeps one byte per character.
+      bits |= c;
       if (c == '"') {
-        String result = sb == null ? new String(s, start, pos - start) : sb.append(s, start, pos - start).toString();
+        String result;
+        if (sb == null) {
+          result = newString(start, pos - start, bits < 0x100);
+        } else {
+          append(sb, start, pos - start);
+          result = charged(sb);
+        }
         pos++;
         return result;
       }
@@ -430,7 +586,7 @@ final class TomlParser {
         if (sb == null) {
           sb = new StringBuilder();
         }
-        sb.append(s, start, pos - start);
+        append(sb, start, pos - start);
         escape(sb);
         start = pos;
       } else if (c == '\n' || c == '\r') {
@@ -463,13 +619,13 @@ final class TomlParser {
           if (quotes > 5) {
             throw error("too many quotes at the end of a " + kind);
           }
-          sb.append(s, start, pos - start + quotes - 3);
+          append(sb, start, pos - start + quotes - 3);
           pos += quotes;
-          return sb.toString();
+          return charged(sb);
         }
         pos += quotes;
       } else if (basic && c == '\\') {
-        sb.append(s, start, pos - start);
+        append(sb, start, pos - start);
         if (lineEndingBackslash()) {
           skipWhitespaceAndNewlines();
         } else {
@@ -477,7 +633,7 @@ final class TomlParser {
         }
         start = pos;
       } else if (c == '\n' || c == '\r') {
-        sb.append(s, start, pos - start);
+        append(sb, start, pos - start);
         newline();
         sb.append('\n');
         start = pos;
@@ -492,14 +648,16 @@ final class TomlParser {
   private String literalString() {
     pos++;
     int start = pos;
+    int bits = 0;
     while (true) {
       if (pos >= n) {
         throw error("literal string is not closed with \"'\"");
       }
       char c = s[pos];
+      bits |= c;
       if (c == '\'') {
         pos++;
-        return new String(s, start, pos - 1 - start);
+        return newString(start, pos - 1 - start, bits < 0x100);
       }
       if (c == '\n' || c == '\r') {
         throw error("literal string is not closed before the end of the line");
@@ -838,6 +996,8 @@ final class TomlParser {
     if (p != end) {
       throw errorToken(start, end, "invalid number");
     }
+    // The digits are copied twice (here and inside parseDouble) before the copies are garbage.
+    budget.checkTransient(6L * (end - start));
     StringBuilder sb = new StringBuilder(end - start);
     for (int i = start; i < end; i++) {
       if (s[i] != '_') {

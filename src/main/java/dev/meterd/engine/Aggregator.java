@@ -314,6 +314,16 @@ public final class Aggregator {
         // A defect, not bad input: keep the node's reason, retry next run, and leave the trace.
         log.error("node {} failed unexpectedly", node, e);
         return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, "unexpected error: " + e), null);
+      } catch (OutOfMemoryError e) {
+        // The parser refuses a file whose tree would pass its budget, and the start-up check left
+        // room for a file at the size limit: running out anyway means something else took the
+        // heap, not that a file is bad, so the node is retried next run rather than parked. What
+        // it had read is garbage once this method returns, so the run goes on to the next node.
+        String message = "ran out of heap reading the node's files (the JVM has "
+            + (Runtime.getRuntime().maxMemory() >> 20) + " MiB); it is retried on the next run: if it happens "
+            + "again, start java with a larger -Xmx";
+        log.warn("node {} halted until the next run: {}", node, message);
+        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, message), null);
       }
     }
 

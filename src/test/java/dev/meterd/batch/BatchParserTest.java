@@ -177,9 +177,85 @@ class BatchParserTest {
   }
 
   @Test
-  void rejectsFileWithMoreRecordsThanTheLimit() {
+  void rejectsFileWithMoreRecordsThanTheLimitAtTheFirstRecordOverIt() {
     String four = record(GOOD) + ("[[records]]\n" + GOOD).repeat(3);
-    assertRejected(four, 3, "file has 4 records, over the limit of 3");
+    assertRejected(four, 18, "record 4 is over the limit of 3 records per file");
+  }
+
+  @Test
+  void stopsReadingAtTheRecordOverTheLimit() {
+    String four = record(GOOD) + ("[[records]]\n" + GOOD).repeat(3);
+    assertRejected(four + "this line is not TOML\n", 18, "record 4 is over the limit of 3 records per file");
+  }
+
+  @Test
+  void stopsReadingAnInlineArrayOfRecordsAtTheRecordOverTheLimit() {
+    String inline = "{idempotency_key = \"k\", user_sid = \"u\", cost_cents = 1, "
+        + "occurred_at = 2026-11-21T10:00:00Z},\n";
+    assertRejected("schema = 1\nrecords = [\n" + inline.repeat(4) + "{this is not TOML}]\n", 6,
+        "record 4 is over the limit of 3 records per file");
+  }
+
+  @Test
+  void acceptsExactlyTheLimitOfRecords() throws Exception {
+    String three = record(GOOD) + ("[[records]]\n" + GOOD).repeat(2);
+    assertThat(parse(three).records()).hasSize(3);
+  }
+
+  @Test
+  void rejectsTinyTablesThatWouldTakeMoreHeapThanTheBudget() {
+    assertOverBudget("x = [" + "{},".repeat(330_000) + "]\n");
+  }
+
+  @Test
+  void rejectsTinyArraysThatWouldTakeMoreHeapThanTheBudget() {
+    assertOverBudget("x = [" + "[],".repeat(330_000) + "]\n");
+  }
+
+  /** Under a 1 MiB size limit the budget is 8 MiB of heap; under 1 MiB of text it is passed. */
+  private static void assertOverBudget(String text) {
+    BatchParser mib = new BatchParser(new BatchParser.Limits(1 << 20, 10));
+    assertThat(text.length()).isLessThan(1 << 20);
+    assertThatThrownBy(() -> mib.parse(PATH, "edge-1", text.getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOfSatisfying(BatchContentException.class, e -> {
+          assertThat(e.line()).isEqualTo(1);
+          assertThat(e.error()).isEqualTo("file would take more than 8388608 bytes of heap to parse (8 bytes for "
+              + "each byte of the size limit): it holds too many small tables, arrays or values");
+        });
+  }
+
+  @Test
+  void aSmallSizeLimitStillHasAHeapBudgetOfEightMebibytes() throws Exception {
+    assertThat(parse("x = [" + "{},".repeat(1300) + "]\n").records()).isEmpty();
+  }
+
+  @Test
+  void acceptsTypicalRecordsUpToTheSizeLimitWithinTheBudget() throws Exception {
+    BatchParser roomy = new BatchParser(new BatchParser.Limits(4096, 1000));
+    StringBuilder file = new StringBuilder("schema = 1\n");
+    int records = 0;
+    String block = "\n[[records]]\nidempotency_key = \"0190b8c4-6a4e-7cc4-9f2e-5b7d0e4d%04d\"\nuser_sid = \"u_%d\"\n"
+        + "cost_cents = %d\nresource = \"llm.tokens\"\nquantity = %d\noccurred_at = 2026-11-21T10:%02d:00Z\n";
+    while (true) {
+      String next = String.format(block, records, records % 7, 100 + records, 1000 + records, records % 60);
+      if (file.length() + next.length() > 4096) {
+        break;
+      }
+      file.append(next);
+      records++;
+    }
+    UsageBatch batch = roomy.parse(PATH, "edge-1", file.toString().getBytes(StandardCharsets.UTF_8));
+    assertThat(batch.records()).hasSize(records);
+    assertThat(records).isEqualTo(22);
+  }
+
+  @Test
+  void rejectsADottedKeyOfMoreThan128Parts() throws Exception {
+    assertRejected("a" + ".b".repeat(128) + " = 1\n", 1, "not valid TOML: a dotted key or table header has more "
+        + "than 128 parts");
+    assertRejected("[a" + ".b".repeat(128) + "]\n", 1, "not valid TOML: a dotted key or table header has more "
+        + "than 128 parts");
+    assertThat(parse("a" + ".b".repeat(127) + " = 1\n").records()).isEmpty();
   }
 
   @Test

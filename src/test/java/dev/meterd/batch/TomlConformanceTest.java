@@ -84,7 +84,7 @@ class TomlConformanceTest {
     if (expected instanceof JsonArray array) {
       assertThat(actual).as(where).isInstanceOf(TomlArray.class);
       TomlArray list = (TomlArray) actual;
-      assertThat(list).as(where).hasSize(array.size());
+      assertThat(list.size()).as(where).isEqualTo(array.size());
       for (int i = 0; i < list.size(); i++) {
         assertValueEquals(where + "[" + i + "]", array.getValue(i), list.get(i));
       }

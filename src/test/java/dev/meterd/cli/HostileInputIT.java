@@ -115,6 +115,85 @@ class HostileInputIT {
     assertThat(summary.getLong("debited_cents")).isEqualTo(3L + fullRecords + 1);
   }
 
+  /**
+   * Files just under the 16 MiB limit whose parsed form would be many times their size, and a
+   * file one record over the record limit: each halts its own node with one sentence, none takes
+   * the process down, and the node after them in name order is consumed in the same run.
+   */
+  @Test
+  void filesThatWouldExhaustTheHeapHaltTheirNodesAndTheNextNodeIsConsumed() throws Exception {
+    int limit = 16 * 1024 * 1024;
+    Map<String, byte[]> files = new HashMap<>();
+    files.put(path("aa-headers"), repeated("", "[[records]]\n", "", limit - 1));
+    files.put(path("ab-tables"), repeated("x = [", "{},", "]\n", limit - 1));
+    files.put(path("ac-arrays"), repeated("x = [", "[],", "]\n", limit - 1));
+    StringBuilder over = new StringBuilder("records = [\n");
+    for (int i = 0; i < 200_001; i++) {
+      over.append("{idempotency_key='").append(key3(i)).append("',user_sid='u',cost_cents=1,occurred_at=")
+          .append("2026-11-21T10:00:00Z}").append(i % 2 == 0 ? "," : ",\n");
+    }
+    byte[] overBytes = over.append("]\n").toString().getBytes(StandardCharsets.UTF_8);
+    assertThat(overBytes.length).isLessThan(limit);
+    files.put(path("ad-records"), overBytes);
+    files.put(path("zz-ok"), batch(record("z1", "u_z", 1), record("z2", "u_z", 2), record("z3", "u_y", 4))
+        .getBytes(StandardCharsets.UTF_8));
+    Path repoDir = tmp.resolve("usage.git");
+    try (UsageRepo repo = new UsageRepo(repoDir)) {
+      repo.committer().commit("hostile", files, java.util.Set.of(), java.time.Instant.parse("2026-11-21T10:30:00Z"));
+    }
+
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Path out = tmp.resolve("out.json");
+    Path err = tmp.resolve("err.log");
+    Process p = new ProcessBuilder(java, "-Xmx256m", "-jar", Path.of("target", "meterd.jar").toAbsolutePath().toString(),
+        "aggregate", "--once", "--db", tmp.resolve("meterd.db").toString(), "--source", repoDir.toString())
+        .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+    assertThat(p.waitFor(300, TimeUnit.SECONDS)).isTrue();
+    String stdout = Files.readString(out);
+    String stderr = Files.readString(err);
+    assertThat(p.exitValue()).as(stderr).isEqualTo(1);
+    assertThat(stdout + stderr).doesNotContain("Exception in thread").doesNotContain("at dev.")
+        .doesNotContain("OutOfMemoryError");
+
+    String budget = "file would take more than 134217728 bytes of heap to parse (8 bytes for each byte of the size "
+        + "limit): it holds too many small tables, arrays or values";
+    Map<String, String> expected = Map.of(
+        "aa-headers", path("aa-headers") + ":200001: record 200001 is over the limit of 200000 records per file",
+        "ab-tables", path("ab-tables") + ":1: " + budget,
+        "ac-arrays", path("ac-arrays") + ":1: " + budget,
+        "ad-records", path("ad-records") + ":100002: record 200001 is over the limit of 200000 records per file");
+    String[] lines = stdout.strip().split("\n");
+    JsonObject summary = new JsonObject(lines[lines.length - 1]);
+    Map<String, String> halted = new HashMap<>();
+    for (Object o : (JsonArray) summary.getValue("halted")) {
+      JsonObject h = (JsonObject) o;
+      halted.put(h.getString("node"), h.getString("file") + ":" + h.getInteger("line") + ": " + h.getString("error"));
+    }
+    assertThat(halted).isEqualTo(expected);
+    for (Map.Entry<String, String> e : expected.entrySet()) {
+      assertThat(stderr.lines().filter(l -> l.contains("node " + e.getKey() + " halted")))
+          .as(stderr).singleElement().satisfies(l -> assertThat(l).endsWith("node " + e.getKey() + " halted: "
+              + e.getValue()));
+    }
+    assertThat(summary.getInteger("nodes_total")).isEqualTo(5);
+    assertThat(summary.getInteger("nodes_consumed")).isEqualTo(1);
+    assertThat(summary.getLong("records_consumed")).isEqualTo(3L);
+    assertThat(summary.getLong("debited_cents")).isEqualTo(7L);
+  }
+
+  /** Text of {@code prefix}, as many {@code unit}s as fit and {@code suffix}, at most {@code maxBytes} long. */
+  private static byte[] repeated(String prefix, String unit, String suffix, int maxBytes) {
+    int units = (maxBytes - prefix.length() - suffix.length()) / unit.length();
+    return (prefix + unit.repeat(units) + suffix).getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** A distinct three-character key for each i below 93^3, of printable characters a literal string may hold. */
+  private static String key3(int i) {
+    String alphabet = "!\"#$%&()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+    int n = alphabet.length();
+    return "" + alphabet.charAt(i / (n * n)) + alphabet.charAt(i / n % n) + alphabet.charAt(i % n);
+  }
+
   @Test
   void aFileLimitTheHeapCannotParseIsRefusedBeforeAnythingRuns() throws Exception {
     Path config = tmp.resolve("big.toml");

@@ -365,6 +365,30 @@ class AggregatorIT {
   }
 
   @Test
+  void aNodeThatRunsOutOfHeapHaltsUntilTheNextRunAndTheNodesAfterItAreConsumed() throws Exception {
+    repo.seedTwoNodes();
+    run();
+    repo.commit("nodes/A/" + HOUR_11, batch(record("a9", "u1", 1)), "nodes/B/" + HOUR_11, batch(record("b9", "u2", 7)));
+    source.exhaustedNodes.add("A");
+    RunSummary failed = run();
+    assertThat(failed.halted()).singleElement().satisfies(h -> {
+      assertThat(h.node()).isEqualTo("A");
+      assertThat(h.error()).isEqualTo(new NodeError(NodeError.Kind.TRANSIENT, null, null,
+          "ran out of heap reading the node's files (the JVM has " + (Runtime.getRuntime().maxMemory() >> 20)
+              + " MiB); it is retried on the next run: if it happens again, start java with a larger -Xmx"));
+    });
+    assertThat(failed.nodesConsumed()).isEqualTo(1);
+    assertThat(failed.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(balance("u2")).isEqualTo(-27);
+    source.exhaustedNodes.clear();
+    RunSummary retried = run();
+    assertThat(retried.halted()).isEmpty();
+    assertThat(retried.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-116);
+  }
+
+  @Test
   void aForcePushChargesNothingTwiceAndWarns() throws Exception {
     String first = repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)));
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10), record("a2", "u1", 20)));

@@ -12,8 +12,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real source with a recorder in front: it counts the files read, and can make reads of chosen
- * nodes fail as a network or disk would, or stall as a slow forge would until the test releases
- * them.
+ * nodes fail as a network or disk would, run out of heap as a JVM would, or stall as a slow forge
+ * would until the test releases them.
  */
 public final class CountingSource implements BatchSource {
 
@@ -36,6 +36,7 @@ public final class CountingSource implements BatchSource {
   public interface ReadHook {
     void reached(FileRef file) throws SourceException;
   }
+  public final Set<String> exhaustedNodes = new CopyOnWriteArraySet<>();
 
   public CountingSource(BatchSource real) {
     this.real = real;
@@ -84,6 +85,11 @@ public final class CountingSource implements BatchSource {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new SourceException("interrupted while stalled reading " + file.path());
+      }
+    }
+    for (String node : exhaustedNodes) {
+      if (file.path().startsWith("nodes/" + node + "/")) {
+        throw new OutOfMemoryError("Java heap space");
       }
     }
     return real.read(file);
