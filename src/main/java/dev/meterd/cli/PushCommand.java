@@ -36,6 +36,9 @@ final class PushCommand implements Callable<Integer> {
       description = "How long connecting to the remote, and each read from it, may take (default: ${DEFAULT-VALUE})")
   long timeoutSeconds;
 
+  /** A day: longer than any remote should be silent, and far below where JGit's int wraps. */
+  static final long MAX_TIMEOUT_SECONDS = 86_400;
+
   // Hidden: tests run out of tries without waiting; the defaults suit cron.
   @Option(names = "--attempts", hidden = true, paramLabel = "N", description = "Pushes tried before giving up")
   Integer attempts;
@@ -55,8 +58,9 @@ final class PushCommand implements Callable<Integer> {
   }
 
   private UsageWriter.PushPolicy policy() {
-    if (timeoutSeconds < 1 || timeoutSeconds > Integer.MAX_VALUE) {
-      throw new UsageException("--timeout-seconds must be 1 to " + Integer.MAX_VALUE + ", got " + timeoutSeconds);
+    // JGit turns the timeout into milliseconds in an int: past 2,147,483 s it would wrap.
+    if (timeoutSeconds < 1 || timeoutSeconds > MAX_TIMEOUT_SECONDS) {
+      throw new UsageException("--timeout-seconds must be 1 to " + MAX_TIMEOUT_SECONDS + ", got " + timeoutSeconds);
     }
     if (attempts != null && attempts < 1) {
       throw new UsageException("--attempts must be at least 1, got " + attempts);

@@ -806,15 +806,19 @@ public final class SqliteLedger implements Ledger {
           ps.setLong(5, consumed);
           ps.setLong(6, nodeId);
           ps.executeUpdate();
+          // Built before COMMIT: after it, nothing may fail (not even an allocation) and turn a
+          // committed run into a reported failure.
+          NodeApplied applied = new NodeApplied(consumed, duplicates, debited,
+              consumed == 0 ? null : Instant.ofEpochMilli(newestOccurredAtMs));
           if (dryRun) {
             SqliteTransactions.rollback(conn, null);
           } else {
             SqliteTransactions.commit(conn);
+            done = true;
             committed();
           }
           done = true;
-          return new NodeApplied(consumed, duplicates, debited,
-              consumed == 0 ? null : Instant.ofEpochMilli(newestOccurredAtMs));
+          return applied;
         } catch (SQLException e) {
           throw failure("commit the run of node " + node, e);
         } finally {
@@ -828,11 +832,12 @@ public final class SqliteLedger implements Ledger {
      * committed run is never reported as failed.
      */
     private void committed() {
-      walletIdCache.putAll(created);
       try {
+        walletIdCache.putAll(created);
         refreshTrack(node);
-      } catch (SQLException | RuntimeException e) {
-        // The cache is only a speed-up: dropped, it is read again from the table next time.
+      } catch (SQLException | RuntimeException | OutOfMemoryError e) {
+        // The caches are only a speed-up: dropped, they are read again from the tables next
+        // time (a wallet id cached or not is the committed one either way).
         trackCache = null;
       }
       afterCommit.run();

@@ -191,8 +191,8 @@ class EdgeCommandsIT {
     assertThat(record(line("k1", "u1", 5) + line("k2", "u1", 6))).as(err).isZero();
     String before = bare.tip();
     assertThat(push(Map.of(), "--max-records", "1")).isEqualTo(3);
-    assertThat(err).isEqualTo("meterd: not pushed: " + HOUR_FILE + " is not a valid batch: line 4: file has 2 "
-        + "records, over the limit of 1\n");
+    assertThat(err).isEqualTo("meterd: not pushed: " + HOUR_FILE + " is not a valid batch: line 10: record 2 is "
+        + "over the limit of 1 records per file\n");
     assertThat(bare.tip()).isEqualTo(before);
     assertThat(push(Map.of(), "--max-records", "2")).as(err).isZero();
     assertThat(new JsonObject(out).getInteger("committed")).isEqualTo(1);
