@@ -398,7 +398,8 @@ public final class UsageWriter {
 
   /**
    * A file's text, made to end with a complete record again: a partial last block (from a writer
-   * of another kind, or a disk that lied about a sync) is cut off. Null when the file does not
+   * of another kind, or a disk that lied about a sync) is cut off, when, and only when, the file is
+   * not TOML and is without that block. Null when the file does not
    * exist or held no more than part of its header, so that it needs one. A file that ends
    * complete is returned unread by the parser; {@link #push} parses every pending file.
    */
@@ -412,17 +413,19 @@ public final class UsageWriter {
     if (endsComplete(text)) {
       return text;
     }
-    if (valid(relative, bytes) == null) {
+    // Syntax alone decides: a complete file over a limit, or in another key order, is never cut.
+    String syntaxError = syntaxError(relative, bytes);
+    if (syntaxError == null) {
       return text;
     }
     int cut = text.lastIndexOf(BatchText.BLOCK_START);
     String kept = cut >= 0 ? text.substring(0, cut) : "";
     if (cut < 0 && !BatchText.header(node).startsWith(text)) {
       throw new EdgeException(relative + " is not a valid batch, and not a partial one this writer can repair: "
-          + valid(relative, bytes) + "; fix or move the file");
+          + syntaxError + "; fix or move the file");
     }
     byte[] keptBytes = kept.getBytes(StandardCharsets.UTF_8);
-    String error = kept.isEmpty() ? null : valid(relative, keptBytes);
+    String error = kept.isEmpty() ? null : syntaxError(relative, keptBytes);
     if (error != null) {
       throw new EdgeException(relative + " is not a valid batch before its last record either: " + error
           + "; fix or move the file");
@@ -439,6 +442,16 @@ public final class UsageWriter {
   /** Whether the text ends as every write of this writer ends: the header or a block's last line. */
   private boolean endsComplete(String text) {
     return BatchText.endsWithLastKey(text) || text.equals(BatchText.header(node));
+  }
+
+  /** The TOML syntax error of a file's bytes, or null when they are TOML, whatever their content. */
+  private static String syntaxError(String relative, byte[] bytes) {
+    try {
+      BatchParser.checkSyntax(relative, bytes);
+      return null;
+    } catch (BatchContentException e) {
+      return readerError(e);
+    }
   }
 
   /** The reader's error for a file's bytes, or null when meterd would accept it. */

@@ -422,6 +422,42 @@ class UsageWriterIT {
   }
 
   @Test
+  void aValidFileOfAnotherLayoutOverTheRecordLimitIsNeverCut() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    Path file = clone.resolve("nodes/edge-1/usage_2026-11-21-11.toml");
+    // Complete and valid, but its last line is not occurred_at: another key order, a blank line at the end.
+    String other = """
+        schema = 1
+        node = "edge-1"
+
+        [[records]]
+        idempotency_key = "d"
+        user_sid = "u1"
+        occurred_at = 2026-11-21T11:00:00Z
+        cost_cents = 1
+
+        [[records]]
+        idempotency_key = "e"
+        user_sid = "u1"
+        occurred_at = 2026-11-21T11:00:01Z
+        cost_cents = 2
+
+        """;
+    Files.writeString(file, other);
+    BatchParser.Limits oneRecord = new BatchParser.Limits(BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 1);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock, oneRecord);
+    assertThat(writer.record(new Usage("u1", 3, AT.plusSeconds(3600), "f", null, null)).file())
+        .isEqualTo("nodes/edge-1/usage_2026-11-21-11.1.toml");
+    assertThat(Files.readString(file)).isEqualTo(other);
+
+    assertThatThrownBy(() -> writer.push(Optional.empty(), FAST)).isInstanceOf(EdgeException.class)
+        .hasMessage("not pushed: nodes/edge-1/usage_2026-11-21-11.toml is not a valid batch: line 10: record 2 is "
+            + "over the limit of 1 records per file");
+    assertThat(Files.readString(file)).isEqualTo(other);
+  }
+
+  @Test
   void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
     Path clone = cloneOf("edge-1");
     Files.createDirectories(clone.resolve("nodes/edge-1"));
