@@ -239,6 +239,9 @@ public final class UsageWriter {
       byte[] text) {}
 
   private Pending pending(Usage u, String which) {
+    checkWellFormed(which, "idempotency_key", u.key());
+    checkWellFormed(which, "user_sid", u.userSid());
+    checkWellFormed(which, "resource", u.resource());
     String key = u.key() != null ? u.key() : keys.next();
     byte[] text = utf8(BatchText.record(new StringBuilder(), key, u.userSid(), u.costCents(), u.occurredAt(),
         u.resource(), u.quantity()).toString());
@@ -257,6 +260,25 @@ public final class UsageWriter {
       throw new InvalidUsageException(which + ": " + e.error());
     }
     return new Pending(which, key, BatchText.quoted(key), u.key() != null, u, BatchText.hour(u.occurredAt()), text);
+  }
+
+  /**
+   * Refuses text with a lone UTF-16 surrogate: it has no UTF-8 form, and encoding would turn it
+   * into '?', so that two keys would become one and one user another.
+   */
+  private static void checkWellFormed(String which, String field, String text) {
+    if (text == null) {
+      return;
+    }
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        throw new InvalidUsageException(which + ": " + field + " holds a lone UTF-16 surrogate (at character "
+            + (i + 1) + "), which has no UTF-8 form; send well-formed Unicode text");
+      }
+    }
   }
 
   /** Under the writer lock: what each record is, then the new blocks hour by hour, staged in {@code files}. */

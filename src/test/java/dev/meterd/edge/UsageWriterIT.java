@@ -458,6 +458,28 @@ class UsageWriterIT {
   }
 
   @Test
+  void textWithALoneSurrogateIsRefusedNotWrittenAsAQuestionMark() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 1, AT, "k\uD800", null, null)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: idempotency_key holds a lone UTF-16 surrogate (at character 2), which has no "
+            + "UTF-8 form; send well-formed Unicode text");
+    assertThatThrownBy(() -> writer.record(List.of(Usage.of("u1", 1, AT), Usage.of("\uDC00u", 1, AT))))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("record 2: user_sid holds a lone UTF-16 surrogate (at character 1), which has no "
+            + "UTF-8 form; send well-formed Unicode text");
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 1, AT, "k", "r\uDC00\uD800", 1L)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: resource holds a lone UTF-16 surrogate (at character 2), which has no "
+            + "UTF-8 form; send well-formed Unicode text");
+    assertThat(clone.resolve(HOUR_FILE)).doesNotExist();
+    assertThat(writer.record(new Usage("u\uD83D\uDE00", 1, AT, "k\uD83D\uDE00", null, null)).outcome())
+        .as("a surrogate pair is well-formed").isEqualTo(UsageWriter.Outcome.APPENDED);
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).contains("idempotency_key = \"k\uD83D\uDE00\"");
+  }
+
+  @Test
   void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
     Path clone = cloneOf("edge-1");
     Files.createDirectories(clone.resolve("nodes/edge-1"));
