@@ -146,9 +146,9 @@ public final class UsageWriter {
   private final Path lockFile;
   private final BatchParser parser;
   /**
-   * The parser that reads back the node's files in another layout: their record count may be
-   * past the limit (a lower limit than when they were written), which decides to go on in the
-   * next file rather than an error.
+   * The parser that reads back the node's files in another layout for the keys they hold: their
+   * record count may be past the limit (a lower limit than when they were written), which is no
+   * reason to refuse a write.
    */
   private final BatchParser counting;
   private final int headerBytes;
@@ -355,7 +355,10 @@ public final class UsageWriter {
     file.stageIn(files);
   }
 
-  /** An hour's file as it is now (a partial last block cut off), with the number of its records. */
+  /**
+   * An hour's file as it is now (a partial last block cut off), with the number of its records;
+   * a file in another layout counts as full.
+   */
   private HourFile hourFile(String relative) throws EdgeException, IOException {
     String kept = repaired(relative);
     if (kept == null) {
@@ -366,14 +369,9 @@ public final class UsageWriter {
       return new HourFile(relative, bytes, Integer.MAX_VALUE);
     }
     int records = BatchText.forEachBlock(kept, node, b -> {});
-    if (records < 0) {
-      try {
-        records = counting.parse(relative, node, bytes).records().size();
-      } catch (BatchContentException e) {
-        throw new EdgeException(relative + " is not a valid batch: " + readerError(e) + "; fix or move the file");
-      }
-    }
-    return new HourFile(relative, bytes, records);
+    // A file in another layout takes no block of this one: after an inline array of records, say,
+    // a [[records]] block would not be TOML. It counts as full, so the hour goes on in its next file.
+    return new HourFile(relative, bytes, records < 0 ? Integer.MAX_VALUE : records);
   }
 
   /**

@@ -480,6 +480,30 @@ class UsageWriterIT {
   }
 
   @Test
+  void anHourWhoseLastFileIsInAnotherLayoutGoesOnInItsNextFile() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    // An inline array of records: a [[records]] block after it would not be TOML.
+    String inline = """
+        schema = 1
+        records = [ { idempotency_key = "d", user_sid = "u1", cost_cents = 1, occurred_at = 2026-11-21T10:00:00Z } ]
+        """;
+    Files.writeString(clone.resolve(HOUR_FILE), inline);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    assertThat(writer.record(new Usage("u1", 2, AT, "e", null, null)).file())
+        .isEqualTo("nodes/edge-1/usage_2026-11-21-10.1.toml");
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).isEqualTo(inline);
+
+    writer.push(Optional.empty(), FAST);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger);
+      assertThat(s.halted()).isEmpty();
+      assertThat(s.recordsConsumed()).isEqualTo(2);
+      assertThat(balance(ledger, "u1")).isEqualTo(-3);
+    }
+  }
+
+  @Test
   void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
     Path clone = cloneOf("edge-1");
     Files.createDirectories(clone.resolve("nodes/edge-1"));
