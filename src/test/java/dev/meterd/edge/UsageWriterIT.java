@@ -504,6 +504,18 @@ class UsageWriterIT {
   }
 
   @Test
+  void aNodesJournalDoesNotCollideWithTheStagingFolderOfANodeNamedLikeIt() throws Exception {
+    Path clone = cloneOf("edge-1");
+    // Node "a.journal" stages its files in a folder that node "a"'s journal once took the name of.
+    UsageWriter.open(clone, "a.journal", clock).record(Usage.of("u1", 1, AT));
+    List<UsageWriter.Written> written = UsageWriter.open(clone, "a", clock).record(List.of(
+        Usage.of("u1", 2, AT), Usage.of("u1", 3, AT.plusSeconds(3600))));
+    assertThat(written).extracting(UsageWriter.Written::file).containsExactly("nodes/a/usage_2026-11-21-10.toml",
+        "nodes/a/usage_2026-11-21-11.toml");
+    assertThat(clone.resolve("nodes/a/usage_2026-11-21-11.toml")).exists();
+  }
+
+  @Test
   void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
     Path clone = cloneOf("edge-1");
     Files.createDirectories(clone.resolve("nodes/edge-1"));
