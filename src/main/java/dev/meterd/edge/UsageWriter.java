@@ -185,7 +185,14 @@ public final class UsageWriter {
       throw new EdgeException(clone + " is not a clone of the usage repository (it has no .git folder); "
           + "clone it first: git clone URL " + clone);
     }
-    return new UsageWriter(clone.toAbsolutePath().normalize(), node, clock, limits);
+    // The real path, so that writers that reach one clone through a link share one lock in this JVM.
+    Path real;
+    try {
+      real = clone.toRealPath();
+    } catch (IOException e) {
+      throw new EdgeException("cannot resolve the clone " + clone + ": " + e.getMessage() + "; check the path", e);
+    }
+    return new UsageWriter(real, node, clock, limits);
   }
 
   public String node() {
@@ -726,6 +733,11 @@ public final class UsageWriter {
   }
 
   // ---- the writer lock
+
+  /** The writer lock's file, by its real path: the key of the lock writers of this JVM take first. */
+  Path lockFile() {
+    return lockFile;
+  }
 
   private interface Work<T> {
     T run() throws EdgeException;

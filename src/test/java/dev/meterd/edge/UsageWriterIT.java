@@ -516,6 +516,18 @@ class UsageWriterIT {
   }
 
   @Test
+  void writersOfOneCloneReachedThroughALinkShareOneLock() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Path link = Files.createSymbolicLink(tmp.resolve("link"), clone);
+    UsageWriter direct = UsageWriter.open(clone, "edge-1", clock);
+    UsageWriter linked = UsageWriter.open(link, "edge-1", clock);
+    // One lock file, one lock in this JVM: two would let both threads ask the JVM for the same
+    // file lock, which it refuses with OverlappingFileLockException.
+    assertThat(linked.lockFile()).isEqualTo(direct.lockFile())
+        .isEqualTo(clone.toRealPath().resolve(".git").resolve("meterd-writer.lock"));
+  }
+
+  @Test
   void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
     Path clone = cloneOf("edge-1");
     Files.createDirectories(clone.resolve("nodes/edge-1"));
