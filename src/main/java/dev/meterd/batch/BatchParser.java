@@ -125,6 +125,20 @@ public final class BatchParser {
     return new Validation(path, doc).batch(node);
   }
 
+  /**
+   * Checks that a file's bytes are UTF-8 and TOML, by syntax only: no limit and no rule of the
+   * wire format applies, so a complete file that a reader would refuse for its content passes.
+   * Writers use it to tell a file cut short mid-write from one they must leave alone.
+   */
+  public static void checkSyntax(String path, byte[] content) throws BatchContentException {
+    CharBuffer text = decode(path, content);
+    try {
+      TomlParser.parse(text.array(), text.limit(), TomlParser.Bounds.UNLIMITED);
+    } catch (TomlSyntaxException e) {
+      throw new BatchContentException(path, e.line, "not valid TOML: " + e.getMessage());
+    }
+  }
+
   private static CharBuffer decode(String path, byte[] content) throws BatchContentException {
     CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
         .onMalformedInput(CodingErrorAction.REPORT)

@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Renames of several files are not atomic as a group, so a call of more than one file
- *       first writes a journal, {@code .git/meterd-staging/<node>.journal}: each file with its
+ *       first writes a journal, {@code .git/meterd-staging/.journals/<node>}: each file with its
  *       length before the call (-1 when the call creates it) and after. The journal is synced
  *       before the first rename and removed, and that removal synced, after the last; the removal
  *       is the call's commit point. Any failure before it is undone at once: each file the call
@@ -66,6 +66,9 @@ final class AppendTransaction implements AutoCloseable {
    */
   private record Staged(String relative, Path next, long before, long after, int number) {}
 
+  /** The folder of the nodes' journals in {@code .git/meterd-staging}. */
+  static final String JOURNALS = ".journals";
+
   private final Path clone;
   private final String node;
   private final WriteFaults faults;
@@ -79,7 +82,9 @@ final class AppendTransaction implements AutoCloseable {
     this.faults = faults;
     Path root = clone.resolve(".git").resolve("meterd-staging");
     this.staging = root.resolve(node);
-    this.journal = root.resolve(node + ".journal");
+    // A folder of their own, named as no node can be (a node name starts with a letter or digit),
+    // so that no node's journal is another node's staging folder.
+    this.journal = root.resolve(JOURNALS).resolve(node);
   }
 
   /**
@@ -129,7 +134,7 @@ final class AppendTransaction implements AutoCloseable {
     if (staged.stream().anyMatch(s -> s.relative().equals(relative))) {
       throw new IllegalStateException(relative + " was staged twice in one call");
     }
-    Files.createDirectories(staging);
+    createSynced(staging);
     Path next = staging.resolve(target.getFileName().toString());
     int number = faults.fileStarted();
     // Listed before it is written, so that a failure midway leaves it for close() to remove.
@@ -270,6 +275,7 @@ final class AppendTransaction implements AutoCloseable {
       writeFully(ch, ByteBuffer.wrap(text.toString().getBytes(StandardCharsets.UTF_8)));
       ch.force(true);
     }
+    createSynced(journal.getParent());
     Files.move(next, journal, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     sync(journal.getParent());
   }

@@ -146,9 +146,9 @@ public final class UsageWriter {
   private final Path lockFile;
   private final BatchParser parser;
   /**
-   * The parser that reads back the node's files in another layout: their record count may be
-   * past the limit (a lower limit than when they were written), which decides to go on in the
-   * next file rather than an error.
+   * The parser that reads back the node's files in another layout for the keys they hold: their
+   * record count may be past the limit (a lower limit than when they were written), which is no
+   * reason to refuse a write.
    */
   private final BatchParser counting;
   private final int headerBytes;
@@ -185,7 +185,14 @@ public final class UsageWriter {
       throw new EdgeException(clone + " is not a clone of the usage repository (it has no .git folder); "
           + "clone it first: git clone URL " + clone);
     }
-    return new UsageWriter(clone.toAbsolutePath().normalize(), node, clock, limits);
+    // The real path, so that writers that reach one clone through a link share one lock in this JVM.
+    Path real;
+    try {
+      real = clone.toRealPath();
+    } catch (IOException e) {
+      throw new EdgeException("cannot resolve the clone " + clone + ": " + e.getMessage() + "; check the path", e);
+    }
+    return new UsageWriter(real, node, clock, limits);
   }
 
   public String node() {
@@ -239,6 +246,9 @@ public final class UsageWriter {
       byte[] text) {}
 
   private Pending pending(Usage u, String which) {
+    checkWellFormed(which, "idempotency_key", u.key());
+    checkWellFormed(which, "user_sid", u.userSid());
+    checkWellFormed(which, "resource", u.resource());
     String key = u.key() != null ? u.key() : keys.next();
     byte[] text = utf8(BatchText.record(new StringBuilder(), key, u.userSid(), u.costCents(), u.occurredAt(),
         u.resource(), u.quantity()).toString());
@@ -257,6 +267,25 @@ public final class UsageWriter {
       throw new InvalidUsageException(which + ": " + e.error());
     }
     return new Pending(which, key, BatchText.quoted(key), u.key() != null, u, BatchText.hour(u.occurredAt()), text);
+  }
+
+  /**
+   * Refuses text with a lone UTF-16 surrogate: it has no UTF-8 form, and encoding would turn it
+   * into '?', so that two keys would become one and one user another.
+   */
+  private static void checkWellFormed(String which, String field, String text) {
+    if (text == null) {
+      return;
+    }
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        throw new InvalidUsageException(which + ": " + field + " holds a lone UTF-16 surrogate (at character "
+            + (i + 1) + "), which has no UTF-8 form; send well-formed Unicode text");
+      }
+    }
   }
 
   /** Under the writer lock: what each record is, then the new blocks hour by hour, staged in {@code files}. */
@@ -333,7 +362,10 @@ public final class UsageWriter {
     file.stageIn(files);
   }
 
-  /** An hour's file as it is now (a partial last block cut off), with the number of its records. */
+  /**
+   * An hour's file as it is now (a partial last block cut off), with the number of its records;
+   * a file in another layout counts as full.
+   */
   private HourFile hourFile(String relative) throws EdgeException, IOException {
     String kept = repaired(relative);
     if (kept == null) {
@@ -344,14 +376,9 @@ public final class UsageWriter {
       return new HourFile(relative, bytes, Integer.MAX_VALUE);
     }
     int records = BatchText.forEachBlock(kept, node, b -> {});
-    if (records < 0) {
-      try {
-        records = counting.parse(relative, node, bytes).records().size();
-      } catch (BatchContentException e) {
-        throw new EdgeException(relative + " is not a valid batch: " + readerError(e) + "; fix or move the file");
-      }
-    }
-    return new HourFile(relative, bytes, records);
+    // A file in another layout takes no block of this one: after an inline array of records, say,
+    // a [[records]] block would not be TOML. It counts as full, so the hour goes on in its next file.
+    return new HourFile(relative, bytes, records < 0 ? Integer.MAX_VALUE : records);
   }
 
   /**
@@ -398,7 +425,8 @@ public final class UsageWriter {
 
   /**
    * A file's text, made to end with a complete record again: a partial last block (from a writer
-   * of another kind, or a disk that lied about a sync) is cut off. Null when the file does not
+   * of another kind, or a disk that lied about a sync) is cut off, when, and only when, the file is
+   * not TOML and is without that block. Null when the file does not
    * exist or held no more than part of its header, so that it needs one. A file that ends
    * complete is returned unread by the parser; {@link #push} parses every pending file.
    */
@@ -412,17 +440,19 @@ public final class UsageWriter {
     if (endsComplete(text)) {
       return text;
     }
-    if (valid(relative, bytes) == null) {
+    // Syntax alone decides: a complete file over a limit, or in another key order, is never cut.
+    String syntaxError = syntaxError(relative, bytes);
+    if (syntaxError == null) {
       return text;
     }
     int cut = text.lastIndexOf(BatchText.BLOCK_START);
     String kept = cut >= 0 ? text.substring(0, cut) : "";
     if (cut < 0 && !BatchText.header(node).startsWith(text)) {
       throw new EdgeException(relative + " is not a valid batch, and not a partial one this writer can repair: "
-          + valid(relative, bytes) + "; fix or move the file");
+          + syntaxError + "; fix or move the file");
     }
     byte[] keptBytes = kept.getBytes(StandardCharsets.UTF_8);
-    String error = kept.isEmpty() ? null : valid(relative, keptBytes);
+    String error = kept.isEmpty() ? null : syntaxError(relative, keptBytes);
     if (error != null) {
       throw new EdgeException(relative + " is not a valid batch before its last record either: " + error
           + "; fix or move the file");
@@ -439,6 +469,16 @@ public final class UsageWriter {
   /** Whether the text ends as every write of this writer ends: the header or a block's last line. */
   private boolean endsComplete(String text) {
     return BatchText.endsWithLastKey(text) || text.equals(BatchText.header(node));
+  }
+
+  /** The TOML syntax error of a file's bytes, or null when they are TOML, whatever their content. */
+  private static String syntaxError(String relative, byte[] bytes) {
+    try {
+      BatchParser.checkSyntax(relative, bytes);
+      return null;
+    } catch (BatchContentException e) {
+      return readerError(e);
+    }
   }
 
   /** The reader's error for a file's bytes, or null when meterd would accept it. */
@@ -693,6 +733,11 @@ public final class UsageWriter {
   }
 
   // ---- the writer lock
+
+  /** The writer lock's file, by its real path: the key of the lock writers of this JVM take first. */
+  Path lockFile() {
+    return lockFile;
+  }
 
   private interface Work<T> {
     T run() throws EdgeException;

@@ -544,7 +544,8 @@ class EdgeWritersIT {
     assertThat(next.exit()).isEqualTo(3);
     assertThat(next.out()).isEmpty();
     assertThat(next.err()).isEqualTo("meterd: cannot put back the files of an interrupted record call of nodes/edge-1 "
-        + "that " + clone.resolve(".git/meterd-staging/edge-1.journal") + " lists: nodes/edge-1/usage_2026-11-21-10.toml "
+        + "that " + clone.resolve(".git/meterd-staging/.journals/edge-1")
+        + " lists: nodes/edge-1/usage_2026-11-21-10.toml "
         + "is " + (written + 9) + " bytes, neither absent as before the call nor " + written + " bytes as the call "
         + "left it, so something else changed it; check those files by hand, then remove the journal\n");
     assertThat(nodeFiles(clone)).isEqualTo(edited);

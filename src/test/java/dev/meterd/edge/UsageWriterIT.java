@@ -422,6 +422,112 @@ class UsageWriterIT {
   }
 
   @Test
+  void aValidFileOfAnotherLayoutOverTheRecordLimitIsNeverCut() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    Path file = clone.resolve("nodes/edge-1/usage_2026-11-21-11.toml");
+    // Complete and valid, but its last line is not occurred_at: another key order, a blank line at the end.
+    String other = """
+        schema = 1
+        node = "edge-1"
+
+        [[records]]
+        idempotency_key = "d"
+        user_sid = "u1"
+        occurred_at = 2026-11-21T11:00:00Z
+        cost_cents = 1
+
+        [[records]]
+        idempotency_key = "e"
+        user_sid = "u1"
+        occurred_at = 2026-11-21T11:00:01Z
+        cost_cents = 2
+
+        """;
+    Files.writeString(file, other);
+    BatchParser.Limits oneRecord = new BatchParser.Limits(BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 1);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock, oneRecord);
+    assertThat(writer.record(new Usage("u1", 3, AT.plusSeconds(3600), "f", null, null)).file())
+        .isEqualTo("nodes/edge-1/usage_2026-11-21-11.1.toml");
+    assertThat(Files.readString(file)).isEqualTo(other);
+
+    assertThatThrownBy(() -> writer.push(Optional.empty(), FAST)).isInstanceOf(EdgeException.class)
+        .hasMessage("not pushed: nodes/edge-1/usage_2026-11-21-11.toml is not a valid batch: line 10: record 2 is "
+            + "over the limit of 1 records per file");
+    assertThat(Files.readString(file)).isEqualTo(other);
+  }
+
+  @Test
+  void textWithALoneSurrogateIsRefusedNotWrittenAsAQuestionMark() throws Exception {
+    Path clone = cloneOf("edge-1");
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 1, AT, "k\uD800", null, null)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: idempotency_key holds a lone UTF-16 surrogate (at character 2), which has no "
+            + "UTF-8 form; send well-formed Unicode text");
+    assertThatThrownBy(() -> writer.record(List.of(Usage.of("u1", 1, AT), Usage.of("\uDC00u", 1, AT))))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("record 2: user_sid holds a lone UTF-16 surrogate (at character 1), which has no "
+            + "UTF-8 form; send well-formed Unicode text");
+    assertThatThrownBy(() -> writer.record(new Usage("u1", 1, AT, "k", "r\uDC00\uD800", 1L)))
+        .isInstanceOf(InvalidUsageException.class)
+        .hasMessage("the record: resource holds a lone UTF-16 surrogate (at character 2), which has no "
+            + "UTF-8 form; send well-formed Unicode text");
+    assertThat(clone.resolve(HOUR_FILE)).doesNotExist();
+    assertThat(writer.record(new Usage("u\uD83D\uDE00", 1, AT, "k\uD83D\uDE00", null, null)).outcome())
+        .as("a surrogate pair is well-formed").isEqualTo(UsageWriter.Outcome.APPENDED);
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).contains("idempotency_key = \"k\uD83D\uDE00\"");
+  }
+
+  @Test
+  void anHourWhoseLastFileIsInAnotherLayoutGoesOnInItsNextFile() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Files.createDirectories(clone.resolve("nodes/edge-1"));
+    // An inline array of records: a [[records]] block after it would not be TOML.
+    String inline = """
+        schema = 1
+        records = [ { idempotency_key = "d", user_sid = "u1", cost_cents = 1, occurred_at = 2026-11-21T10:00:00Z } ]
+        """;
+    Files.writeString(clone.resolve(HOUR_FILE), inline);
+    UsageWriter writer = UsageWriter.open(clone, "edge-1", clock);
+    assertThat(writer.record(new Usage("u1", 2, AT, "e", null, null)).file())
+        .isEqualTo("nodes/edge-1/usage_2026-11-21-10.1.toml");
+    assertThat(Files.readString(clone.resolve(HOUR_FILE))).isEqualTo(inline);
+
+    writer.push(Optional.empty(), FAST);
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      RunSummary s = aggregate(ledger);
+      assertThat(s.halted()).isEmpty();
+      assertThat(s.recordsConsumed()).isEqualTo(2);
+      assertThat(balance(ledger, "u1")).isEqualTo(-3);
+    }
+  }
+
+  @Test
+  void aNodesJournalDoesNotCollideWithTheStagingFolderOfANodeNamedLikeIt() throws Exception {
+    Path clone = cloneOf("edge-1");
+    // Node "a.journal" stages its files in a folder that node "a"'s journal once took the name of.
+    UsageWriter.open(clone, "a.journal", clock).record(Usage.of("u1", 1, AT));
+    List<UsageWriter.Written> written = UsageWriter.open(clone, "a", clock).record(List.of(
+        Usage.of("u1", 2, AT), Usage.of("u1", 3, AT.plusSeconds(3600))));
+    assertThat(written).extracting(UsageWriter.Written::file).containsExactly("nodes/a/usage_2026-11-21-10.toml",
+        "nodes/a/usage_2026-11-21-11.toml");
+    assertThat(clone.resolve("nodes/a/usage_2026-11-21-11.toml")).exists();
+  }
+
+  @Test
+  void writersOfOneCloneReachedThroughALinkShareOneLock() throws Exception {
+    Path clone = cloneOf("edge-1");
+    Path link = Files.createSymbolicLink(tmp.resolve("link"), clone);
+    UsageWriter direct = UsageWriter.open(clone, "edge-1", clock);
+    UsageWriter linked = UsageWriter.open(link, "edge-1", clock);
+    // One lock file, one lock in this JVM: two would let both threads ask the JVM for the same
+    // file lock, which it refuses with OverlappingFileLockException.
+    assertThat(linked.lockFile()).isEqualTo(direct.lockFile())
+        .isEqualTo(clone.toRealPath().resolve(".git").resolve("meterd-writer.lock"));
+  }
+
+  @Test
   void keysAreFoundInFilesOfAnotherLayoutThroughTheReadersParser() throws Exception {
     Path clone = cloneOf("edge-1");
     Files.createDirectories(clone.resolve("nodes/edge-1"));
