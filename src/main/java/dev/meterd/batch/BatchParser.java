@@ -34,8 +34,8 @@ public final class BatchParser {
    * characters (2), the tree and records ({@link #TREE_BYTES_PER_FILE_BYTE}), and 1 for what
    * the parser's estimate leaves out (the last copy of a growing array, a garbage collector that
    * cannot use every free byte). Measured with {@code ParserHeapProbe}: of the worst 16 MiB files
-   * known (tiny tables, arrays or strings, refused at the budget), none needs more than 183 MiB of
-   * heap, 11.4 bytes per byte; a file of typical records needs 103 MiB.
+   * known (tiny tables, arrays or strings, refused at the budget), none needs more than 184 MiB of
+   * heap, 11.5 bytes per byte; a file of typical records needs 99 MiB.
    */
   public static final int HEAP_BYTES_PER_FILE_BYTE = 3 + TREE_BYTES_PER_FILE_BYTE + 1;
 

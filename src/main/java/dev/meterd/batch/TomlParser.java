@@ -363,7 +363,7 @@ final class TomlParser {
       return table;
     }
     if (existing instanceof TomlTable t && t.kind == TomlTable.Kind.IMPLICIT) {
-      t.kind = TomlTable.Kind.HEADER;
+      t.defineByHeader(budget);
       return t;
     }
     throw errorAt(headerLine, "table [" + dotted(keys) + "] is defined more than once");

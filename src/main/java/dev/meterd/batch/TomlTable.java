@@ -9,11 +9,12 @@ import java.util.Arrays;
  * <p>Implementation notes. A 16 MiB usage file holds some 100,000 tables, and a hostile one
  * millions (an empty inline table is three bytes), so a table costs only what it holds: 40 bytes
  * empty; keys and values interleaved in one array, allocated at the first key (room for two, or
- * eight under a header) and doubled as needed; the keys' lines only once a key is on another line than the table's own (so never for
- * an inline table on one line). Every array is charged to the parse's {@link HeapBudget} before it
- * is allocated. Small tables are searched linearly; a table that grows past {@link #LINEAR_LIMIT}
- * keys gets an open-addressing index of ints, so a hostile file with 200,000 keys costs linear
- * time, not quadratic.
+ * eight under a header) and doubled as needed. The keys' lines are kept in an array only once a
+ * key is off the line {@link #expectedLine} predicts, which is where every key of an inline table
+ * and every key of a record as meterd writes it stands. Every array is charged to the parse's
+ * {@link HeapBudget} before it is allocated. Small tables are searched linearly; a table that
+ * grows past {@link #LINEAR_LIMIT} keys gets an open-addressing index of ints, so a hostile file
+ * with 200,000 keys costs linear time, not quadratic.
  */
 final class TomlTable {
 
@@ -49,7 +50,7 @@ final class TomlTable {
 
   /** Key i at 2i, its value at 2i + 1; null while the table is empty. */
   private Object[] entries;
-  /** The line of each key; null while every key is on the table's own line. */
+  /** The line of each key; null while every key is on its {@link #expectedLine}. */
   private int[] lines;
   /** Once past LINEAR_LIMIT keys: slots holding a key's position + 1 (0 is empty), by hash. */
   private int[] index;
@@ -85,7 +86,37 @@ final class TomlTable {
   /** The line the key was defined on, or the table's own line when the key is absent. */
   int lineOf(String key) {
     int i = indexOf(key);
-    return i < 0 || lines == null ? line : lines[i];
+    return i < 0 ? line : lines == null ? expectedLine(i) : lines[i];
+  }
+
+  /**
+   * Where the i-th key usually stands: a table under a header has one key a line from the line
+   * after its header (the document's root from line 1); any other table, on its own line.
+   */
+  private int expectedLine(int i) {
+    return switch (kind) {
+      case ROOT -> line + i;
+      case HEADER -> line + 1 + i;
+      case IMPLICIT, DOTTED, INLINE_OPEN, INLINE -> line;
+    };
+  }
+
+  /** An implicit table ({@code a} of {@code [a.b]}) gets its own header {@code [a]}. */
+  void defineByHeader(HeapBudget budget) {
+    // Its keys so far stand where an implicit table's do, not where a header's would.
+    if (lines == null && size > 0) {
+      keepLines(budget);
+    }
+    kind = Kind.HEADER;
+  }
+
+  private void keepLines(HeapBudget budget) {
+    int capacity = entries.length / 2;
+    budget.charge(HeapBudget.intArrayBytes(capacity));
+    lines = new int[capacity];
+    for (int i = 0; i < size; i++) {
+      lines[i] = expectedLine(i);
+    }
   }
 
   /** Adds a key the caller has checked is absent, charging what the table grows by to the budget. */
@@ -93,11 +124,8 @@ final class TomlTable {
     if (entries == null || 2 * size == entries.length) {
       grow(budget);
     }
-    if (keyLine != line && lines == null) {
-      int capacity = entries.length / 2;
-      budget.charge(HeapBudget.intArrayBytes(capacity));
-      lines = new int[capacity];
-      Arrays.fill(lines, 0, size, line);
+    if (lines == null && keyLine != expectedLine(size)) {
+      keepLines(budget);
     }
     entries[2 * size] = key;
     entries[2 * size + 1] = value;

@@ -109,6 +109,16 @@ class BatchParserTest {
   }
 
   @Test
+  void reportsTheLineOfAKeyAfterBlankLinesAndComments() {
+    assertRejected("# usage of edge-1\n\nschema = 1\n\nnode = \"edge-2\"\n", 5,
+        "node is \"edge-2\" but the file is in the folder of node \"edge-1\"");
+    assertRejected("schema = 1\n\n[[records]]\nidempotency_key = \"k1\"\n# a comment\nuser_sid = \"u_1\"\n\n"
+        + "cost_cents = -5\noccurred_at = 2026-11-21T10:00:03Z\n", 8, "cost_cents must be >= 0, got -5");
+    assertRejected("schema = 1\nrecords = [\n  {idempotency_key = \"k1\", user_sid = \"u_1\", cost_cents = -5, "
+        + "occurred_at = 2026-11-21T10:00:03Z},\n]\n", 3, "cost_cents must be >= 0, got -5");
+  }
+
+  @Test
   void rejectsRecordsThatAreNotTables() {
     assertRejected("records = 5\n", 1, "records must be an array of tables, got an integer");
     assertRejected("records = [1]\n", 1, "records[0] must be a table, got an integer");
