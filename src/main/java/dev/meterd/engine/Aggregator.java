@@ -160,6 +160,9 @@ public final class Aggregator {
    */
   private record ReadFile(FileRef ref, UsageBatch batch, Path spooled) {}
 
+  /** Parsed records are kept before a node's write for up to 1/4 of a file limit of file bytes. */
+  private static final int KEPT_SHARE_OF_FILE_LIMIT = 4;
+
   /** The state of one run in progress. */
   private final class Run {
     private final RunRequest request;
@@ -356,10 +359,10 @@ public final class Aggregator {
     /**
      * Reads and parses the node's changed files into {@code read}, holding no lock of the ledger,
      * so that every content error and every slow read happens before the write lock is taken. The
-     * parsed records are kept for the write up to one file limit's worth of file bytes, the most
-     * the heap is sized for (see {@code MeterdConfig.Aggregator}); past that, a file's bytes are
-     * spooled to a local temporary file and parsed again from it under the lock, so that the lock
-     * never waits for the source.
+     * parsed records are kept for the write up to a quarter of a file limit's worth of file bytes
+     * (about 0.75 heap bytes per byte of the limit, within the margin the heap check leaves beside
+     * the parse of the next file); past that, a file's bytes are spooled to a local temporary file
+     * and parsed again from it under the lock, so that the lock never waits for the source.
      */
     private List<ReadFile> readAll(String node, List<FileRef> files, List<ReadFile> read)
         throws SourceException, BatchContentException {
@@ -369,7 +372,7 @@ public final class Aggregator {
         byte[] bytes = source.read(file);
         UsageBatch batch = parser.parse(file.path(), node, bytes);
         faults.reached(FaultInjector.Point.AFTER_PARSE, node);
-        if (keptBytes + file.sizeBytes() <= parser.limits().maxFileBytes()) {
+        if (keptBytes + file.sizeBytes() <= parser.limits().maxFileBytes() / KEPT_SHARE_OF_FILE_LIMIT) {
           keptBytes += file.sizeBytes();
           read.add(new ReadFile(file, batch, null));
         } else {

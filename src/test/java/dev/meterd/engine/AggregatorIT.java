@@ -131,9 +131,9 @@ class AggregatorIT {
   }
 
   /**
-   * Parsed records are kept for the write up to one file limit of bytes; the rest of a large node
-   * is spooled to temporary files, parsed again from them under the lock (never read from the
-   * source under it), consumed all the same, and the temporary files removed.
+   * Parsed records are kept for the write up to a quarter of a file limit of bytes; the rest of a
+   * large node is spooled to temporary files, parsed again from them under the lock (never read
+   * from the source under it), consumed all the same, and the temporary files removed.
    */
   @Test
   void aNodeWithMoreChangedThanOneFileLimitIsSpooledAndConsumedWhole() throws Exception {
@@ -141,7 +141,7 @@ class AggregatorIT {
     repo.commit("nodes/A/usage_2026-11-21-09.toml", first,
         "nodes/A/" + HOUR_10, batch(record("a3", "u1", 4)),
         "nodes/A/" + HOUR_11, batch(record("a4", "u2", 8)));
-    long limit = first.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + 10;
+    long limit = 4 * (first.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + 10);
 
     Path spoolDir = Path.of(System.getProperty("java.io.tmpdir"));
     java.util.function.Supplier<Long> spooled = () -> {
