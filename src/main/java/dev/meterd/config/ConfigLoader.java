@@ -1,5 +1,6 @@
 package dev.meterd.config;
 
+import dev.meterd.batch.BatchParser;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -122,8 +123,9 @@ public final class ConfigLoader {
             : storagePath.toAbsolutePath().getParent().resolve("source-clone"));
     long timeout = integer("source", SOURCE_TIMEOUT_SECONDS, MeterdConfig.Source.DEFAULT_TIMEOUT.toSeconds(), 1, 3_600);
     long interval = integer("aggregator", INTERVAL_SECONDS, 300, 1, 86_400);
-    long maxFileBytes = integer("aggregator", MAX_FILE_BYTES, 16L * 1024 * 1024, 1, 1L << 30);
-    long maxRecords = integer("aggregator", MAX_RECORDS_PER_FILE, 200_000, 1, 10_000_000);
+    long maxFileBytes = integer("aggregator", MAX_FILE_BYTES, BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 1, 1L << 30);
+    long maxRecords = integer("aggregator", MAX_RECORDS_PER_FILE, BatchParser.Limits.DEFAULT_MAX_RECORDS_PER_FILE, 1,
+        10_000_000);
     String listen = string("http", HTTP_LISTEN, "127.0.0.1:8080");
     if (!listen.matches("^(\\[[0-9a-fA-F:]+\\]|[^:\\s]+):\\d{1,5}$")) {
       problems.add("http.listen = \"" + listen + "\" must be HOST:PORT, e.g. 127.0.0.1:8080");

@@ -284,7 +284,8 @@ public final class Aggregator {
         ignored += files.ignored().size();
         List<ReadFile> read = new ArrayList<>();
         try {
-          return applyNode(node, treeId, touchingCommit, warning, readAll(node, files.changed(), read));
+          readAll(node, files.changed(), read);
+          return applyNode(node, treeId, touchingCommit, warning, read);
         } finally {
           deleteSpooled(read);
         }
@@ -357,14 +358,15 @@ public final class Aggregator {
     }
 
     /**
-     * Reads and parses the node's changed files into {@code read}, holding no lock of the ledger,
+     * Reads and parses the node's changed files into {@code read} (the caller's list, so that it
+     * removes what was spooled even when a later file fails), holding no lock of the ledger,
      * so that every content error and every slow read happens before the write lock is taken. The
      * parsed records are kept for the write up to a quarter of a file limit's worth of file bytes
      * (about 0.75 heap bytes per byte of the limit, within the margin the heap check leaves beside
      * the parse of the next file); past that, a file's bytes are spooled to a local temporary file
      * and parsed again from it under the lock, so that the lock never waits for the source.
      */
-    private List<ReadFile> readAll(String node, List<FileRef> files, List<ReadFile> read)
+    private void readAll(String node, List<FileRef> files, List<ReadFile> read)
         throws SourceException, BatchContentException {
       long keptBytes = 0;
       for (FileRef file : files) {
@@ -379,7 +381,6 @@ public final class Aggregator {
           read.add(new ReadFile(file, null, spool(file, bytes)));
         }
       }
-      return read;
     }
 
     private Path spool(FileRef file, byte[] bytes) throws SourceException {
