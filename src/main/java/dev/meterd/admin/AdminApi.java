@@ -4,6 +4,7 @@ import dev.meterd.engine.RunInProgressException;
 
 import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
@@ -145,13 +146,13 @@ public final class AdminApi {
   }
 
   private void aggregatorState(RoutingContext ctx) {
-    blocking(ctx, () -> JsonViews.nodes(ledger.nodes().values()));
+    blocking(ctx, () -> JsonViews.nodes(ledger.reads().nodes().values()));
   }
 
   private void listUsers(RoutingContext ctx) {
     String q = ctx.request().getParam("q");
     blocking(ctx, () -> {
-      List<Wallet> wallets = ledger.wallets();
+      List<Wallet> wallets = ledger.reads().wallets();
       if (q != null && !q.isEmpty()) {
         String needle = q.toLowerCase(Locale.ROOT);
         wallets = wallets.stream().filter(w -> w.userSid().toLowerCase(Locale.ROOT).contains(needle)).toList();
@@ -165,7 +166,7 @@ public final class AdminApi {
     String cursorText = ctx.request().getParam("cursor");
     Long cursor = cursorText == null ? null : longParam("cursor", cursorText);
     blocking(ctx, () -> {
-      List<LedgerTxn> page = ledger.transactionPage(types, cursor, limit);
+      List<LedgerTxn> page = ledger.reads().transactionPage(types, cursor, limit);
       JsonArray array = new JsonArray();
       page.forEach(t -> array.add(JsonViews.transaction(t)));
       String next = page.size() == limit ? Long.toString(page.get(page.size() - 1).txnId()) : null;
@@ -177,8 +178,8 @@ public final class AdminApi {
     String user = ctx.pathParam("user");
     int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
     blocking(ctx, () -> {
-      Wallet wallet = ledger.wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
-      return JsonViews.wallet(wallet, ledger.transactions(user, limit));
+      Wallet wallet = ledger.reads().wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
+      return JsonViews.wallet(wallet, ledger.reads().transactions(user, limit));
     });
   }
 
@@ -199,7 +200,7 @@ public final class AdminApi {
     GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
     String by = adminName(ctx);
     if (key.isEmpty()) {
-      blocking(ctx, () -> JsonViews.transaction(ledger.credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
+      blocking(ctx, () -> JsonViews.transaction(ledger.walletStore().credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
           grant.note())));
       return;
     }
@@ -226,9 +227,9 @@ public final class AdminApi {
 
   private void usageSummary(RoutingContext ctx) {
     String bucketText = ctx.request().getParam("bucket", "day");
-    Ledger.Bucket bucket;
+    LedgerReads.Bucket bucket;
     try {
-      bucket = Ledger.Bucket.valueOf(bucketText.toUpperCase(Locale.ROOT));
+      bucket = LedgerReads.Bucket.valueOf(bucketText.toUpperCase(Locale.ROOT));
     } catch (IllegalArgumentException e) {
       error(ctx, 400, "bucket must be day, week or month, got " + bucketText);
       return;
@@ -237,7 +238,7 @@ public final class AdminApi {
     LocalDate to = dateParam(ctx, "to");
     blocking(ctx, () -> {
       JsonArray buckets = new JsonArray();
-      for (Ledger.UsageBucket b : ledger.usage(bucket, from, to)) {
+      for (LedgerReads.UsageBucket b : ledger.reads().usage(bucket, from, to)) {
         buckets.add(new JsonObject().put("start", b.start().toString()).put("records", b.records())
             .put("cost_cents", b.costCents()));
       }

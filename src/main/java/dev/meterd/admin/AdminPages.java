@@ -3,6 +3,7 @@ package dev.meterd.admin;
 import dev.meterd.engine.RunInProgressException;
 
 import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.TxnType;
@@ -199,8 +200,8 @@ final class AdminPages {
 
   private void overview(RoutingContext ctx) {
     page(ctx, "overview", () -> {
-      List<Wallet> wallets = ledger.wallets();
-      Map<String, NodeState> nodes = ledger.nodes();
+      List<Wallet> wallets = ledger.reads().wallets();
+      Map<String, NodeState> nodes = ledger.reads().nodes();
       Map<String, Object> model = new HashMap<>();
       model.put("wallets", wallets.size());
       model.put("totalBalance", wallets.stream().mapToLong(Wallet::balanceCents).sum());
@@ -211,20 +212,20 @@ final class AdminPages {
       model.put("lastRun", trigger.lastRun().map(r -> r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
           + ": " + count(r.recordsConsumed(), "record") + ", " + count(r.halted().size(), "node") + " halted")
           .orElse(null));
-      chart(model, ledger.usage(Ledger.Bucket.DAY, null, null));
+      chart(model, ledger.reads().usage(LedgerReads.Bucket.DAY, null, null));
       return model;
     });
   }
 
   /** Usage per day as bars of an inline SVG chart: no script, nothing fetched. */
-  private static void chart(Map<String, Object> model, List<Ledger.UsageBucket> days) {
-    List<Ledger.UsageBucket> shown = days.subList(Math.max(0, days.size() - CHART_DAYS), days.size());
-    long max = shown.stream().mapToLong(Ledger.UsageBucket::costCents).max().orElse(0);
+  private static void chart(Map<String, Object> model, List<LedgerReads.UsageBucket> days) {
+    List<LedgerReads.UsageBucket> shown = days.subList(Math.max(0, days.size() - CHART_DAYS), days.size());
+    long max = shown.stream().mapToLong(LedgerReads.UsageBucket::costCents).max().orElse(0);
     int barWidth = 24;
     int gap = 6;
     List<Map<String, Object>> bars = new ArrayList<>();
     for (int i = 0; i < shown.size(); i++) {
-      Ledger.UsageBucket b = shown.get(i);
+      LedgerReads.UsageBucket b = shown.get(i);
       long height = max == 0 ? 0 : Math.max(1, Math.round(110.0 * b.costCents() / max));
       bars.add(Map.of("x", i * (barWidth + gap), "y", 120 - height, "width", barWidth, "height", height,
           "label", b.start() + ": " + b.costCents() + " cents, " + b.records() + " records"));
@@ -241,7 +242,7 @@ final class AdminPages {
     String q = ctx.request().getParam("q", "");
     page(ctx, "users", () -> {
       String needle = q.toLowerCase(Locale.ROOT);
-      List<Wallet> wallets = ledger.wallets().stream()
+      List<Wallet> wallets = ledger.reads().wallets().stream()
           .filter(w -> needle.isEmpty() || w.userSid().toLowerCase(Locale.ROOT).contains(needle)).toList();
       return Map.of("wallets", wallets, "q", q);
     });
@@ -250,8 +251,8 @@ final class AdminPages {
   private void wallet(RoutingContext ctx) {
     String user = ctx.pathParam("user");
     page(ctx, "wallet", () -> {
-      Wallet wallet = ledger.wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
-      return Map.of("wallet", wallet, "transactions", ledger.transactions(user, AdminApi.MAX_PAGE));
+      Wallet wallet = ledger.reads().wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
+      return Map.of("wallet", wallet, "transactions", ledger.reads().transactions(user, AdminApi.MAX_PAGE));
     });
   }
 
@@ -259,7 +260,7 @@ final class AdminPages {
     String cursorText = ctx.request().getParam("cursor");
     Long cursor = cursorText == null ? null : AdminApi.longParam("cursor", cursorText);
     page(ctx, "payments", () -> {
-      List<LedgerTxn> page = ledger.transactionPage(EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND),
+      List<LedgerTxn> page = ledger.reads().transactionPage(EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND),
           cursor, AdminApi.DEFAULT_PAGE);
       Map<String, Object> model = new HashMap<>();
       model.put("transactions", page);
@@ -272,7 +273,7 @@ final class AdminPages {
     String message = ctx.request().getParam("message");
     page(ctx, "aggregator", () -> {
       List<Map<String, Object>> rows = new ArrayList<>();
-      for (NodeState n : ledger.nodes().values()) {
+      for (NodeState n : ledger.reads().nodes().values()) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("node", n.node());
         row.put("status", n.status().name().toLowerCase(Locale.ROOT));
@@ -312,7 +313,7 @@ final class AdminPages {
   private void resume(RoutingContext ctx) {
     String node = ctx.request().getFormAttribute("node");
     String admin = AdminApi.adminName(ctx);
-    vertx.executeBlocking(() -> node == null ? Optional.<NodeState>empty() : ledger.resume(node), false)
+    vertx.executeBlocking(() -> node == null ? Optional.<NodeState>empty() : ledger.nodeStore().resume(node), false)
         .onComplete(ar -> {
           // A failure (the database busy past its timeout) is said as such, never as "no node".
           String message = ar.failed() ? "Node " + node + " was not resumed: " + ar.cause().getMessage()

@@ -68,7 +68,7 @@ public record GrantRequest(String userSid, long amountCents, String note) {
    * the answer the HTTP API gives: 200 and the transaction.
    */
   public Idempotent creditOnce(Ledger ledger, String key, String initiatedBy) {
-    return ledger.creditOnce(claim(key, initiatedBy), userSid, TxnType.GRANT, amountCents, note,
+    return ledger.walletStore().creditOnce(claim(key, initiatedBy), userSid, TxnType.GRANT, amountCents, note,
         txn -> new Idempotent.Response(200, JsonViews.transaction(txn).encode()));
   }
 

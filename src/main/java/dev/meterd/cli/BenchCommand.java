@@ -138,7 +138,7 @@ final class BenchCommand implements Callable<Integer> {
         say("poll where 10 of %d nodes changed (%d records each): median %.2f ms, max %.2f ms (%d polls)", nodes,
             records, median(tenChanged), max(tenChanged), tenChanged.length);
         long verifyStart = System.nanoTime();
-        int violations = ledger.verify().size();
+        int violations = ledger.audit().verify().size();
         say("verify: %d violations in %.2f s", violations, seconds(verifyStart));
         long replayStart = System.nanoTime();
         try (SqliteLedger scratch = SqliteLedger.open(work.resolve("replay.db"), clock)) {
@@ -341,7 +341,7 @@ final class BenchCommand implements Callable<Integer> {
           for (int i = 0; i < batch; i++) {
             rs.add(new dev.meterd.batch.UsageRecord(keys.get(), "u" + (i % 100), 1, at, null, null, i + 1));
           }
-          try (var write = ledger.beginNode("bench", false)) {
+          try (var write = ledger.nodeStore().beginNode("bench", false)) {
             write.add("nodes/bench/usage_2026-11-21-10.toml", rs);
             write.commit(new dev.meterd.ledger.NodeCursor("0".repeat(40), "0".repeat(40), null));
           }

@@ -27,7 +27,7 @@ final class NodeCommand {
     @Override
     public Integer call() {
       try (Context ctx = parent.main.context()) {
-        NodeState state = ctx.ledger().resume(node)
+        NodeState state = ctx.ledger().nodeStore().resume(node)
             .orElseThrow(() -> new NotFoundException("no node named " + node + "; `meterd status` lists the nodes"));
         ctx.print(JsonViews.node(state).encode());
         return ExitCodes.OK;

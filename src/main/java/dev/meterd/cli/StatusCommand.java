@@ -15,7 +15,7 @@ final class StatusCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     try (Context ctx = main.context()) {
-      ctx.print(JsonViews.nodes(ctx.ledger().nodes().values()).encode());
+      ctx.print(JsonViews.nodes(ctx.ledger().reads().nodes().values()).encode());
       return ExitCodes.OK;
     }
   }

@@ -30,7 +30,7 @@ final class VerifyCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     try (Context ctx = main.context()) {
-      List<Violation> violations = new ArrayList<>(ctx.ledger().verify());
+      List<Violation> violations = new ArrayList<>(ctx.ledger().audit().verify());
       if (replay) {
         violations.addAll(replay(ctx));
       }

@@ -38,10 +38,10 @@ final class WalletCommand {
         throw new UsageException("--limit must be 1 to 10000, got " + limit);
       }
       try (Context ctx = parent.main.context()) {
-        Wallet wallet = ctx.ledger().wallet(user)
+        Wallet wallet = ctx.ledger().reads().wallet(user)
             .orElseThrow(() -> new NotFoundException("no wallet for user " + user
                 + "; a wallet opens at its first charge or grant"));
-        ctx.print(JsonViews.wallet(wallet, ctx.ledger().transactions(user, limit)).encode());
+        ctx.print(JsonViews.wallet(wallet, ctx.ledger().reads().transactions(user, limit)).encode());
         return ExitCodes.OK;
       }
     }
@@ -56,7 +56,7 @@ final class WalletCommand {
     @Override
     public Integer call() {
       try (Context ctx = parent.main.context()) {
-        ctx.print(JsonViews.wallets(ctx.ledger().wallets()).encode());
+        ctx.print(JsonViews.wallets(ctx.ledger().reads().wallets()).encode());
         return ExitCodes.OK;
       }
     }
@@ -103,7 +103,7 @@ final class WalletCommand {
           throw new UsageException("--idempotency-key " + IdempotencyKey.RULE);
         }
         if (idempotencyKey == null) {
-          ctx.print(JsonViews.transaction(ctx.ledger().credit(user, TxnType.GRANT, cents, by, note)).encode());
+          ctx.print(JsonViews.transaction(ctx.ledger().walletStore().credit(user, TxnType.GRANT, cents, by, note)).encode());
           return ExitCodes.OK;
         }
         return grantOnce(ctx, new GrantRequest(user, cents, note));

@@ -52,7 +52,7 @@ public final class Daemon implements AutoCloseable {
     Vertx vertx = Vertx.vertx();
     try {
       Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.NONE);
-      Metrics metrics = new Metrics(clock, apiLedger.newestOccurredAt());
+      Metrics metrics = new Metrics(clock, apiLedger.reads().newestOccurredAt());
       AggregationService service = new AggregationService(vertx, aggregator, metrics);
       String listen = config.http().listen();
       int colon = listen.lastIndexOf(':');

@@ -9,6 +9,8 @@ import dev.meterd.ledger.NodeApplied;
 import dev.meterd.ledger.NodeCursor;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeState;
+import dev.meterd.ledger.NodeStore;
+import dev.meterd.ledger.RunLock;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.BatchSource.FileRef;
 import dev.meterd.source.BatchSource.NodeFiles;
@@ -24,9 +26,11 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,7 +55,9 @@ public final class Aggregator {
   static final String IGNORE_RUN_LOCK_PROPERTY = "meterd.test.ignoreRunLock";
 
   private final BatchSource source;
-  private final Ledger ledger;
+  private final NodeStore store;
+  /** Takes the store's run lock: empty when another run holds it. */
+  private final Supplier<Optional<RunLock>> runLock;
   private final BatchParser parser;
   private final Clock clock;
   private final FaultInjector faults;
@@ -59,7 +65,8 @@ public final class Aggregator {
 
   public Aggregator(BatchSource source, Ledger ledger, BatchParser parser, Clock clock, FaultInjector faults) {
     this.source = source;
-    this.ledger = ledger;
+    this.store = ledger.nodeStore();
+    this.runLock = ledger::tryLockRun;
     this.parser = parser;
     this.clock = clock;
     this.faults = faults;
@@ -78,7 +85,7 @@ public final class Aggregator {
     if (Boolean.getBoolean(IGNORE_RUN_LOCK_PROPERTY)) {
       return runLocked(request);
     }
-    try (Ledger.RunLock lock = ledger.tryLockRun().orElseThrow(RunInProgressException::new)) {
+    try (RunLock lock = runLock.get().orElseThrow(RunInProgressException::new)) {
       return runLocked(request);
     }
   }
@@ -88,11 +95,11 @@ public final class Aggregator {
     long startNanos = System.nanoTime();
     String runId = runId(startedAt);
     String tip = source.tip();
-    Ledger.RunMark mark = ledger.runMark();
+    NodeStore.RunMark mark = store.runMark();
     boolean everyNode = request.nodes().isEmpty();
     if (everyNode && tip.equals(mark.fullTip())) {
       List<NodeOutcome> halted = new ArrayList<>();
-      for (NodeState state : ledger.haltedNodes()) {
+      for (NodeState state : store.haltedNodes()) {
         halted.add(new NodeOutcome.Halted(state.node(), state.error()));
       }
       return new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip, halted,
@@ -106,8 +113,8 @@ public final class Aggregator {
         run.outcomes, run.skipped, run.ignored);
     if (everyNode && !request.dryRun() && !stopRequested) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
-      recordMark(settled ? new Ledger.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
-          : new Ledger.RunMark(null, 0, mark.generation(), tip));
+      recordMark(settled ? new NodeStore.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
+          : new NodeStore.RunMark(null, 0, mark.generation(), tip));
     }
     log.info("run {} at {}: {} nodes, {} skipped, {} consumed, {} halted; {} records consumed, {} duplicate, "
         + "{} cents debited{}", runId, tip, summary.nodesTotal(), summary.nodesSkipped(), summary.nodesConsumed(),
@@ -121,9 +128,9 @@ public final class Aggregator {
    * the run: its nodes are committed, and the summary must say so. The mark kept is an older tip's,
    * so the next run looks at the nodes again.
    */
-  private void recordMark(Ledger.RunMark runMark) {
+  private void recordMark(NodeStore.RunMark runMark) {
     try {
-      if (!ledger.setRunMark(runMark) && runMark.fullTip() != null) {
+      if (!store.setRunMark(runMark) && runMark.fullTip() != null) {
         log.info("run mark at {} not recorded: a node was resumed or halted transiently during the run, "
             + "so the next run looks at every node", runMark.fullTip());
       }
@@ -187,13 +194,13 @@ public final class Aggregator {
       }
       ignored += listing.ignored().size();
       List<NodeFolder> folders = selected(listing.nodes());
-      Map<String, Ledger.NodeTrack> states = ledger.tracks();
+      Map<String, NodeStore.NodeTrack> states = store.tracks();
 
       Map<String, String> changed = new LinkedHashMap<>();
       Map<String, String> unchanged = new LinkedHashMap<>();
       Set<String> stillHalted = new HashSet<>();
       for (NodeFolder folder : folders) {
-        Ledger.NodeTrack state = states.get(folder.name());
+        NodeStore.NodeTrack state = states.get(folder.name());
         if (state == null) {
           changed.put(folder.name(), folder.treeId());
         } else if (state.halted()) {
@@ -235,7 +242,7 @@ public final class Aggregator {
       skipped = unchanged.size();
       Map<String, NodeOutcome> byNode = new java.util.TreeMap<>();
       if (!stillHalted.isEmpty()) {
-        for (NodeState state : ledger.haltedNodes()) {
+        for (NodeState state : store.haltedNodes()) {
           if (stillHalted.contains(state.node())) {
             byNode.put(state.node(), new NodeOutcome.Halted(state.node(), state.error()));
           }
@@ -274,7 +281,7 @@ public final class Aggregator {
       return result;
     }
 
-    private NodeOutcome runNode(String node, String treeId, Ledger.NodeTrack state, String touchingCommit) {
+    private NodeOutcome runNode(String node, String treeId, NodeStore.NodeTrack state, String touchingCommit) {
       try {
         String warning = cursorWarning(node, state);
         NodeFiles files = source.changedFiles(node, state == null ? null : state.treeId(), treeId);
@@ -339,7 +346,7 @@ public final class Aggregator {
     private NodeOutcome applyNode(String node, String treeId, String touchingCommit, String warning,
         List<ReadFile> read) throws SourceException, BatchContentException {
       NodeApplied applied;
-      try (Ledger.NodeWrite write = ledger.beginNode(node, request.dryRun())) {
+      try (NodeStore.NodeWrite write = store.beginNode(node, request.dryRun())) {
         for (ReadFile file : read) {
           UsageBatch batch = file.batch() != null ? file.batch() : parseSpooled(node, file);
           write.add(batch.path(), batch.records());
@@ -349,7 +356,7 @@ public final class Aggregator {
           throw new RunTotalOverflowException();
         }
         applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
-            stage == Ledger.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
+            stage == NodeStore.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
                 : FaultInjector.Point.BEFORE_CURSOR, node));
       }
       debitedCents += applied.debitedCents();
@@ -414,7 +421,7 @@ public final class Aggregator {
       }
     }
 
-    private String cursorWarning(String node, Ledger.NodeTrack state) throws SourceException {
+    private String cursorWarning(String node, NodeStore.NodeTrack state) throws SourceException {
       if (state == null || state.lastCommitSha() == null || source.isAncestor(state.lastCommitSha(), tip, node)) {
         return null;
       }
@@ -430,7 +437,7 @@ public final class Aggregator {
             error.line() == null ? "" : ":" + error.line(), error.message());
       }
       if (!request.dryRun()) {
-        ledger.halt(node, error, treeId);
+        store.halt(node, error, treeId);
       }
       return new NodeOutcome.Halted(node, error);
     }

@@ -3,8 +3,10 @@ package dev.meterd.engine;
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerAudit;
 import dev.meterd.ledger.NodeCursor;
 import dev.meterd.ledger.NodeState;
+import dev.meterd.ledger.NodeStore;
 import dev.meterd.ledger.Violation;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.BatchSource.FileRef;
@@ -54,11 +56,11 @@ public final class Replay {
    * running) is seen whole or not at all, never as records whose charge was read before them.
    */
   public List<Violation> run() throws SourceException {
-    return live.readSnapshot(this::replayAll);
+    return live.audit().readSnapshot(this::replayAll);
   }
 
   private List<Violation> replayAll() throws SourceException {
-    for (NodeState node : live.nodes().values()) {
+    for (NodeState node : live.reads().nodes().values()) {
       replayNode(node);
       compare(node.node());
     }
@@ -77,7 +79,7 @@ public final class Replay {
   }
 
   private void replayNode(NodeState node) throws SourceException {
-    Set<String> commits = new HashSet<>(live.chargeCommits(node.node()));
+    Set<String> commits = new HashSet<>(live.audit().chargeCommits(node.node()));
     if (node.lastCommitSha() != null) {
       commits.add(node.lastCommitSha());
     }
@@ -95,7 +97,7 @@ public final class Replay {
         add("replay_missing_commit", "commit " + commit + " has no folder nodes/" + node.node());
         continue;
       }
-      try (Ledger.NodeWrite write = scratch.beginNode(node.node(), false)) {
+      try (NodeStore.NodeWrite write = scratch.nodeStore().beginNode(node.node(), false)) {
         for (FileRef file : source.changedFiles(node.node(), null, tree).changed()) {
           parser.checkSize(file.path(), file.sizeBytes());
           var batch = parser.parse(file.path(), node.node(), source.read(file));
@@ -110,10 +112,10 @@ public final class Replay {
   }
 
   private void compare(String node) {
-    Map<String, Ledger.Consumed> expected = new HashMap<>();
-    scratch.forEachConsumed(node, c -> expected.put(c.key(), c));
-    live.forEachConsumed(node, c -> {
-      Ledger.Consumed replay = expected.remove(c.key());
+    Map<String, LedgerAudit.Consumed> expected = new HashMap<>();
+    scratch.audit().forEachConsumed(node, c -> expected.put(c.key(), c));
+    live.audit().forEachConsumed(node, c -> {
+      LedgerAudit.Consumed replay = expected.remove(c.key());
       if (replay == null) {
         add("replay_unexplained", "record " + c.key() + " of node " + node + " is consumed, but no file of the "
             + "commits its node's charges name holds it");
@@ -122,7 +124,7 @@ public final class Replay {
             + " at " + c.costCents() + " cents; history says " + replay.userSid() + " at " + replay.costCents());
       }
     });
-    for (Ledger.Consumed lost : expected.values()) {
+    for (LedgerAudit.Consumed lost : expected.values()) {
       add("replay_lost", "record " + lost.key() + " of node " + node + " is in the node's files at a consumed "
           + "commit but was never consumed");
     }

@@ -78,7 +78,7 @@ final class LedgerVerifier {
       while (rs.next()) {
         long sourceNode = rs.getLong(7);
         Long sourceNodeId = rs.wasNull() ? null : sourceNode;
-        SqliteLedger.Txn txn = new SqliteLedger.Txn(rs.getLong(1), rs.getLong(2), TxnType.fromSql(rs.getString(3)),
+        SqliteWalletRows.Txn txn = new SqliteWalletRows.Txn(rs.getLong(1), rs.getLong(2), TxnType.fromSql(rs.getString(3)),
             rs.getLong(4), rs.getString(5), rs.getString(6), sourceNodeId, rs.getString(8),
             (Integer) rs.getObject(9), rs.getString(10));
         String expected = TxnHash.of(previous, txn);

@@ -25,7 +25,7 @@ final class TxnHash {
     }
   }
 
-  static String of(String previousHash, SqliteLedger.Txn t) {
+  static String of(String previousHash, SqliteWalletRows.Txn t) {
     MessageDigest sha;
     try {
       sha = (MessageDigest) PROTOTYPE.clone();

@@ -64,7 +64,7 @@ class GrantAmountIT {
   void aGrantThatWouldPassTheLargestBalanceIs400AndCreditsNothing() throws Exception {
     try (dev.meterd.ledger.SqliteLedger ledger = dev.meterd.ledger.SqliteLedger.open(tmp.resolve("meterd.db"),
         java.time.Clock.systemUTC())) {
-      ledger.credit("u1", dev.meterd.ledger.TxnType.GRANT, Long.MAX_VALUE - 5, "setup", null);
+      ledger.walletStore().credit("u1", dev.meterd.ledger.TxnType.GRANT, Long.MAX_VALUE - 5, "setup", null);
     }
     HttpResponse<Buffer> r = grant("{\"amount_cents\": 10}");
     assertThat(r.statusCode()).isEqualTo(400);

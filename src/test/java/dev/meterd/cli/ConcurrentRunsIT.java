@@ -98,11 +98,11 @@ class ConcurrentRunsIT {
       assertThat(count(db, "SELECT count(*) FROM node WHERE records_consumed_total = " + records)).isEqualTo(nodes);
       try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
         Map<String, Long> balances = new TreeMap<>();
-        for (Wallet w : ledger.wallets()) {
+        for (Wallet w : ledger.reads().wallets()) {
           balances.put(w.userSid(), w.balanceCents());
         }
         assertThat(balances).isEqualTo(expected);
-        assertThat(ledger.verify()).isEmpty();
+        assertThat(ledger.audit().verify()).isEmpty();
       }
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       assertThat(Main.execute(new String[] {"verify", "--replay", "--db", db.toString(), "--source",
@@ -142,8 +142,8 @@ class ConcurrentRunsIT {
       assertThat(third.waitFor(120, TimeUnit.SECONDS)).isTrue();
       assertThat(third.exitValue()).isZero();
       try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
-        assertThat(ledger.wallets().stream().mapToLong(Wallet::balanceCents).sum()).isEqualTo(-expected);
-        assertThat(ledger.verify()).isEmpty();
+        assertThat(ledger.reads().wallets().stream().mapToLong(Wallet::balanceCents).sum()).isEqualTo(-expected);
+        assertThat(ledger.audit().verify()).isEmpty();
       }
     }
   }

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerAudit;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.testing.UsageRepo;
@@ -67,15 +68,15 @@ class CrashIT {
   private static Map<String, Object> state(Path db) {
     Map<String, Object> state = new TreeMap<>();
     try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
-      for (Wallet w : ledger.wallets()) {
+      for (Wallet w : ledger.reads().wallets()) {
         state.put("wallet " + w.userSid(), w.balanceCents());
       }
-      for (String node : ledger.nodes().keySet()) {
-        List<Ledger.Consumed> records = new ArrayList<>();
-        ledger.forEachConsumed(node, records::add);
+      for (String node : ledger.reads().nodes().keySet()) {
+        List<LedgerAudit.Consumed> records = new ArrayList<>();
+        ledger.audit().forEachConsumed(node, records::add);
         state.put("node " + node, records);
       }
-      assertThat(ledger.verify()).as("verify of " + db).isEmpty();
+      assertThat(ledger.audit().verify()).as("verify of " + db).isEmpty();
     }
     return state;
   }

@@ -86,14 +86,14 @@ class DatabaseFaultsIT {
           .contains("\"halted\":[{\"node\":\"node-b\",\"file\":null,\"line\":null,\"error\":\"" + error + "\"}]");
       Path copy = saved.resolve("meterd.db");
       try (SqliteLedger ledger = SqliteLedger.open(copy, Clock.systemUTC())) {
-        assertThat(ledger.verify()).isEmpty();
-        NodeState b = ledger.node("node-b").orElseThrow();
+        assertThat(ledger.audit().verify()).isEmpty();
+        NodeState b = ledger.reads().node("node-b").orElseThrow();
         assertThat(b.error()).isEqualTo(new NodeError(NodeError.Kind.TRANSIENT, null, null, error));
         assertThat(b.lastCommitSha()).as("the cursor did not move").isNull();
         assertThat(b.recordsConsumedTotal()).isZero();
-        assertThat(ledger.wallet("bob")).isEmpty();
-        assertThat(ledger.wallet("alice").orElseThrow().balanceCents()).isEqualTo(-10);
-        assertThat(ledger.node("node-a").orElseThrow().recordsConsumedTotal()).isEqualTo(10);
+        assertThat(ledger.reads().wallet("bob")).isEmpty();
+        assertThat(ledger.reads().wallet("alice").orElseThrow().balanceCents()).isEqualTo(-10);
+        assertThat(ledger.reads().node("node-a").orElseThrow().recordsConsumedTotal()).isEqualTo(10);
       }
 
       // Given room, the next run takes node-b whole.
@@ -101,9 +101,9 @@ class DatabaseFaultsIT {
       assertThat(next.exit()).as(next.output()).isZero();
       assertThat(next.output()).contains("\"records_consumed\":30000,");
       try (SqliteLedger ledger = SqliteLedger.open(copy, Clock.systemUTC())) {
-        assertThat(ledger.verify()).isEmpty();
-        assertThat(ledger.wallet("bob").orElseThrow().balanceCents()).isEqualTo(-30_000);
-        assertThat(ledger.node("node-b").orElseThrow().lastCommitSha()).isEqualTo(repo.newestTouching("node-b"));
+        assertThat(ledger.audit().verify()).isEmpty();
+        assertThat(ledger.reads().wallet("bob").orElseThrow().balanceCents()).isEqualTo(-30_000);
+        assertThat(ledger.reads().node("node-b").orElseThrow().lastCommitSha()).isEqualTo(repo.newestTouching("node-b"));
       }
     }
   }
@@ -132,11 +132,11 @@ class DatabaseFaultsIT {
 
       Files.setPosixFilePermissions(db, PosixFilePermissions.fromString("rw-r--r--"));
       try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
-        assertThat(ledger.verify()).isEmpty();
-        NodeState a = ledger.node("node-a").orElseThrow();
+        assertThat(ledger.audit().verify()).isEmpty();
+        NodeState a = ledger.reads().node("node-a").orElseThrow();
         assertThat(a.lastCommitSha()).as("the cursor did not move").isEqualTo(cursor);
         assertThat(a.recordsConsumedTotal()).isEqualTo(3);
-        assertThat(ledger.wallet("alice").orElseThrow().balanceCents()).isEqualTo(-3);
+        assertThat(ledger.reads().wallet("alice").orElseThrow().balanceCents()).isEqualTo(-3);
       }
     }
   }

@@ -100,10 +100,10 @@ class EdgeWritersIT {
   private static Map<String, Long> balances(Path db) {
     Map<String, Long> result = new TreeMap<>();
     try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
-      for (Wallet w : ledger.wallets()) {
+      for (Wallet w : ledger.reads().wallets()) {
         result.put(w.userSid(), w.balanceCents());
       }
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.audit().verify()).isEmpty();
     }
     return result;
   }

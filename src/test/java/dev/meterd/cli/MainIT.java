@@ -228,7 +228,7 @@ class MainIT {
   void aGrantThatWouldPassTheLargestBalanceExitsTwoAndCreditsNothing() throws Exception {
     try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"),
         new MutableClock(Instant.parse("2026-11-21T10:05:00Z")))) {
-      ledger.credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
+      ledger.walletStore().credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
     }
     assertThat(meterd("wallet", "grant", "u1", "10", "--by", "alice")).isEqualTo(2);
     assertThat(err.strip()).isEqualTo("meterd: the balance of wallet u1 (9223372036854775802 cents) cannot take "

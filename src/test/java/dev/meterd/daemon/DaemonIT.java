@@ -109,7 +109,7 @@ class DaemonIT {
           .run(RunRequest.ALL);
       for (String user : List.of("u1", "u2")) {
         assertThat(json("GET", "/admin/wallets/" + user).getLong("balance_cents"))
-            .isEqualTo(ledger.wallet(user).orElseThrow().balanceCents());
+            .isEqualTo(ledger.reads().wallet(user).orElseThrow().balanceCents());
       }
     }
     JsonArray users = json("GET", "/admin/list-users").getJsonArray("wallets");

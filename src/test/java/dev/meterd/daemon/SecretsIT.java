@@ -149,7 +149,7 @@ class SecretsIT {
         for (ResponseDefinitionBuilder fault : faults) {
           forge.clearFaults();
           forge.wireMock().stubFor(WireMock.get(WireMock.urlPathEqualTo(blob)).atPriority(1).willReturn(fault));
-          ledger.resume("A");
+          ledger.nodeStore().resume("A");
           repo.commit("README.md", "run " + errors.size());
           aggregator.run(RunRequest.ALL).halted().forEach(h -> errors.add(h.error().message()));
         }

@@ -70,7 +70,7 @@ class UsageWriterIT {
   }
 
   private static long balance(SqliteLedger ledger, String user) {
-    return ledger.wallet(user).map(Wallet::balanceCents).orElseThrow();
+    return ledger.reads().wallet(user).map(Wallet::balanceCents).orElseThrow();
   }
 
   @Test

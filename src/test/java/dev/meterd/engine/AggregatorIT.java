@@ -75,7 +75,7 @@ class AggregatorIT {
   }
 
   private long balance(String user) {
-    return ledger.wallet(user).map(Wallet::balanceCents).orElseThrow();
+    return ledger.reads().wallet(user).map(Wallet::balanceCents).orElseThrow();
   }
 
   private long count(String sql) throws Exception {
@@ -88,7 +88,7 @@ class AggregatorIT {
   }
 
   private NodeState state(String node) {
-    return ledger.node(node).orElseThrow();
+    return ledger.reads().node(node).orElseThrow();
   }
 
   @Test
@@ -116,7 +116,7 @@ class AggregatorIT {
     repo.commit("nodes/A/" + HOUR_11, batch(record("a2", "u1", 2)));
     source.beforeNextNode = () -> {
       try (SqliteLedger admin = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
-        assertThat(admin.resume("X")).isPresent();
+        assertThat(admin.nodeStore().resume("X")).isPresent();
       }
     };
     RunSummary during = run();
@@ -162,7 +162,7 @@ class AggregatorIT {
     assertThat(source.reads).containsExactly("nodes/A/usage_2026-11-21-09.toml", "nodes/A/" + HOUR_10,
         "nodes/A/" + HOUR_11);
     assertThat(spooled.get()).isEqualTo(spooledBefore);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -177,12 +177,12 @@ class AggregatorIT {
     assertThat(s.headSha()).isEqualTo(repo.tip());
     assertThat(balance("u1")).isEqualTo(-115);
     assertThat(balance("u2")).isEqualTo(-20);
-    assertThat(ledger.wallet("u1").orElseThrow().depleted()).isTrue();
+    assertThat(ledger.reads().wallet("u1").orElseThrow().depleted()).isTrue();
     assertThat(count("SELECT count(*) FROM consumed_record")).isEqualTo(4);
     assertThat(count("SELECT count(*) FROM ledger_txn WHERE type = 'charge'")).isEqualTo(3);
     assertThat(state("A").lastCommitSha()).isEqualTo(repo.newestTouching("A"));
     assertThat(state("A").recordsConsumedTotal()).isEqualTo(3);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -225,7 +225,7 @@ class AggregatorIT {
     assertThat(s.recordsDuplicate()).isEqualTo(2);
     assertThat(s.debitedCents()).isEqualTo(3);
     assertThat(balance("u1")).isEqualTo(-33);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -273,7 +273,7 @@ class AggregatorIT {
     assertThat(a.haltedSince()).isNotNull();
     assertThat(a.error()).isEqualTo(halted.error());
     assertThat(a.recordsConsumedTotal()).isEqualTo(1);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -308,8 +308,8 @@ class AggregatorIT {
   void resumeMakesTheNextRunRetryTheNode() throws Exception {
     repo.commit("nodes/A/" + HOUR_10, "schema = 1\n[[records]]\ncost_cents = -5\n");
     run();
-    assertThat(ledger.resume("A")).get().extracting(NodeState::halted).isEqualTo(false);
-    assertThat(ledger.resume("nope")).isEmpty();
+    assertThat(ledger.nodeStore().resume("A")).get().extracting(NodeState::halted).isEqualTo(false);
+    assertThat(ledger.nodeStore().resume("nope")).isEmpty();
     source.reads.clear();
     RunSummary s = run();
     assertThat(source.reads).containsExactly("nodes/A/" + HOUR_10);
@@ -350,7 +350,7 @@ class AggregatorIT {
         Optional.empty()));
     source.failingNodes.add("C");
     assertThat(run().halted()).extracting(NodeOutcome.Halted::node).containsExactly("C");
-    assertThat(ledger.runMark().fullTip()).isNull();
+    assertThat(ledger.nodeStore().runMark().fullTip()).isNull();
     source.failingNodes.clear();
     repo.committer().forceBranch(base);
     String rewritten = repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2)));
@@ -443,7 +443,7 @@ class AggregatorIT {
     };
     assertThatThrownBy(this::run).isInstanceOf(SimulatedCrash.class);
     assertThat(balance("u1")).isEqualTo(-15);
-    assertThat(ledger.wallet("u2").orElseThrow().balanceCents()).isEqualTo(-20);
+    assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(-20);
     assertThat(count("SELECT count(*) FROM consumed_record c JOIN node n USING (node_id) WHERE n.name = 'B'")).isZero();
 
     faults = FaultInjector.NONE;
@@ -453,7 +453,7 @@ class AggregatorIT {
     assertThat(s.recordsConsumed()).isEqualTo(1);
     assertThat(s.nodesSkipped()).isEqualTo(1);
     assertThat(balance("u1")).isEqualTo(-115);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -469,7 +469,7 @@ class AggregatorIT {
     assertThat(count("SELECT count(*) FROM wallet")).isZero();
     faults = FaultInjector.NONE;
     assertThat(run().recordsConsumed()).isEqualTo(4);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -491,7 +491,7 @@ class AggregatorIT {
     repo.commit("nodes/A/" + HOUR_10, "not toml");
     RunSummary dry = run(new RunRequest(true, Set.of()));
     assertThat(dry.halted()).singleElement().satisfies(h -> assertThat(h.error().file()).isEqualTo("nodes/A/" + HOUR_10));
-    assertThat(ledger.node("A")).isEmpty();
+    assertThat(ledger.reads().node("A")).isEmpty();
   }
 
   @Test
@@ -500,7 +500,7 @@ class AggregatorIT {
     RunSummary s = run(new RunRequest(false, Set.of("B")));
     assertThat(s.nodesTotal()).isEqualTo(1);
     assertThat(s.recordsConsumed()).isEqualTo(1);
-    assertThat(ledger.node("A")).isEmpty();
+    assertThat(ledger.reads().node("A")).isEmpty();
     assertThatThrownBy(() -> run(new RunRequest(false, Set.of("nope"))))
         .isInstanceOf(UnknownNodeException.class)
         .hasMessageContaining("nodes/nope");
@@ -559,7 +559,7 @@ class AggregatorIT {
       assertThat(ledger.tryLockRun()).isEmpty();
       assertThatThrownBy(this::run).isInstanceOf(RunInProgressException.class)
           .hasMessage("an aggregation run is already in progress on this database; try again when it has finished");
-      assertThat(ledger.wallets()).isEmpty();
+      assertThat(ledger.reads().wallets()).isEmpty();
     }
     assertThat(run().recordsConsumed()).isEqualTo(4);
   }

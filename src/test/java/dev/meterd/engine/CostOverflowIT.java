@@ -14,6 +14,7 @@ import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.NodeApplied;
 import dev.meterd.ledger.NodeCursor;
 import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.NodeStore;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
@@ -81,15 +82,15 @@ class CostOverflowIT {
         (proxy, method, args) -> {
           try {
             Object result = method.invoke(real, args);
-            return result instanceof Ledger.NodeWrite write ? scaled(write) : result;
+            return result instanceof NodeStore.NodeWrite write ? scaled(write) : result;
           } catch (InvocationTargetException e) {
             throw e.getCause();
           }
         });
   }
 
-  private static Ledger.NodeWrite scaled(Ledger.NodeWrite write) {
-    return new Ledger.NodeWrite() {
+  private static NodeStore.NodeWrite scaled(NodeStore.NodeWrite write) {
+    return new NodeStore.NodeWrite() {
       @Override
       public void add(String path, List<UsageRecord> records) throws BatchContentException {
         List<UsageRecord> scaled = new ArrayList<>();
@@ -106,7 +107,7 @@ class CostOverflowIT {
       }
 
       @Override
-      public NodeApplied commit(NodeCursor cursor, Consumer<Ledger.CommitStage> probe) {
+      public NodeApplied commit(NodeCursor cursor, Consumer<NodeStore.CommitStage> probe) {
         return write.commit(cursor, probe);
       }
 
@@ -132,7 +133,7 @@ class CostOverflowIT {
     assertThat(next.halted()).isEmpty();
     assertThat(next.debitedCents()).isEqualTo(1L << 62);
     assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -146,10 +147,10 @@ class CostOverflowIT {
     assertThat(s.debitedCents()).isEqualTo(1L << SCALE_SHIFT);
     assertThat(consumedKeys(ledger, "A")).isEmpty();
     assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
-    assertThat(ledger.wallets()).extracting(Wallet::userSid, Wallet::balanceCents)
+    assertThat(ledger.reads().wallets()).extracting(Wallet::userSid, Wallet::balanceCents)
         .containsExactly(tuple("u3", -(1L << SCALE_SHIFT)));
-    assertThat(ledger.node("A").orElseThrow().lastCommitSha()).isNull();
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.reads().node("A").orElseThrow().lastCommitSha()).isNull();
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 
   @Test
@@ -165,14 +166,14 @@ class CostOverflowIT {
             + "cents: it would leave the 64-bit range of cents; nothing was applied")));
     assertThat(consumedKeys(ledger, "B")).isEmpty();
     assertThat(consumedKeys(ledger, "C")).containsExactly("c1");
-    assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
+    assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
 
-    ledger.credit("u1", TxnType.GRANT, nearlyHalf, "alice", "room for node B's charge");
+    ledger.walletStore().credit("u1", TxnType.GRANT, nearlyHalf, "alice", "room for node B's charge");
     RunSummary retried = run();
     assertThat(retried.halted()).isEmpty();
     assertThat(retried.recordsConsumed()).isEqualTo(1);
     assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
-    assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
-    assertThat(ledger.verify()).isEmpty();
+    assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
+    assertThat(ledger.audit().verify()).isEmpty();
   }
 }

@@ -87,14 +87,14 @@ class ExactlyOnceIT {
       assertThat(second.get(0).recordsConsumed()).isEqualTo((NODES - 1) * RECORDS);
       assertThat(second.get(0).nodesSkipped()).isEqualTo(1);
       Map<String, Long> balances = new TreeMap<>();
-      for (Wallet w : firstLedger.wallets()) {
+      for (Wallet w : firstLedger.reads().wallets()) {
         balances.put(w.userSid(), w.balanceCents());
       }
       assertThat(balances).isEqualTo(expected);
       for (int n = 0; n < NODES; n++) {
-        assertThat(firstLedger.node("n" + n).orElseThrow().recordsConsumedTotal()).isEqualTo(RECORDS);
+        assertThat(firstLedger.reads().node("n" + n).orElseThrow().recordsConsumedTotal()).isEqualTo(RECORDS);
       }
-      assertThat(firstLedger.verify()).isEmpty();
+      assertThat(firstLedger.audit().verify()).isEmpty();
     }
   }
 }

@@ -108,8 +108,8 @@ class HostileTreeIT {
       assertThat(s.halted()).isEmpty();
       assertThat(s.recordsConsumed()).isEqualTo(1);
       assertThat(s.ignored()).isEqualTo(9 + 4);
-      assertThat(ledger.wallets()).extracting(Wallet::userSid).containsExactly("u_1");
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().wallets()).extracting(Wallet::userSid).containsExactly("u_1");
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 }

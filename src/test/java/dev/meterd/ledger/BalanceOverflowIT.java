@@ -31,7 +31,7 @@ class BalanceOverflowIT {
 
   private static void consume(SqliteLedger ledger, String node, String key, String user, long cost)
       throws BatchContentException {
-    try (Ledger.NodeWrite w = ledger.beginNode(node, false)) {
+    try (NodeStore.NodeWrite w = ledger.nodeStore().beginNode(node, false)) {
       w.add("nodes/" + node + "/usage_2026-11-21-10.toml",
           List.of(new UsageRecord(key, user, cost, Instant.parse("2026-11-21T10:00:00Z"), null, null, 1)));
       w.commit(new NodeCursor("c0ffee", "7ree", null));
@@ -39,24 +39,24 @@ class BalanceOverflowIT {
   }
 
   private static long balance(SqliteLedger ledger, String user) {
-    return ledger.wallet(user).orElseThrow().balanceCents();
+    return ledger.reads().wallet(user).orElseThrow().balanceCents();
   }
 
   @Test
   void aGrantThatWouldPassTheLargestBalanceIsRefusedAndChangesNothing() {
     try (SqliteLedger ledger = open()) {
-      ledger.credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
-      assertThatThrownBy(() -> ledger.credit("u1", TxnType.GRANT, 10, "alice", null))
+      ledger.walletStore().credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "alice", null);
+      assertThatThrownBy(() -> ledger.walletStore().credit("u1", TxnType.GRANT, 10, "alice", null))
           .isInstanceOf(BalanceOutOfRangeException.class)
           .hasMessage("the balance of wallet u1 (9223372036854775802 cents) cannot take a change of 10 cents: "
               + "it would leave the 64-bit range of cents; nothing was applied");
       assertThat(balance(ledger, "u1")).isEqualTo(Long.MAX_VALUE - 5);
-      assertThat(ledger.transactions("u1", 10)).hasSize(1);
+      assertThat(ledger.reads().transactions("u1", 10)).hasSize(1);
 
-      ledger.credit("u1", TxnType.GRANT, 5, "alice", "exactly to the largest balance");
+      ledger.walletStore().credit("u1", TxnType.GRANT, 5, "alice", "exactly to the largest balance");
       assertThat(balance(ledger, "u1")).isEqualTo(Long.MAX_VALUE);
-      assertThat(ledger.transactions("u1", 10)).hasSize(2);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().transactions("u1", 10)).hasSize(2);
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 
@@ -71,12 +71,12 @@ class BalanceOverflowIT {
           .hasMessage("the balance of wallet u1 (-9223372036854775807 cents) cannot take a change of -2 cents: "
               + "it would leave the 64-bit range of cents; nothing was applied");
       assertThat(balance(ledger, "u1")).isEqualTo(-Long.MAX_VALUE);
-      assertThat(ledger.node("B")).isEmpty();
+      assertThat(ledger.reads().node("B")).isEmpty();
       assertThat(consumedKeys(ledger, "B")).isEmpty();
 
       consume(ledger, "B", "b1", "u1", 1);
       assertThat(balance(ledger, "u1")).isEqualTo(Long.MIN_VALUE);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 }

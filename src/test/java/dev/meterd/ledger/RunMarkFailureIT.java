@@ -60,11 +60,11 @@ class RunMarkFailureIT {
       assertThat(s.recordsConsumed()).isEqualTo(1);
       assertThat(s.debitedCents()).isEqualTo(7);
       st.execute("ROLLBACK");
-      assertThat(ledger.runMark().fullTip()).isNull();
-      assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(-7);
+      assertThat(ledger.nodeStore().runMark().fullTip()).isNull();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-7);
       RunSummary next = aggregator.run(RunRequest.ALL);
       assertThat(next.nodesSkipped()).isEqualTo(1);
-      assertThat(ledger.runMark().fullTip()).isEqualTo(repo.tip());
+      assertThat(ledger.nodeStore().runMark().fullTip()).isEqualTo(repo.tip());
     }
   }
 }

@@ -37,7 +37,7 @@ class SqliteLedgerIT {
   }
 
   private void consume(SqliteLedger ledger, String node, UsageRecord... records) throws BatchContentException {
-    try (Ledger.NodeWrite w = ledger.beginNode(node, false)) {
+    try (NodeStore.NodeWrite w = ledger.nodeStore().beginNode(node, false)) {
       w.add("nodes/" + node + "/usage_2026-11-21-10.toml", List.of(records));
       w.commit(new NodeCursor("c0ffee", "7ree", null));
     }
@@ -46,7 +46,7 @@ class SqliteLedgerIT {
   @Test
   void refusesToUpdateOrDeleteALedgerRow() throws Exception {
     try (SqliteLedger ledger = open()) {
-      ledger.credit("u1", TxnType.GRANT, 100, "alice", null);
+      ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
       consume(ledger, "A", rec("k", "u1", 5));
     }
     try (Connection c = jdbc(); Statement st = c.createStatement()) {
@@ -83,40 +83,40 @@ class SqliteLedgerIT {
         }
       });
 
-      LedgerTxn grant = ledger.credit("u1", TxnType.GRANT, 100, "alice", null);
+      LedgerTxn grant = ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
       assertThat(grant.amountCents()).isEqualTo(100);
       st.execute("ROLLBACK");
       NodeApplied applied;
-      try (Ledger.NodeWrite w = ledger.beginNode("A", false)) {
+      try (NodeStore.NodeWrite w = ledger.nodeStore().beginNode("A", false)) {
         w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k", "u1", 5)));
         applied = w.commit(new NodeCursor("c0ffee", "7ree", null));
       }
       assertThat(applied.debitedCents()).isEqualTo(5);
       assertThat(taken).containsExactly("lock", "lock");
       st.execute("ROLLBACK");
-      assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(95);
-      assertThat(ledger.node("A").orElseThrow().status()).isEqualTo(NodeState.Status.OK);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(95);
+      assertThat(ledger.reads().node("A").orElseThrow().status()).isEqualTo(NodeState.Status.OK);
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 
   @Test
   void aResumeOrATransientHaltClearsTheRunMarkAndRefusesAMarkReadBeforeIt() throws Exception {
     try (SqliteLedger ledger = open()) {
-      Ledger.RunMark start = ledger.runMark();
-      assertThat(ledger.setRunMark(new Ledger.RunMark("t1", 2, start.generation(), "t1"))).isTrue();
-      ledger.halt("X", new NodeError(NodeError.Kind.CONTENT, "nodes/X/a.toml", 1, "bad"), "tree");
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark("t1", 2, start.generation(), "t1"));
+      NodeStore.RunMark start = ledger.nodeStore().runMark();
+      assertThat(ledger.nodeStore().setRunMark(new NodeStore.RunMark("t1", 2, start.generation(), "t1"))).isTrue();
+      ledger.nodeStore().halt("X", new NodeError(NodeError.Kind.CONTENT, "nodes/X/a.toml", 1, "bad"), "tree");
+      assertThat(ledger.nodeStore().runMark()).isEqualTo(new NodeStore.RunMark("t1", 2, start.generation(), "t1"));
 
-      ledger.halt("Y", new NodeError(NodeError.Kind.TRANSIENT, null, null, "busy"), null);
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 1, "t1"));
-      assertThat(ledger.setRunMark(new Ledger.RunMark("t1b", 2, start.generation(), "t1b"))).isFalse();
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 1, "t1b"));
+      ledger.nodeStore().halt("Y", new NodeError(NodeError.Kind.TRANSIENT, null, null, "busy"), null);
+      assertThat(ledger.nodeStore().runMark()).isEqualTo(new NodeStore.RunMark(null, 2, start.generation() + 1, "t1"));
+      assertThat(ledger.nodeStore().setRunMark(new NodeStore.RunMark("t1b", 2, start.generation(), "t1b"))).isFalse();
+      assertThat(ledger.nodeStore().runMark()).isEqualTo(new NodeStore.RunMark(null, 2, start.generation() + 1, "t1b"));
 
-      assertThat(ledger.resume("X")).isPresent();
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 2, start.generation() + 2, "t1b"));
-      assertThat(ledger.setRunMark(new Ledger.RunMark("t2", 3, start.generation() + 2, "t2"))).isTrue();
-      assertThat(ledger.runMark().fullTip()).isEqualTo("t2");
+      assertThat(ledger.nodeStore().resume("X")).isPresent();
+      assertThat(ledger.nodeStore().runMark()).isEqualTo(new NodeStore.RunMark(null, 2, start.generation() + 2, "t1b"));
+      assertThat(ledger.nodeStore().setRunMark(new NodeStore.RunMark("t2", 3, start.generation() + 2, "t2"))).isTrue();
+      assertThat(ledger.nodeStore().runMark().fullTip()).isEqualTo("t2");
     }
   }
 
@@ -127,16 +127,16 @@ class SqliteLedgerIT {
         Connection other = jdbc();
         Statement st = other.createStatement()) {
       Idempotent.Claim claim = new Idempotent.Claim("k-1", "f", "alice");
-      assertThatThrownBy(() -> ledger.creditOnce(claim, "u1", TxnType.GRANT, 100, null, txn -> {
+      assertThatThrownBy(() -> ledger.walletStore().creditOnce(claim, "u1", TxnType.GRANT, 100, null, txn -> {
         throw new OutOfMemoryError("simulated");
       })).isInstanceOf(OutOfMemoryError.class);
       st.execute("PRAGMA busy_timeout = 0");
       st.execute("BEGIN IMMEDIATE");
       st.execute("ROLLBACK");
-      assertThat(ledger.wallet("u1")).isEmpty();
-      assertThat(ledger.creditOnce(claim, "u1", TxnType.GRANT, 100, null,
+      assertThat(ledger.reads().wallet("u1")).isEmpty();
+      assertThat(ledger.walletStore().creditOnce(claim, "u1", TxnType.GRANT, 100, null,
           txn -> new Idempotent.Response(200, "{}"))).isInstanceOf(Idempotent.Applied.class);
-      assertThat(ledger.wallet("u1").orElseThrow().balanceCents()).isEqualTo(100);
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(100);
     }
   }
 
@@ -160,8 +160,8 @@ class SqliteLedgerIT {
       st.execute("UPDATE run_mark SET full_tip = 'c0ffee', nodes_total = 1 WHERE id = 1");
     }
     try (SqliteLedger ledger = open()) {
-      assertThat(ledger.tracks().get("A")).isEqualTo(new Ledger.NodeTrack("c0ffee", null, null, null));
-      assertThat(ledger.runMark()).isEqualTo(new Ledger.RunMark(null, 1, 0, null));
+      assertThat(ledger.nodeStore().tracks().get("A")).isEqualTo(new NodeStore.NodeTrack("c0ffee", null, null, null));
+      assertThat(ledger.nodeStore().runMark()).isEqualTo(new NodeStore.RunMark(null, 1, 0, null));
     }
   }
 
@@ -180,11 +180,11 @@ class SqliteLedgerIT {
   @Test
   void reopeningAnUpToDateDatabaseChangesNothing() throws Exception {
     try (SqliteLedger ledger = open()) {
-      ledger.credit("u1", TxnType.GRANT, 100, "alice", "first");
+      ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", "first");
     }
     try (SqliteLedger ledger = open()) {
-      assertThat(ledger.wallet("u1")).get().extracting(Wallet::balanceCents).isEqualTo(100L);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().wallet("u1")).get().extracting(Wallet::balanceCents).isEqualTo(100L);
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 
@@ -192,7 +192,7 @@ class SqliteLedgerIT {
   void aChargeGroupsOneWalletsRecordsAndEachRecordPointsAtIt() throws Exception {
     try (SqliteLedger ledger = open()) {
       consume(ledger, "A", rec("k1", "u1", 5), rec("k2", "u2", 7), rec("k3", "u1", 0));
-      List<LedgerTxn> u1 = ledger.transactions("u1", 10);
+      List<LedgerTxn> u1 = ledger.reads().transactions("u1", 10);
       assertThat(u1).singleElement().satisfies(t -> {
         assertThat(t.type()).isEqualTo(TxnType.CHARGE);
         assertThat(t.amountCents()).isEqualTo(-5);
@@ -201,8 +201,8 @@ class SqliteLedgerIT {
         assertThat(t.sourceCommit()).isEqualTo("c0ffee");
         assertThat(t.initiatedBy()).isEqualTo("aggregator");
       });
-      assertThat(ledger.transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(2L);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(2L);
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 
@@ -210,10 +210,10 @@ class SqliteLedgerIT {
   void aRecordCostingNothingIsStillAccountedForByAChargeOfZero() throws Exception {
     try (SqliteLedger ledger = open()) {
       consume(ledger, "A", rec("free", "u1", 0));
-      assertThat(ledger.transactions("u1", 10)).singleElement()
+      assertThat(ledger.reads().transactions("u1", 10)).singleElement()
           .satisfies(t -> assertThat(t.amountCents()).isZero());
-      assertThat(ledger.wallet("u1").orElseThrow().depleted()).isFalse();
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().depleted()).isFalse();
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 
@@ -222,9 +222,9 @@ class SqliteLedgerIT {
     try (SqliteLedger ledger = open()) {
       consume(ledger, "A", rec("k1", "u1", 5));
       consume(ledger, "A", rec("k1", "u1", 5), rec("k2", "u2", 1), rec("k3", "u1", 2));
-      assertThat(ledger.transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(2L);
-      assertThat(ledger.transactions("u1", 10)).extracting(LedgerTxn::txnId).containsExactly(3L, 1L);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(2L);
+      assertThat(ledger.reads().transactions("u1", 10)).extracting(LedgerTxn::txnId).containsExactly(3L, 1L);
+      assertThat(ledger.audit().verify()).isEmpty();
     }
   }
 
@@ -236,12 +236,12 @@ class SqliteLedgerIT {
           .isInstanceOf(BatchContentException.class)
           .hasMessage("nodes/A/usage_2026-11-21-10.toml:1: idempotency_key \"k1\" was consumed with user_sid \"u1\" "
               + "and cost_cents 5; this record has user_sid \"u2\" and cost_cents 5");
-      assertThat(ledger.wallet("u3")).isEmpty();
-      assertThat(ledger.wallet("u2")).isEmpty();
-      assertThat(ledger.node("A").orElseThrow().recordsConsumedTotal()).isEqualTo(1);
-      assertThat(ledger.verify()).isEmpty();
+      assertThat(ledger.reads().wallet("u3")).isEmpty();
+      assertThat(ledger.reads().wallet("u2")).isEmpty();
+      assertThat(ledger.reads().node("A").orElseThrow().recordsConsumedTotal()).isEqualTo(1);
+      assertThat(ledger.audit().verify()).isEmpty();
       consume(ledger, "A", rec("k2", "u3", 1));
-      assertThat(ledger.wallet("u3").orElseThrow().balanceCents()).isEqualTo(-1);
+      assertThat(ledger.reads().wallet("u3").orElseThrow().balanceCents()).isEqualTo(-1);
     }
   }
 
@@ -249,7 +249,7 @@ class SqliteLedgerIT {
   void verifyFindsEachBrokenInvariant() throws Exception {
     try (SqliteLedger ledger = open()) {
       consume(ledger, "A", rec("k1", "u1", 5), rec("k2", "u1", 6));
-      ledger.credit("u2", TxnType.GRANT, 50, "alice", null);
+      ledger.walletStore().credit("u2", TxnType.GRANT, 50, "alice", null);
     }
     try (Connection c = jdbc(); Statement st = c.createStatement()) {
       st.execute("DROP TRIGGER consumed_record_no_delete");
@@ -260,9 +260,9 @@ class SqliteLedgerIT {
       st.execute("UPDATE node SET records_consumed_total = 5");
     }
     try (SqliteLedger ledger = open()) {
-      assertThat(ledger.verify()).extracting(Violation::rule)
+      assertThat(ledger.audit().verify()).extracting(Violation::rule)
           .containsExactly("wallet_balance", "record_charge", "charge_amount", "node_total");
-      assertThat(ledger.verify().get(0).message()).isEqualTo("wallet u2 has balance 49 but its transactions sum to 50");
+      assertThat(ledger.audit().verify().get(0).message()).isEqualTo("wallet u2 has balance 49 but its transactions sum to 50");
     }
   }
 
@@ -270,25 +270,25 @@ class SqliteLedgerIT {
   void aDryRunRollsBackButCounts() throws Exception {
     try (SqliteLedger ledger = open()) {
       NodeApplied applied;
-      try (Ledger.NodeWrite w = ledger.beginNode("A", true)) {
+      try (NodeStore.NodeWrite w = ledger.nodeStore().beginNode("A", true)) {
         w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 5), rec("k1", "u1", 5)));
         applied = w.commit(new NodeCursor("c", "t", null));
       }
       assertThat(applied).isEqualTo(new NodeApplied(1, 1, 5, Instant.parse("2026-11-21T10:00:00Z")));
-      assertThat(ledger.wallets()).isEmpty();
-      assertThat(ledger.tracks()).isEmpty();
+      assertThat(ledger.reads().wallets()).isEmpty();
+      assertThat(ledger.nodeStore().tracks()).isEmpty();
     }
   }
 
   @Test
   void tracksSeeWritesOfAnotherConnection() throws Exception {
     try (SqliteLedger first = open(); SqliteLedger second = open()) {
-      assertThat(first.tracks()).isEmpty();
+      assertThat(first.nodeStore().tracks()).isEmpty();
       consume(second, "A", rec("k1", "u1", 5));
-      assertThat(first.tracks()).containsKey("A");
-      second.halt("A", new NodeError(NodeError.Kind.CONTENT, "f", 3, "bad"), "tree");
-      assertThat(first.tracks().get("A").haltKind()).isEqualTo(NodeError.Kind.CONTENT);
-      assertThat(first.tracks().get("A").haltedTreeId()).isEqualTo("tree");
+      assertThat(first.nodeStore().tracks()).containsKey("A");
+      second.nodeStore().halt("A", new NodeError(NodeError.Kind.CONTENT, "f", 3, "bad"), "tree");
+      assertThat(first.nodeStore().tracks().get("A").haltKind()).isEqualTo(NodeError.Kind.CONTENT);
+      assertThat(first.nodeStore().tracks().get("A").haltedTreeId()).isEqualTo("tree");
     }
   }
 }

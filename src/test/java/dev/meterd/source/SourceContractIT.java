@@ -13,6 +13,7 @@ import dev.meterd.engine.FaultInjector;
 import dev.meterd.engine.Replay;
 import dev.meterd.engine.RunRequest;
 import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerAudit;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.TxnType;
@@ -109,16 +110,16 @@ class SourceContractIT {
   /** Everything a ledger holds, as comparable values. */
   private static Map<String, Object> contents(Ledger ledger) {
     Map<String, Object> all = new TreeMap<>();
-    all.put("wallets", ledger.wallets());
-    List<LedgerTxn> txns = ledger.transactionPage(EnumSet.allOf(TxnType.class), Long.MAX_VALUE, 10_000);
+    all.put("wallets", ledger.reads().wallets());
+    List<LedgerTxn> txns = ledger.reads().transactionPage(EnumSet.allOf(TxnType.class), Long.MAX_VALUE, 10_000);
     all.put("transactions", txns);
-    all.put("nodes", ledger.nodes());
-    for (String node : ledger.nodes().keySet()) {
-      List<Ledger.Consumed> records = new ArrayList<>();
-      ledger.forEachConsumed(node, records::add);
+    all.put("nodes", ledger.reads().nodes());
+    for (String node : ledger.reads().nodes().keySet()) {
+      List<LedgerAudit.Consumed> records = new ArrayList<>();
+      ledger.audit().forEachConsumed(node, records::add);
       all.put("consumed " + node, records);
     }
-    all.put("violations", ledger.verify());
+    all.put("violations", ledger.audit().verify());
     return all;
   }
 
@@ -129,7 +130,7 @@ class SourceContractIT {
   }
 
   private String state(String node) {
-    return gitLedger.node(node).orElseThrow().toString();
+    return gitLedger.reads().node(node).orElseThrow().toString();
   }
 
   @Test
@@ -191,7 +192,7 @@ class SourceContractIT {
     JsonObject s = run();
     assertThat(s.getInteger("nodes_consumed")).isEqualTo(1);
     assertThat(s.getLong("records_consumed")).isZero();
-    assertThat(gitLedger.node("A").orElseThrow().lastCommitSha()).isEqualTo(repo.newestTouching("A"));
+    assertThat(gitLedger.reads().node("A").orElseThrow().lastCommitSha()).isEqualTo(repo.newestTouching("A"));
     assertSameLedgers();
   }
 
@@ -330,7 +331,7 @@ class SourceContractIT {
     JsonObject s = run();
     assertThat(s.getLong("records_consumed")).isEqualTo(4);
     for (String node : List.of("A", "B", "C")) {
-      assertThat(gitLedger.node(node).orElseThrow().lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
+      assertThat(gitLedger.reads().node(node).orElseThrow().lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
     }
     assertSameLedgers();
   }
@@ -362,7 +363,7 @@ class SourceContractIT {
     }
     run();
     for (String node : List.of("A", "B")) {
-      assertThat(gitLedger.node(node).orElseThrow().lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
+      assertThat(gitLedger.reads().node(node).orElseThrow().lastCommitSha()).as(node).isEqualTo(repo.newestTouching(node));
     }
     assertSameLedgers();
   }

@@ -12,7 +12,7 @@ public final class LedgerContents {
   /** The keys of a node's consumed records, in key order. */
   public static List<String> consumedKeys(Ledger ledger, String node) {
     List<String> keys = new ArrayList<>();
-    ledger.forEachConsumed(node, c -> keys.add(c.key()));
+    ledger.audit().forEachConsumed(node, c -> keys.add(c.key()));
     return keys;
   }
 }

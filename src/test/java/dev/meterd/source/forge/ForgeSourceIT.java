@@ -125,11 +125,11 @@ class ForgeSourceIT {
   }
 
   private long balance(String user) {
-    return ledger.wallet(user).map(Wallet::balanceCents).orElse(0L);
+    return ledger.reads().wallet(user).map(Wallet::balanceCents).orElse(0L);
   }
 
   private NodeState state(String node) {
-    return ledger.node(node).orElseThrow();
+    return ledger.reads().node(node).orElseThrow();
   }
 
   /** A failed read of A's file: A is deferred with the error, nothing of it applied; B is consumed. */
@@ -245,7 +245,7 @@ class ForgeSourceIT {
     assertThatThrownBy(this::run).isInstanceOf(SourceException.class)
         .hasMessage(what("/branches/main") + ": 503 Service Unavailable (4 tries)");
     assertThat(requestsTo("/branches/main")).isEqualTo(4);
-    assertThat(ledger.nodes()).isEmpty();
+    assertThat(ledger.reads().nodes()).isEmpty();
   }
 
   @Test
@@ -298,8 +298,8 @@ class ForgeSourceIT {
         .hasMessage(what(nodes) + "?page=2&per_page=1: 502 Bad Gateway (4 tries)");
     assertThat(forge.requests().stream().filter(u -> u.contains(nodes + "?page=2"))).hasSize(4);
     assertThat(forge.requests().stream().filter(u -> u.contains(nodes + "?page=1"))).hasSize(1);
-    assertThat(ledger.nodes()).isEmpty();
-    assertThat(ledger.wallets()).isEmpty();
+    assertThat(ledger.reads().nodes()).isEmpty();
+    assertThat(ledger.reads().wallets()).isEmpty();
   }
 
   @Test
@@ -354,7 +354,7 @@ class ForgeSourceIT {
         + "{}]}")));
     assertThatThrownBy(this::run).isInstanceOf(SourceException.class)
         .hasMessage(what(nodes) + "?page=1&per_page=1000: the reply is over the limit of 4096 bytes");
-    assertThat(ledger.nodes()).isEmpty();
+    assertThat(ledger.reads().nodes()).isEmpty();
   }
 
   private long idSize(String path) throws IOException {

@@ -1,0 +1,56 @@
+package dev.meterd.ledger;
+
+import java.time.Instant;
+import java.time.LocalDate;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/** What the admin API, the pages and the commands read: nodes, wallets, transactions, usage. */
+public interface LedgerReads {
+
+  /** Every node the ledger knows, by name. */
+  Map<String, NodeState> nodes();
+
+  Optional<NodeState> node(String name);
+
+  Optional<Wallet> wallet(String userSid);
+
+  List<Wallet> wallets();
+
+  /** A wallet's transactions, newest first. */
+  List<LedgerTxn> transactions(String userSid, int limit);
+
+  /**
+   * Ledger transactions of the given types, newest first.
+   *
+   * @param beforeTxnId only transactions with a smaller id (the page cursor), or null for the newest
+   */
+  List<LedgerTxn> transactionPage(Set<TxnType> types, Long beforeTxnId, int limit);
+
+  /** How usage is grouped by {@link #usage}. */
+  enum Bucket {
+    DAY,
+    WEEK,
+    MONTH
+  }
+
+  /**
+   * Consumed usage in one bucket.
+   *
+   * @param start the bucket's first day (a Monday for weeks, the 1st for months), UTC
+   */
+  record UsageBucket(LocalDate start, long records, long costCents) {}
+
+  /**
+   * Consumed records grouped by their {@code occurred_at} (UTC), oldest first.
+   *
+   * @param from first day included, or null
+   * @param to first day excluded, or null
+   */
+  List<UsageBucket> usage(Bucket bucket, LocalDate from, LocalDate to);
+
+  /** The latest {@code occurred_at} of any consumed record, or null. */
+  Instant newestOccurredAt();
+}

@@ -1,0 +1,76 @@
+package dev.meterd.ledger;
+
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** The SQL text and row mappings more than one part of the store uses, in one place. */
+final class LedgerSql {
+
+  private LedgerSql() {}
+
+  static final String NODE_COLUMNS = "name, status, last_commit_sha, tree_id, last_run_at, "
+      + "records_consumed_total, error_kind, error_file, error_line, error_message, halted_since, "
+      + "halted_tree_id, warning";
+
+  static final String WALLET_COLUMNS = "user_sid, balance_cents, created_at, updated_at";
+
+  static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
+      + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
+      + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "
+      + "LEFT JOIN node n ON n.node_id = t.source_node_id ";
+
+  static NodeState nodeState(ResultSet rs) throws SQLException {
+    String kind = rs.getString("error_kind");
+    NodeError error = kind == null ? null : new NodeError(
+        errorKind(kind),
+        rs.getString("error_file"),
+        (Integer) rs.getObject("error_line"),
+        rs.getString("error_message"));
+    return new NodeState(
+        rs.getString("name"),
+        "halted".equals(rs.getString("status")) ? NodeState.Status.HALTED : NodeState.Status.OK,
+        rs.getString("last_commit_sha"),
+        rs.getString("tree_id"),
+        instant(rs.getString("last_run_at")),
+        rs.getLong("records_consumed_total"),
+        error,
+        instant(rs.getString("halted_since")),
+        rs.getString("halted_tree_id"),
+        rs.getString("warning"));
+  }
+
+  static NodeError.Kind errorKind(String sqlName) {
+    return NodeError.Kind.valueOf(sqlName.toUpperCase(Locale.ROOT));
+  }
+
+  static String sqlName(NodeError.Kind kind) {
+    return kind.name().toLowerCase(Locale.ROOT);
+  }
+
+  /** A wallet from a row of {@link #WALLET_COLUMNS}. */
+  static Wallet wallet(ResultSet rs) throws SQLException {
+    return new Wallet(rs.getString(1), rs.getLong(2), instant(rs.getString(3)), instant(rs.getString(4)));
+  }
+
+  /** The transactions a statement of {@link #TXN_SELECT} finds. */
+  static List<LedgerTxn> txns(PreparedStatement ps) throws SQLException {
+    List<LedgerTxn> result = new ArrayList<>();
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        result.add(new LedgerTxn(rs.getLong(1), rs.getString(2), TxnType.fromSql(rs.getString(3)),
+            rs.getLong(4), instant(rs.getString(5)), rs.getString(6), rs.getString(7), rs.getString(8),
+            (Integer) rs.getObject(9), rs.getString(10)));
+      }
+    }
+    return result;
+  }
+
+  static Instant instant(String text) {
+    return text == null ? null : Instant.parse(text);
+  }
+}

@@ -1,0 +1,153 @@
+package dev.meterd.ledger;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One SQLite connection and what every part of the store does with it: cached statements, a read,
+ * a write transaction. The parts of one {@link SqliteLedger} share one instance and synchronize on
+ * it, so a daemon's worker and its HTTP handlers can share the store.
+ *
+ * <p>Implementation notes. A write is one {@code BEGIN IMMEDIATE} transaction run as statements
+ * on an autocommit connection ({@link SqliteTransactions}): it returns only once COMMIT has
+ * succeeded and throws only if it did not, so a committed write is never reported as failed. A
+ * failed statement drops the statement cache (see {@link #failure}).
+ */
+final class SqliteDb {
+
+  interface SqlWork<T> {
+    T run() throws SQLException;
+  }
+
+  final Connection conn;
+  final Clock clock;
+  /** The database's name as given, for messages. */
+  final String where;
+  /** Prepared once, reused: preparing costs more than executing the small statements here. */
+  private final Map<String, PreparedStatement> statements = new HashMap<>();
+  /** Told when a write rolls back: caches patched inside it no longer hold. */
+  private final List<Runnable> rollbackListeners = new ArrayList<>();
+  /** Runs right after each successful COMMIT; tests use it to take the write lock at that moment. */
+  private Runnable afterCommit = () -> {};
+
+  SqliteDb(Connection conn, Clock clock, String where) {
+    this.conn = conn;
+    this.clock = clock;
+    this.where = where;
+  }
+
+  /** The cached statement for {@code sql}, prepared on first use. Call while holding this. */
+  PreparedStatement stmt(String sql) throws SQLException {
+    PreparedStatement ps = statements.get(sql);
+    if (ps == null) {
+      ps = conn.prepareStatement(sql);
+      statements.put(sql, ps);
+    }
+    return ps;
+  }
+
+  synchronized <T> T query(String what, SqlWork<T> work) {
+    try {
+      return work.run();
+    } catch (SQLException e) {
+      throw failure(what, e);
+    }
+  }
+
+  /**
+   * Runs work in one write transaction; rolls back on any failure. Returns only once COMMIT has
+   * succeeded, and throws only if it did not: nothing that can fail runs after it.
+   */
+  synchronized <T> T write(String what, SqlWork<T> work) {
+    T result;
+    try {
+      SqliteTransactions.beginImmediate(conn);
+      result = work.run();
+      SqliteTransactions.commit(conn);
+    } catch (SQLException e) {
+      rolledBack(e);
+      throw failure(what, e);
+    } catch (RuntimeException | Error e) {
+      // An Error too (an OutOfMemoryError in an HTTP worker): a transaction left open would keep
+      // the write lock, and its uncommitted rows visible to this connection, until the next failure.
+      rolledBack(e);
+      throw e;
+    }
+    committed();
+    return result;
+  }
+
+  /** Rolls back the open transaction and tells the listeners; {@code cause} keeps a failed rollback. */
+  void rolledBack(Throwable cause) {
+    SqliteTransactions.rollback(conn, cause);
+    for (Runnable listener : rollbackListeners) {
+      listener.run();
+    }
+  }
+
+  /** Runs the after-commit hook: call right after a successful COMMIT only. */
+  void committed() {
+    afterCommit.run();
+  }
+
+  void onRollback(Runnable listener) {
+    rollbackListeners.add(listener);
+  }
+
+  /** For tests: what to run right after each successful COMMIT. */
+  void afterCommit(Runnable hook) {
+    this.afterCommit = hook;
+  }
+
+  /**
+   * The error of a failed statement, with the statement cache dropped: sqlite-jdbc finalizes a
+   * statement whose step failed (a full disk, a read-only file) while it still reports itself
+   * open, so reusing it would fail every later write with "statement is not executing", long after
+   * the cause is gone.
+   */
+  LedgerException failure(String what, SQLException e) {
+    for (PreparedStatement ps : statements.values()) {
+      try {
+        ps.close();
+      } catch (SQLException suppressed) {
+        // Closing a finalized statement has nothing left to release; e is the error to report.
+      }
+    }
+    statements.clear();
+    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage(), e);
+  }
+
+  synchronized void close() {
+    try {
+      for (PreparedStatement ps : statements.values()) {
+        ps.close();
+      }
+      conn.close();
+    } catch (SQLException e) {
+      throw new LedgerException("cannot close the database " + where + ": " + e.getMessage(), e);
+    }
+  }
+
+  static void setNullableInt(PreparedStatement ps, int index, Integer value) throws SQLException {
+    if (value == null) {
+      ps.setNull(index, Types.INTEGER);
+    } else {
+      ps.setInt(index, value);
+    }
+  }
+
+  static void setNullableLong(PreparedStatement ps, int index, Long value) throws SQLException {
+    if (value == null) {
+      ps.setNull(index, Types.INTEGER);
+    } else {
+      ps.setLong(index, value);
+    }
+  }
+}

@@ -1,0 +1,261 @@
+package dev.meterd.ledger;
+
+import dev.meterd.batch.BatchContentException;
+import dev.meterd.batch.UsageRecord;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * One node's run inside the {@code BEGIN IMMEDIATE} transaction {@link SqliteNodeStore#beginNode}
+ * opened: its records, one charge per wallet, the balances and the cursor commit together.
+ *
+ * <p>Implementation notes. Dedup is the primary key of {@code consumed_record}: a record is
+ * inserted with {@code ON CONFLICT DO NOTHING} and only a refused insert is looked up, to tell a
+ * duplicate from a conflict. Charge ids are allocated up front (the write lock is held), so each
+ * record points at its charge before the charge row, whose amount is known only at the end, is
+ * written.
+ */
+final class SqliteNodeWrite implements NodeStore.NodeWrite {
+
+  static final String AGGREGATOR = "aggregator";
+
+  /** Charges of one wallet in one node's run. */
+  private static final class Charge {
+    final long txnId;
+    long cents;
+    int records;
+
+    Charge(long txnId) {
+      this.txnId = txnId;
+    }
+  }
+
+  private final SqliteNodeStore store;
+  private final SqliteDb db;
+  private final SqliteWalletRows rows;
+  private final String node;
+  private final boolean dryRun;
+  private final long nodeId;
+  private final String now;
+  private final Map<String, Long> walletIds = new HashMap<>();
+  /** Wallets opened by this write: cached only once it commits. */
+  private final Map<String, Long> created = new HashMap<>();
+  private final Map<Long, Charge> charges = new LinkedHashMap<>();
+  private final PreparedStatement insertRecord;
+  private long nextTxnId;
+  private long consumed;
+  private long duplicates;
+  private long debited;
+  private long newestOccurredAtMs = Long.MIN_VALUE;
+  private boolean done;
+
+  /** Call holding {@code store.db()}, inside the transaction just begun. */
+  SqliteNodeWrite(SqliteNodeStore store, String node, boolean dryRun) throws SQLException {
+    this.store = store;
+    this.db = store.db();
+    this.rows = store.rows();
+    this.node = node;
+    this.dryRun = dryRun;
+    this.now = db.clock.instant().toString();
+    this.nodeId = store.ensureNode(node);
+    this.nextTxnId = rows.nextTxnId();
+    this.insertRecord = db.stmt("INSERT INTO consumed_record (node_id, idempotency_key, "
+        + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity) "
+        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
+  }
+
+  @Override
+  public void add(String path, List<UsageRecord> records) throws BatchContentException {
+    synchronized (db) {
+      try {
+        long fileId = fileId(path);
+        for (UsageRecord r : records) {
+          consume(path, fileId, r);
+        }
+      } catch (SQLException e) {
+        throw db.failure("consume the records of " + path, e);
+      }
+    }
+  }
+
+  private void consume(String path, long fileId, UsageRecord r) throws SQLException, BatchContentException {
+    long walletId = walletIdFor(r.userSid());
+    Charge charge = charges.get(walletId);
+    boolean fresh = charge == null;
+    if (fresh) {
+      charge = new Charge(nextTxnId++);
+    }
+    insertRecord.setLong(1, nodeId);
+    insertRecord.setString(2, r.idempotencyKey());
+    insertRecord.setLong(3, walletId);
+    insertRecord.setLong(4, r.costCents());
+    insertRecord.setLong(5, r.occurredAt().toEpochMilli());
+    insertRecord.setLong(6, charge.txnId);
+    insertRecord.setLong(7, fileId);
+    insertRecord.setString(8, r.resource());
+    if (r.quantity() == null) {
+      insertRecord.setNull(9, Types.INTEGER);
+    } else {
+      insertRecord.setLong(9, r.quantity());
+    }
+    if (insertRecord.executeUpdate() == 1) {
+      if (fresh) {
+        charges.put(walletId, charge);
+      }
+      charge.cents = Math.addExact(charge.cents, r.costCents());
+      charge.records++;
+      debited = Math.addExact(debited, r.costCents());
+      newestOccurredAtMs = Math.max(newestOccurredAtMs, r.occurredAt().toEpochMilli());
+      consumed++;
+      return;
+    }
+    if (fresh) {
+      nextTxnId--;
+    }
+    checkDuplicate(path, r, walletId);
+    duplicates++;
+  }
+
+  private void checkDuplicate(String path, UsageRecord r, long walletId) throws SQLException, BatchContentException {
+    PreparedStatement ps = db.stmt("SELECT c.wallet_id, c.cost_cents, w.user_sid "
+        + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id "
+        + "WHERE c.node_id = ? AND c.idempotency_key = ?");
+    ps.setLong(1, nodeId);
+    ps.setString(2, r.idempotencyKey());
+    try (ResultSet rs = ps.executeQuery()) {
+      if (!rs.next()) {
+        throw new SQLException("consumed record " + r.idempotencyKey() + " refused but not found");
+      }
+      if (rs.getLong(1) != walletId || rs.getLong(2) != r.costCents()) {
+        throw new BatchContentException(path, r.line(), "idempotency_key \"" + r.idempotencyKey()
+            + "\" was consumed with user_sid \"" + rs.getString(3) + "\" and cost_cents " + rs.getLong(2)
+            + "; this record has user_sid \"" + r.userSid() + "\" and cost_cents " + r.costCents());
+      }
+    }
+  }
+
+  private long walletIdFor(String userSid) throws SQLException {
+    Long id = walletIds.get(userSid);
+    if (id == null) {
+      id = store.walletIdCache.getIfPresent(userSid);
+    }
+    if (id == null) {
+      id = rows.walletId(userSid);
+      if (id != null) {
+        store.walletIdCache.put(userSid, id);
+      } else {
+        id = rows.ensureWallet(userSid, now);
+        created.put(userSid, id);
+      }
+    }
+    walletIds.put(userSid, id);
+    return id;
+  }
+
+  private long fileId(String path) throws SQLException {
+    PreparedStatement ins = db.stmt(
+        "INSERT INTO source_file (node_id, path) VALUES (?, ?) ON CONFLICT (node_id, path) DO NOTHING");
+    ins.setLong(1, nodeId);
+    ins.setString(2, path);
+    ins.executeUpdate();
+    PreparedStatement ps = db.stmt("SELECT file_id FROM source_file WHERE node_id = ? AND path = ?");
+    ps.setLong(1, nodeId);
+    ps.setString(2, path);
+    try (ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  @Override
+  public long debitedCents() {
+    return debited;
+  }
+
+  @Override
+  public NodeApplied commit(NodeCursor cursor, Consumer<NodeStore.CommitStage> probe) {
+    synchronized (db) {
+      try {
+        writeCharges(cursor);
+        probe.accept(NodeStore.CommitStage.LEDGER_ROWS_WRITTEN);
+        probe.accept(NodeStore.CommitStage.BEFORE_CURSOR);
+        moveCursor(cursor);
+        // Built before COMMIT: after it, nothing may fail (not even an allocation) and turn a
+        // committed run into a reported failure.
+        NodeApplied applied = new NodeApplied(consumed, duplicates, debited,
+            consumed == 0 ? null : Instant.ofEpochMilli(newestOccurredAtMs));
+        if (dryRun) {
+          SqliteTransactions.rollback(db.conn, null);
+        } else {
+          SqliteTransactions.commit(db.conn);
+          done = true;
+          committed();
+        }
+        done = true;
+        return applied;
+      } catch (SQLException e) {
+        throw db.failure("commit the run of node " + node, e);
+      } finally {
+        close();
+      }
+    }
+  }
+
+  private void writeCharges(NodeCursor cursor) throws SQLException {
+    String hash = rows.lastHash();
+    for (Map.Entry<Long, Charge> e : charges.entrySet()) {
+      Charge c = e.getValue();
+      hash = rows.insertTxn(new SqliteWalletRows.Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now,
+          AGGREGATOR, nodeId, cursor.lastCommitSha(), c.records, null), hash);
+      rows.addToBalance(e.getKey(), -c.cents, now);
+    }
+  }
+
+  private void moveCursor(NodeCursor cursor) throws SQLException {
+    PreparedStatement ps = db.stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
+        + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
+        + "halted_since = NULL, halted_tree_id = NULL, warning = ?, last_run_at = ?, "
+        + "records_consumed_total = records_consumed_total + ? WHERE node_id = ?");
+    ps.setString(1, cursor.lastCommitSha());
+    ps.setString(2, cursor.treeId());
+    ps.setString(3, cursor.warning());
+    ps.setString(4, now);
+    ps.setLong(5, consumed);
+    ps.setLong(6, nodeId);
+    ps.executeUpdate();
+  }
+
+  /**
+   * What follows a successful COMMIT: only caches, and nothing that may throw, so that a
+   * committed run is never reported as failed.
+   */
+  private void committed() {
+    try {
+      store.walletIdCache.putAll(created);
+      store.refreshTrack(node);
+    } catch (SQLException | RuntimeException | OutOfMemoryError e) {
+      // The caches are only a speed-up: dropped, they are read again from the tables next
+      // time (a wallet id cached or not is the committed one either way).
+      store.dropTracks();
+    }
+    db.committed();
+  }
+
+  @Override
+  public void close() {
+    synchronized (db) {
+      if (!done) {
+        SqliteTransactions.rollback(db.conn, null);
+      }
+      done = true;
+    }
+  }
+}

@@ -1,0 +1,134 @@
+package dev.meterd.ledger;
+
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/** The read side of the SQLite store, for the API, the pages and the commands. */
+final class SqliteReads implements LedgerReads {
+
+  private final SqliteDb db;
+  private final SqliteNodeStore nodes;
+
+  SqliteReads(SqliteDb db, SqliteNodeStore nodes) {
+    this.db = db;
+    this.nodes = nodes;
+  }
+
+  @Override
+  public Map<String, NodeState> nodes() {
+    return db.query("read the node states", () -> {
+      Map<String, NodeState> result = new LinkedHashMap<>();
+      try (Statement st = db.conn.createStatement();
+          ResultSet rs = st.executeQuery("SELECT " + LedgerSql.NODE_COLUMNS + " FROM node ORDER BY name")) {
+        while (rs.next()) {
+          NodeState state = LedgerSql.nodeState(rs);
+          result.put(state.node(), state);
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public Optional<NodeState> node(String name) {
+    return db.query("read the node state of " + name, () -> nodes.nodeByName(name));
+  }
+
+  @Override
+  public Optional<Wallet> wallet(String userSid) {
+    return db.query("read the wallet of " + userSid, () -> {
+      PreparedStatement ps = db.stmt("SELECT " + LedgerSql.WALLET_COLUMNS + " FROM wallet WHERE user_sid = ?");
+      ps.setString(1, userSid);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(LedgerSql.wallet(rs)) : Optional.empty();
+      }
+    });
+  }
+
+  @Override
+  public List<Wallet> wallets() {
+    return db.query("list the wallets", () -> {
+      List<Wallet> result = new ArrayList<>();
+      try (Statement st = db.conn.createStatement();
+          ResultSet rs = st.executeQuery("SELECT " + LedgerSql.WALLET_COLUMNS + " FROM wallet ORDER BY user_sid")) {
+        while (rs.next()) {
+          result.add(LedgerSql.wallet(rs));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public List<LedgerTxn> transactions(String userSid, int limit) {
+    return db.query("read the transactions of " + userSid, () -> {
+      PreparedStatement ps = db.stmt(LedgerSql.TXN_SELECT + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?");
+      ps.setString(1, userSid);
+      ps.setInt(2, limit);
+      return LedgerSql.txns(ps);
+    });
+  }
+
+  @Override
+  public List<LedgerTxn> transactionPage(Set<TxnType> types, Long beforeTxnId, int limit) {
+    if (types.isEmpty()) {
+      return List.of();
+    }
+    StringBuilder in = new StringBuilder();
+    for (TxnType t : types) {
+      in.append(in.length() == 0 ? "'" : ",'").append(t.sqlName()).append('\'');
+    }
+    return db.query("page through the ledger", () -> {
+      PreparedStatement ps = db.stmt(LedgerSql.TXN_SELECT + "WHERE t.type IN (" + in + ") AND t.txn_id < ? "
+          + "ORDER BY t.txn_id DESC LIMIT ?");
+      ps.setLong(1, beforeTxnId == null ? Long.MAX_VALUE : beforeTxnId);
+      ps.setInt(2, limit);
+      return LedgerSql.txns(ps);
+    });
+  }
+
+  @Override
+  public List<UsageBucket> usage(Bucket bucket, LocalDate from, LocalDate to) {
+    String day = "date(occurred_at_ms / 1000, 'unixepoch')";
+    String start = switch (bucket) {
+      case DAY -> day;
+      case WEEK -> "date(" + day + ", '-6 days', 'weekday 1')";
+      case MONTH -> "strftime('%Y-%m-01', " + day + ")";
+    };
+    return db.query("sum the usage by " + bucket.name().toLowerCase(Locale.ROOT), () -> {
+      PreparedStatement ps = db.stmt("SELECT " + start + " AS b, count(*), sum(cost_cents) FROM consumed_record "
+          + "WHERE occurred_at_ms >= ? AND occurred_at_ms < ? GROUP BY b ORDER BY b");
+      ps.setLong(1, from == null ? Long.MIN_VALUE : from.atStartOfDay(ZoneOffset.UTC).toInstant().toEpochMilli());
+      ps.setLong(2, to == null ? Long.MAX_VALUE : to.atStartOfDay(ZoneOffset.UTC).toInstant().toEpochMilli());
+      List<UsageBucket> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new UsageBucket(LocalDate.parse(rs.getString(1)), rs.getLong(2), rs.getLong(3)));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public Instant newestOccurredAt() {
+    return db.query("find the newest consumed record", () -> {
+      try (ResultSet rs = db.stmt("SELECT max(occurred_at_ms) FROM consumed_record").executeQuery()) {
+        rs.next();
+        long ms = rs.getLong(1);
+        return rs.wasNull() ? null : Instant.ofEpochMilli(ms);
+      }
+    });
+  }
+}

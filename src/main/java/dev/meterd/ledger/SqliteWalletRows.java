@@ -1,0 +1,136 @@
+package dev.meterd.ledger;
+
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+
+/**
+ * The rows every money write touches, inside a write transaction the caller holds: a wallet
+ * opened on first use, its balance moved with overflow checked, and a ledger row chained by hash
+ * to the one before it (so that {@code verify} can prove no row was changed after it was written).
+ */
+final class SqliteWalletRows {
+
+  /** A ledger row as written; {@link TxnHash} hashes exactly these fields. */
+  record Txn(long txnId, long walletId, TxnType type, long amountCents, String occurredAt, String initiatedBy,
+      Long sourceNodeId, String sourceCommit, Integer sourceRecords, String note) {}
+
+  private final SqliteDb db;
+
+  SqliteWalletRows(SqliteDb db) {
+    this.db = db;
+  }
+
+  /** Writes a credit's ledger row and moves the balance, opening the wallet if needed. */
+  LedgerTxn credit(Instant now, String userSid, TxnType type, long amountCents, String initiatedBy, String note)
+      throws SQLException {
+    long walletId = ensureWallet(userSid, now.toString());
+    long txnId = nextTxnId();
+    Txn txn = new Txn(txnId, walletId, type, amountCents, now.toString(), initiatedBy, null, null, null, note);
+    insertTxn(txn, lastHash());
+    addToBalance(walletId, amountCents, now.toString());
+    return new LedgerTxn(txnId, userSid, type, amountCents, now, initiatedBy, null, null, null, note);
+  }
+
+  static void checkCredit(TxnType type, long amountCents) {
+    if (type == TxnType.CHARGE) {
+      throw new IllegalArgumentException("credit takes a grant, top-up or refund, not a charge");
+    }
+    if (amountCents <= 0) {
+      throw new IllegalArgumentException("a credit must be > 0 cents, got " + amountCents);
+    }
+  }
+
+  long ensureWallet(String userSid, String now) throws SQLException {
+    Long id = walletId(userSid);
+    if (id != null) {
+      return id;
+    }
+    PreparedStatement ps = db.stmt(
+        "INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)");
+    ps.setString(1, userSid);
+    ps.setString(2, now);
+    ps.setString(3, now);
+    ps.executeUpdate();
+    try (ResultSet rs = db.stmt("SELECT last_insert_rowid()").executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  Long walletId(String userSid) throws SQLException {
+    PreparedStatement ps = db.stmt("SELECT wallet_id FROM wallet WHERE user_sid = ?");
+    ps.setString(1, userSid);
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? rs.getLong(1) : null;
+    }
+  }
+
+  /**
+   * Adds to a balance in Java: SQLite turns an overflowing {@code balance_cents + ?} into a REAL,
+   * which the schema's typeof check refuses with a message that names no wallet.
+   *
+   * @throws BalanceOutOfRangeException the sum leaves the 64-bit range; the caller rolls back
+   */
+  void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
+    PreparedStatement read = db.stmt("SELECT user_sid, balance_cents FROM wallet WHERE wallet_id = ?");
+    read.setLong(1, walletId);
+    long balance;
+    String userSid;
+    try (ResultSet rs = read.executeQuery()) {
+      rs.next();
+      userSid = rs.getString(1);
+      balance = rs.getLong(2);
+    }
+    long updated;
+    try {
+      updated = Math.addExact(balance, deltaCents);
+    } catch (ArithmeticException e) {
+      throw new BalanceOutOfRangeException(userSid, balance, deltaCents);
+    }
+    PreparedStatement ps = db.stmt("UPDATE wallet SET balance_cents = ?, updated_at = ? WHERE wallet_id = ?");
+    ps.setLong(1, updated);
+    ps.setString(2, now);
+    ps.setLong(3, walletId);
+    ps.executeUpdate();
+  }
+
+  /**
+   * The next transaction id. Allocated inside the write transaction (the lock is held, so nobody
+   * else allocates), which lets a node's records point at their charge before its row is written.
+   */
+  long nextTxnId() throws SQLException {
+    try (ResultSet rs = db.stmt("SELECT coalesce(max(txn_id), 0) + 1 FROM ledger_txn").executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  String lastHash() throws SQLException {
+    try (ResultSet rs = db.stmt("SELECT row_hash FROM ledger_txn ORDER BY txn_id DESC LIMIT 1").executeQuery()) {
+      return rs.next() ? rs.getString(1) : TxnHash.GENESIS;
+    }
+  }
+
+  /** Inserts a ledger row chained to {@code previousHash}; returns its own hash. */
+  String insertTxn(Txn t, String previousHash) throws SQLException {
+    String hash = TxnHash.of(previousHash, t);
+    PreparedStatement ps = db.stmt("INSERT INTO ledger_txn (txn_id, wallet_id, type, "
+        + "amount_cents, occurred_at, initiated_by, source_node_id, source_commit, source_records, note, "
+        + "row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ps.setLong(1, t.txnId());
+    ps.setLong(2, t.walletId());
+    ps.setString(3, t.type().sqlName());
+    ps.setLong(4, t.amountCents());
+    ps.setString(5, t.occurredAt());
+    ps.setString(6, t.initiatedBy());
+    SqliteDb.setNullableLong(ps, 7, t.sourceNodeId());
+    ps.setString(8, t.sourceCommit());
+    SqliteDb.setNullableInt(ps, 9, t.sourceRecords());
+    ps.setString(10, t.note());
+    ps.setString(11, hash);
+    ps.executeUpdate();
+    return hash;
+  }
+}
