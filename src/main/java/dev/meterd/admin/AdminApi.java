@@ -8,6 +8,7 @@ import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
+import dev.meterd.policy.WalletSettings;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.DecodeException;
@@ -17,6 +18,7 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.time.LocalDate;
+import java.time.YearMonth;
 import java.time.format.DateTimeParseException;
 import java.util.EnumSet;
 import java.util.List;
@@ -50,6 +52,7 @@ public final class AdminApi {
   private final Supplier<String> metrics;
   private final long maxGrantCents;
   private final AdminPages pages;
+  private final java.time.Clock clock;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
@@ -64,6 +67,7 @@ public final class AdminApi {
     this.trigger = trigger;
     this.metrics = metrics;
     this.maxGrantCents = maxGrantCents;
+    this.clock = clock;
   }
 
   public Router router() {
@@ -87,7 +91,9 @@ public final class AdminApi {
     router.get("/admin/list-billing").handler(ctx -> listTransactions(ctx, EnumSet.allOf(TxnType.class)));
     router.get("/admin/list-payments").handler(ctx -> listTransactions(ctx, PAYMENTS));
     router.get("/admin/wallets/:user").handler(this::wallet);
+    router.patch("/admin/wallets/:user").handler(this::updateSettings);
     router.post("/admin/wallets/:user/grant").handler(this::grant);
+    router.get("/admin/alerts").handler(this::alerts);
     router.get("/admin/usage/summary").handler(this::usageSummary);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
         + ctx.request().path()));
@@ -179,22 +185,67 @@ public final class AdminApi {
     int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
     blocking(ctx, () -> {
       Wallet wallet = ledger.reads().wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
-      return JsonViews.wallet(wallet, ledger.reads().transactions(user, limit));
+      return JsonViews.walletShown(ledger.reads(), wallet, limit, clock.instant());
     });
   }
 
-  private void grant(RoutingContext ctx) {
-    Optional<String> key = IdempotencyKey.of(ctx);
-    JsonObject body;
+  private void updateSettings(RoutingContext ctx) {
+    JsonObject body = jsonBody(ctx, SettingsRequest.BODY_SHAPE);
+    if (body == null) {
+      return;
+    }
+    WalletSettings.Patch patch = SettingsRequest.fromJson(body);
+    String user = ctx.pathParam("user");
+    if (user.isEmpty() || user.codePointCount(0, user.length()) > 200) {
+      throw new ApiException(400, "the user must be 1 to 200 characters");
+    }
+    String by = adminName(ctx);
+    blocking(ctx, () -> {
+      Wallet wallet = ledger.walletStore().updateSettings(user, patch, by);
+      log.info("wallet settings of {} changed by {}", user, by);
+      return JsonViews.walletShown(ledger.reads(), wallet, DEFAULT_PAGE, clock.instant());
+    });
+  }
+
+  private void alerts(RoutingContext ctx) {
+    String cycleText = ctx.request().getParam("cycle");
+    YearMonth cycle;
+    try {
+      cycle = cycleText == null ? null : YearMonth.parse(cycleText);
+    } catch (DateTimeParseException e) {
+      throw new ApiException(400, "cycle must be a month YYYY-MM, got " + cycleText);
+    }
+    String user = ctx.request().getParam("user");
+    int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
+    blocking(ctx, () -> new JsonObject().put("alerts", JsonViews.alerts(ledger.reads().alerts(cycle, user, limit))));
+  }
+
+  /**
+   * The request's body as a JSON object, or null once a 400 naming what is wrong was sent: a body
+   * naming a member twice is refused (which value counts would depend on who reads it).
+   */
+  private static JsonObject jsonBody(RoutingContext ctx, String shape) {
     try {
       String duplicate = duplicateMember(ctx.body().buffer());
       if (duplicate != null) {
         error(ctx, 400, "the body names \"" + duplicate + "\" more than once; send each member once");
-        return;
+        return null;
       }
-      body = ctx.body().asJsonObject();
+      JsonObject body = ctx.body().asJsonObject();
+      if (body == null) {
+        error(ctx, 400, shape);
+      }
+      return body;
     } catch (DecodeException | ClassCastException e) {
-      error(ctx, 400, GrantRequest.BODY_SHAPE);
+      error(ctx, 400, shape);
+      return null;
+    }
+  }
+
+  private void grant(RoutingContext ctx) {
+    Optional<String> key = IdempotencyKey.of(ctx);
+    JsonObject body = jsonBody(ctx, GrantRequest.BODY_SHAPE);
+    if (body == null) {
       return;
     }
     GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
@@ -240,7 +291,8 @@ public final class AdminApi {
       JsonArray buckets = new JsonArray();
       for (LedgerReads.UsageBucket b : ledger.reads().usage(bucket, from, to)) {
         buckets.add(new JsonObject().put("start", b.start().toString()).put("records", b.records())
-            .put("cost_cents", b.costCents()));
+            .put("cost_cents", b.costCents()).put("charged_cents", b.chargedCents())
+            .put("waived_cents", b.waivedCents()));
       }
       return new JsonObject().put("bucket", bucket.name().toLowerCase(Locale.ROOT)).put("buckets", buckets);
     });

@@ -2,14 +2,22 @@ package dev.meterd.admin;
 
 import dev.meterd.engine.NodeOutcome;
 import dev.meterd.engine.RunSummary;
+import dev.meterd.ledger.BudgetAlert;
+import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.Violation;
 import dev.meterd.ledger.Wallet;
+import dev.meterd.ledger.WalletSpend;
+import dev.meterd.policy.DailyCap;
+import dev.meterd.policy.WalletSettings;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Instant;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
@@ -84,18 +92,63 @@ public final class JsonViews {
   }
 
   public static JsonObject wallet(Wallet w) {
+    WalletSettings s = w.settings();
     return new JsonObject()
         .put("user_sid", w.userSid())
         .put("balance_cents", w.balanceCents())
         .put("depleted", w.depleted())
         .put("created_at", time(w.createdAt()))
-        .put("updated_at", time(w.updatedAt()));
+        .put("updated_at", time(w.updatedAt()))
+        .put(SettingsRequest.MONTHLY_BUDGET, s.monthlyBudgetCents())
+        .put(SettingsRequest.DAILY_CAP, s.dailyCapCents())
+        .put(SettingsRequest.AUTO_TOPUP_THRESHOLD, s.autoTopupThresholdCents())
+        .put(SettingsRequest.AUTO_TOPUP_AMOUNT, s.autoTopupAmountCents())
+        .put(SettingsRequest.ENABLED, s.enabled());
   }
 
-  public static JsonObject wallet(Wallet w, List<LedgerTxn> transactions) {
+  /** A wallet as shown alone, at {@code now}: its spend this UTC month and day, and its newest transactions. */
+  public static JsonObject walletShown(LedgerReads reads, Wallet w, int limit, Instant now) {
+    LocalDate today = LocalDate.ofInstant(now, ZoneOffset.UTC);
+    return wallet(w, reads.spend(w.userSid(), YearMonth.from(today), today), reads.transactions(w.userSid(), limit));
+  }
+
+  /** One wallet as {@code wallet show} and {@code GET /admin/wallets/{user}} give it: with its spend and transactions. */
+  public static JsonObject wallet(Wallet w, WalletSpend spend, List<LedgerTxn> transactions) {
     JsonArray array = new JsonArray();
     transactions.forEach(t -> array.add(transaction(t)));
-    return wallet(w).put("transactions", array);
+    return wallet(w).put("spend", spend(w, spend)).put("transactions", array);
+  }
+
+  /**
+   * The wallet's usage this cycle and today: charged, and waived by its daily cap, against its
+   * budget and cap.
+   */
+  static JsonObject spend(Wallet w, WalletSpend spend) {
+    return new JsonObject()
+        .put("cycle", spend.cycle().toString())
+        .put("charged_cents", spend.cycleChargedCents())
+        .put("waived_cents", spend.cycleWaivedCents())
+        .put("budget_cents", w.settings().monthlyBudgetCents())
+        .put("day", spend.day().toString())
+        .put("day_charged_cents", spend.dayChargedCents())
+        .put("day_waived_cents", spend.dayWaivedCents())
+        .put("daily_remaining_cents", DailyCap.remaining(spend.dayChargedCents(), w.settings().dailyCapCents()));
+  }
+
+  public static JsonObject alert(BudgetAlert a) {
+    return new JsonObject()
+        .put("user_sid", a.userSid())
+        .put("threshold_pct", a.thresholdPct())
+        .put("cycle", a.cycle())
+        .put("spent_cents", a.spentCents())
+        .put("budget_cents", a.budgetCents())
+        .put("fired_at", time(a.firedAt()));
+  }
+
+  public static JsonArray alerts(Collection<BudgetAlert> alerts) {
+    JsonArray array = new JsonArray();
+    alerts.forEach(a -> array.add(alert(a)));
+    return array;
   }
 
   public static JsonObject transaction(LedgerTxn t) {

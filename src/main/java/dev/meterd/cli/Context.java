@@ -6,6 +6,7 @@ import dev.meterd.config.MeterdConfig;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.policy.CreditRules;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.SourceException;
 import dev.meterd.source.forge.ForgeBatchSource;
@@ -57,12 +58,13 @@ final class Context implements AutoCloseable {
   Context withInterval(java.time.Duration interval) {
     MeterdConfig c = config;
     return new Context(main, new MeterdConfig(c.source(), c.storage(), new MeterdConfig.Aggregator(interval,
-        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin()));
+        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin(), c.credit()));
   }
 
   SqliteLedger ledger() {
     if (ledger == null) {
-      ledger = SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs());
+      ledger = SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs(),
+          new CreditRules(config.credit().alertThresholdsPct()));
     }
     return ledger;
   }

@@ -20,6 +20,7 @@ import picocli.CommandLine.ScopeType;
       AggregateCommand.class,
       StatusCommand.class,
       WalletCommand.class,
+      AlertsCommand.class,
       NodeCommand.class,
       VerifyCommand.class,
       DemoRepoCommand.class,

@@ -3,17 +3,21 @@ package dev.meterd.cli;
 import dev.meterd.admin.GrantRequest;
 import dev.meterd.admin.IdempotencyKey;
 import dev.meterd.admin.JsonViews;
+import dev.meterd.admin.SettingsRequest;
 import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
+import dev.meterd.policy.WalletSettings;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "wallet", mixinStandardHelpOptions = true, description = "Shows and credits wallets.",
-    subcommands = {WalletCommand.Show.class, WalletCommand.ListWallets.class, WalletCommand.Grant.class})
+@Command(name = "wallet", mixinStandardHelpOptions = true,
+    description = "Shows and credits wallets, and sets their credit policy.",
+    subcommands = {WalletCommand.Show.class, WalletCommand.ListWallets.class, WalletCommand.Grant.class,
+        WalletCommand.Set.class})
 final class WalletCommand {
 
   @ParentCommand
@@ -41,7 +45,7 @@ final class WalletCommand {
         Wallet wallet = ctx.ledger().reads().wallet(user)
             .orElseThrow(() -> new NotFoundException("no wallet for user " + user
                 + "; a wallet opens at its first charge or grant"));
-        ctx.print(JsonViews.wallet(wallet, ctx.ledger().reads().transactions(user, limit)).encode());
+        ctx.print(JsonViews.walletShown(ctx.ledger().reads(), wallet, limit, ctx.clock.instant()).encode());
         return ExitCodes.OK;
       }
     }
@@ -132,6 +136,78 @@ final class WalletCommand {
           ? GrantRequest.centsWithin(new java.math.BigInteger(text), max) : java.util.OptionalLong.empty();
       return cents.orElseThrow(() -> new UsageException("AMOUNT_CENTS must be an integer from 1 to " + max
           + " (see [admin] max_grant_cents), got \"" + text + "\""));
+    }
+  }
+
+  @Command(name = "set", mixinStandardHelpOptions = true,
+      description = {"Sets a wallet's credit policy (opening the wallet if needed); amounts in cents, 0 = off. "
+          + "The change is recorded with who made it and the values before and after.",
+          "Exit: 0; 2 an invalid value, or nothing to set."})
+  static final class Set implements Callable<Integer> {
+
+    @ParentCommand
+    WalletCommand parent;
+
+    @Parameters(paramLabel = "USER", description = "The wallet's user_sid")
+    String user;
+
+    @Option(names = "--monthly-budget", paramLabel = "N", description = "Spend per UTC month that budget alerts measure")
+    String monthlyBudget;
+
+    @Option(names = "--daily-cap", paramLabel = "N", description = "Most a UTC day's usage is charged; the rest is waived")
+    String dailyCap;
+
+    @Option(names = "--auto-topup-threshold", paramLabel = "N", description = "A balance below it requests a top-up")
+    String autoTopupThreshold;
+
+    @Option(names = "--auto-topup-amount", paramLabel = "N", description = "The top-up requested")
+    String autoTopupAmount;
+
+    @Option(names = "--enabled", paramLabel = "true|false", description = "A disabled wallet is refused by authorize")
+    String enabled;
+
+    @Option(names = "--by", paramLabel = "NAME", description = "Who makes the change (default: cli:<OS user>)")
+    String by;
+
+    @Override
+    public Integer call() {
+      WalletSettings.Patch patch = patch();
+      if (patch.empty()) {
+        throw new UsageException("name at least one setting: --monthly-budget, --daily-cap, --auto-topup-threshold, "
+            + "--auto-topup-amount or --enabled");
+      }
+      if (user.isEmpty() || user.codePointCount(0, user.length()) > 200) {
+        throw new UsageException("USER must be 1 to 200 characters");
+      }
+      String initiatedBy = by != null ? by : "cli:" + System.getProperty("user.name", "unknown");
+      if (initiatedBy.isBlank()) {
+        throw new UsageException("--by must name who makes the change");
+      }
+      try (Context ctx = parent.main.context()) {
+        Wallet wallet = ctx.ledger().walletStore().updateSettings(user, patch, initiatedBy);
+        ctx.print(JsonViews.walletShown(ctx.ledger().reads(), wallet, 50, ctx.clock.instant()).encode());
+        return ExitCodes.OK;
+      }
+    }
+
+    private WalletSettings.Patch patch() {
+      if (enabled != null && !enabled.equals("true") && !enabled.equals("false")) {
+        throw new UsageException("--enabled must be true or false, got \"" + enabled + "\"");
+      }
+      return new WalletSettings.Patch(cents(SettingsRequest.MONTHLY_BUDGET, monthlyBudget),
+          cents(SettingsRequest.DAILY_CAP, dailyCap), cents(SettingsRequest.AUTO_TOPUP_THRESHOLD, autoTopupThreshold),
+          cents(SettingsRequest.AUTO_TOPUP_AMOUNT, autoTopupAmount), enabled == null ? null : Boolean.valueOf(enabled));
+    }
+
+    private static Long cents(String name, String text) {
+      if (text == null) {
+        return null;
+      }
+      try {
+        return SettingsRequest.centsOf(name, text);
+      } catch (IllegalArgumentException e) {
+        throw new UsageException(e.getMessage());
+      }
     }
   }
 }

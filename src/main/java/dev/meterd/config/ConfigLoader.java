@@ -42,6 +42,9 @@ public final class ConfigLoader {
   static final String HTTP_PUBLIC_URL = "public_url";
   static final String TOKENS_FILE = "tokens_file";
   static final String MAX_GRANT_CENTS = "max_grant_cents";
+  static final String ENFORCEMENT_ENABLED = "enabled";
+  static final String CURRENCY = "currency";
+  static final String THRESHOLDS_PCT = "thresholds_pct";
 
   private static final Map<String, Set<String>> KNOWN = Map.of(
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
@@ -50,7 +53,9 @@ public final class ConfigLoader {
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
       "http", Set.of(HTTP_LISTEN, HTTP_PUBLIC_URL),
       "admin", Set.of(TOKENS_FILE, MAX_GRANT_CENTS),
-      "enforcement", Set.of("enabled"));
+      "enforcement", Set.of(ENFORCEMENT_ENABLED),
+      "billing", Set.of(CURRENCY),
+      "alerts", Set.of(THRESHOLDS_PCT));
 
   private final List<String> problems = new ArrayList<>();
   private TomlTable doc;
@@ -137,7 +142,54 @@ public final class ConfigLoader {
         new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
         new MeterdConfig.Http(listen, publicOrigin()),
-        new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant));
+        new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant),
+        credit());
+  }
+
+  private MeterdConfig.Credit credit() {
+    boolean enforcement = bool("enforcement", ENFORCEMENT_ENABLED, false);
+    String currency = string("billing", CURRENCY, "USD");
+    try {
+      java.util.Currency.getInstance(currency);
+    } catch (IllegalArgumentException e) {
+      problems.add("billing.currency = \"" + currency + "\" is not an ISO 4217 currency code, e.g. \"USD\" or \"EUR\"");
+      currency = "USD";
+    }
+    return new MeterdConfig.Credit(thresholds(), enforcement, currency);
+  }
+
+  /** {@code [alerts] thresholds_pct}: ascending whole percentages, 1 to 1000. */
+  private List<Integer> thresholds() {
+    List<Integer> fallback = MeterdConfig.Credit.DEFAULT_THRESHOLDS_PCT;
+    if (doc == null || !doc.contains("alerts." + THRESHOLDS_PCT)) {
+      return fallback;
+    }
+    String rule = "alerts.thresholds_pct must be a list of ascending whole percentages from 1 to 1000, e.g. [50, 80, 100]";
+    if (!(doc.get("alerts." + THRESHOLDS_PCT) instanceof org.tomlj.TomlArray array) || array.isEmpty()) {
+      problems.add(rule);
+      return fallback;
+    }
+    List<Integer> result = new ArrayList<>();
+    for (Object value : array.toList()) {
+      if (!(value instanceof Long pct) || pct < 1 || pct > 1000 || (!result.isEmpty() && pct <= result.get(result.size() - 1))) {
+        problems.add(rule + ", got " + array.toList());
+        return fallback;
+      }
+      result.add(pct.intValue());
+    }
+    return List.copyOf(result);
+  }
+
+  private boolean bool(String section, String key, boolean fallback) {
+    if (doc == null || !doc.contains(section + "." + key)) {
+      return fallback;
+    }
+    Object value = doc.get(section + "." + key);
+    if (!(value instanceof Boolean b)) {
+      problems.add(section + "." + key + " must be true or false");
+      return fallback;
+    }
+    return b;
   }
 
   /**

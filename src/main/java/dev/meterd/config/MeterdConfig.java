@@ -13,8 +13,21 @@ import java.util.List;
  * @param aggregator how runs behave
  * @param http the daemon's listener
  * @param admin admin tokens and limits
+ * @param credit the rules of prepaid credit
  */
-public record MeterdConfig(Source source, Storage storage, Aggregator aggregator, Http http, Admin admin) {
+public record MeterdConfig(Source source, Storage storage, Aggregator aggregator, Http http, Admin admin,
+    Credit credit) {
+
+  /**
+   * @param alertThresholdsPct {@code [alerts] thresholds_pct}: ascending percentages of a monthly budget
+   * @param enforcement {@code [enforcement] enabled}: authorize and holds refuse, rather than only flag,
+   *     a wallet without credit (the environment's METERD_CREDIT_ENFORCEMENT_ENABLED overrides it)
+   * @param currency {@code [billing] currency}: ISO 4217, how the pages show amounts
+   */
+  public record Credit(List<Integer> alertThresholdsPct, boolean enforcement, String currency) {
+
+    public static final List<Integer> DEFAULT_THRESHOLDS_PCT = List.of(50, 80, 100);
+  }
 
   /**
    * @param kind git or forge
@@ -96,13 +109,13 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
   public record Admin(Path tokensFile, long maxGrantCents) {}
 
   public MeterdConfig withStoragePath(Path path) {
-    return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin);
+    return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin, credit);
   }
 
   /** A git source at {@code url} (the --source option), whatever the file said. */
   public MeterdConfig withSourceUrl(String url) {
     return new MeterdConfig(new Source(Source.GIT, url, source.branch(), source.cloneDir(), null, source.timeout()),
         storage,
-        aggregator, http, admin);
+        aggregator, http, admin, credit);
   }
 }

@@ -2,6 +2,7 @@ package dev.meterd.ledger;
 
 import java.time.Instant;
 import java.time.LocalDate;
+import java.time.YearMonth;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -41,7 +42,13 @@ public interface LedgerReads {
    *
    * @param start the bucket's first day (a Monday for weeks, the 1st for months), UTC
    */
-  record UsageBucket(LocalDate start, long records, long costCents) {}
+  record UsageBucket(LocalDate start, long records, long costCents, long waivedCents) {
+
+    /** What the bucket's records were charged: their cost less what daily caps waived. */
+    public long chargedCents() {
+      return costCents - waivedCents;
+    }
+  }
 
   /**
    * Consumed records grouped by their {@code occurred_at} (UTC), oldest first.
@@ -50,6 +57,17 @@ public interface LedgerReads {
    * @param to first day excluded, or null
    */
   List<UsageBucket> usage(Bucket bucket, LocalDate from, LocalDate to);
+
+  /** A wallet's spend in {@code cycle} and on {@code day} (zero for a wallet with none). */
+  WalletSpend spend(String userSid, YearMonth cycle, LocalDate day);
+
+  /**
+   * Budget alerts fired, newest first.
+   *
+   * @param cycle only this cycle's, or null
+   * @param userSid only this wallet's, or null
+   */
+  List<BudgetAlert> alerts(YearMonth cycle, String userSid, int limit);
 
   /** The latest {@code occurred_at} of any consumed record, or null. */
   Instant newestOccurredAt();

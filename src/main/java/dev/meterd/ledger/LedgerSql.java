@@ -1,5 +1,6 @@
 package dev.meterd.ledger;
 
+import dev.meterd.policy.WalletSettings;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -17,7 +18,12 @@ final class LedgerSql {
       + "records_consumed_total, error_kind, error_file, error_line, error_message, halted_since, "
       + "halted_tree_id, warning";
 
-  static final String WALLET_COLUMNS = "user_sid, balance_cents, created_at, updated_at";
+  /** A wallet's policy, in the order {@link #settings} reads them. */
+  static final String SETTINGS_COLUMNS = "monthly_budget_cents, daily_cap_cents, auto_topup_threshold_cents, "
+      + "auto_topup_amount_cents, enabled";
+
+  static final String WALLET_COLUMNS = "user_sid, balance_cents, created_at, updated_at, "
+      + SETTINGS_COLUMNS;
 
   static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
       + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
@@ -54,7 +60,14 @@ final class LedgerSql {
 
   /** A wallet from a row of {@link #WALLET_COLUMNS}. */
   static Wallet wallet(ResultSet rs) throws SQLException {
-    return new Wallet(rs.getString(1), rs.getLong(2), instant(rs.getString(3)), instant(rs.getString(4)));
+    return new Wallet(rs.getString(1), rs.getLong(2), instant(rs.getString(3)), instant(rs.getString(4)),
+        settings(rs, 5));
+  }
+
+  /** A wallet's policy from the {@link #SETTINGS_COLUMNS} starting at column {@code first}. */
+  static WalletSettings settings(ResultSet rs, int first) throws SQLException {
+    return new WalletSettings(rs.getLong(first), rs.getLong(first + 1), rs.getLong(first + 2), rs.getLong(first + 3),
+        rs.getInt(first + 4) == 1);
   }
 
   /** The transactions a statement of {@link #TXN_SELECT} finds. */

@@ -13,6 +13,13 @@ final class LedgerVerifier {
   /** Violations listed per rule at most; the message of the last says how many more there were. */
   static final int MAX_PER_RULE = 50;
 
+  /**
+   * A record's UTC day, {@code YYYY-MM-DD}, floored as Java's {@code Math.floorDiv} does (SQLite's
+   * integer division truncates toward zero, which would move a moment before 1970 a day late).
+   */
+  static final String DAY_OF_RECORD =
+      "date((occurred_at_ms - ((occurred_at_ms % 86400000) + 86400000) % 86400000) / 1000, 'unixepoch')";
+
   private final Connection conn;
   private final List<Violation> violations = new ArrayList<>();
 
@@ -37,11 +44,31 @@ final class LedgerVerifier {
                 : ", which is not a charge of the same wallet and node"));
     check("charge_amount",
         "SELECT t.txn_id, t.amount_cents, t.source_records, coalesce(s.total, 0), coalesce(s.n, 0) "
-            + "FROM ledger_txn t LEFT JOIN (SELECT txn_id, sum(cost_cents) AS total, count(*) AS n "
+            + "FROM ledger_txn t LEFT JOIN (SELECT txn_id, sum(cost_cents - waived_cents) AS total, count(*) AS n "
             + "FROM consumed_record GROUP BY txn_id) s ON s.txn_id = t.txn_id WHERE t.type = 'charge' "
             + "AND (t.amount_cents <> -coalesce(s.total, 0) OR t.source_records <> coalesce(s.n, 0))",
         rs -> "charge " + rs.getLong(1) + " of " + rs.getLong(2) + " cents for " + rs.getLong(3)
-            + " records, but its records cost " + rs.getLong(4) + " cents in " + rs.getLong(5) + " records");
+            + " records, but its records were charged " + rs.getLong(4) + " cents in " + rs.getLong(5) + " records");
+    check("daily_spend",
+        "SELECT w.user_sid, coalesce(d.day, r.day), coalesce(d.charged_cents, 0), coalesce(d.waived_cents, 0), "
+            + "coalesce(r.charged, 0), coalesce(r.waived, 0) FROM (SELECT wallet_id, " + DAY_OF_RECORD + " AS day, "
+            + "sum(cost_cents - waived_cents) AS charged, sum(waived_cents) AS waived FROM consumed_record "
+            + "GROUP BY wallet_id, day) r FULL OUTER JOIN daily_spend d ON d.wallet_id = r.wallet_id AND d.day = r.day "
+            + "JOIN wallet w ON w.wallet_id = coalesce(d.wallet_id, r.wallet_id) "
+            + "WHERE coalesce(d.charged_cents, 0) <> coalesce(r.charged, 0) "
+            + "OR coalesce(d.waived_cents, 0) <> coalesce(r.waived, 0)",
+        rs -> "wallet " + rs.getString(1) + " counts " + rs.getLong(3) + " cents charged and " + rs.getLong(4)
+            + " waived on " + rs.getString(2) + ", but its records of that day were charged " + rs.getLong(5)
+            + " and waived " + rs.getLong(6));
+    check("alert_snapshot",
+        "SELECT w.user_sid, a.cycle, a.threshold_pct, a.spent_cents, a.budget_cents, (SELECT "
+            + "coalesce(sum(c.cost_cents - c.waived_cents), 0) FROM consumed_record c WHERE c.wallet_id = a.wallet_id "
+            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + DAY_OF_RECORD.replace("occurred_at_ms", "c.occurred_at_ms")
+            + ", 1, 7) = a.cycle) AS charged FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id "
+            + "WHERE a.spent_cents <> charged OR a.spent_cents * 100 < a.budget_cents * a.threshold_pct",
+        rs -> "the " + rs.getInt(3) + " % alert of wallet " + rs.getString(1) + " for " + rs.getString(2)
+            + " says " + rs.getLong(4) + " cents spent of a budget of " + rs.getLong(5) + ", but its records of the "
+            + "cycle charged up to it come to " + rs.getLong(6));
     check("node_total",
         "SELECT n.name, n.records_consumed_total, (SELECT count(*) FROM consumed_record c "
             + "WHERE c.node_id = n.node_id) AS actual FROM node n WHERE n.records_consumed_total <> actual",

@@ -135,6 +135,14 @@ final class SqliteDb {
     }
   }
 
+  /** Changes whenever another connection commits to the file; this connection's own commits don't. */
+  long dataVersion() throws SQLException {
+    try (java.sql.ResultSet rs = stmt("PRAGMA data_version").executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
   static void setNullableInt(PreparedStatement ps, int index, Integer value) throws SQLException {
     if (value == null) {
       ps.setNull(index, Types.INTEGER);

@@ -1,5 +1,6 @@
 package dev.meterd.ledger;
 
+import dev.meterd.policy.CreditRules;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,12 +35,14 @@ public final class SqliteLedger implements Ledger {
    */
   private final Path runLockFile;
 
-  private SqliteLedger(SqliteDb db, Path runLockFile) {
+  private SqliteLedger(SqliteDb db, Path runLockFile, CreditRules rules) {
     this.db = db;
     this.runLockFile = runLockFile;
     SqliteWalletRows rows = new SqliteWalletRows(db);
-    this.nodeStore = new SqliteNodeStore(db, rows);
-    this.walletStore = new SqliteWalletStore(db, rows);
+    SqliteWalletCache walletCache = new SqliteWalletCache();
+    SqliteSpend spend = new SqliteSpend(db, rules);
+    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend);
+    this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.reads = new SqliteReads(db, nodeStore);
     this.audit = new SqliteAudit(db);
   }
@@ -51,6 +54,11 @@ public final class SqliteLedger implements Ledger {
 
   /** As {@link #open(Path, Clock)}, waiting at most {@code busyTimeoutMs} for another writer. */
   public static SqliteLedger open(Path file, Clock clock, int busyTimeoutMs) {
+    return open(file, clock, busyTimeoutMs, CreditRules.DEFAULT);
+  }
+
+  /** As {@link #open(Path, Clock, int)}, with the operator's rules of prepaid credit. */
+  public static SqliteLedger open(Path file, Clock clock, int busyTimeoutMs, CreditRules rules) {
     try {
       Path parent = file.toAbsolutePath().getParent();
       if (parent != null) {
@@ -71,7 +79,7 @@ public final class SqliteLedger implements Ledger {
       Migrations.upgrade(conn, file.toString());
       Path real = file.toRealPath();
       return new SqliteLedger(new SqliteDb(conn, clock, file.toString()),
-          real.resolveSibling(real.getFileName() + ".run-lock"));
+          real.resolveSibling(real.getFileName() + ".run-lock"), rules);
     } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);

@@ -1,7 +1,5 @@
 package dev.meterd.ledger;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -20,11 +18,8 @@ final class SqliteNodeStore implements NodeStore {
 
   private final SqliteDb db;
   private final SqliteWalletRows rows;
-  /**
-   * Committed wallets' ids (a wallet is never deleted, so an id once committed stays true). Only
-   * a speed-up in front of the wallet table: a miss reads the table.
-   */
-  final Cache<String, Long> walletIdCache = Caffeine.newBuilder().maximumSize(100_000).build();
+  final SqliteWalletCache walletCache;
+  final SqliteSpend spend;
   /**
    * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
    * committed (PRAGMA data_version moved), patched row by row after this connection's own writes,
@@ -33,9 +28,11 @@ final class SqliteNodeStore implements NodeStore {
   private Map<String, NodeTrack> trackCache;
   private long trackCacheVersion;
 
-  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows) {
+  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend) {
     this.db = db;
     this.rows = rows;
+    this.walletCache = walletCache;
+    this.spend = spend;
     db.onRollback(this::dropTracks);
   }
 
@@ -86,21 +83,13 @@ final class SqliteNodeStore implements NodeStore {
   @Override
   public Map<String, NodeTrack> tracks() {
     return db.query("read the node cursors", () -> {
-      long version = dataVersion();
+      long version = db.dataVersion();
       if (trackCache == null || version != trackCacheVersion) {
         trackCache = loadTracks();
         trackCacheVersion = version;
       }
       return new HashMap<>(trackCache);
     });
-  }
-
-  /** Changes whenever another connection commits to the file; this connection's own commits don't. */
-  private long dataVersion() throws SQLException {
-    try (ResultSet rs = db.stmt("PRAGMA data_version").executeQuery()) {
-      rs.next();
-      return rs.getLong(1);
-    }
   }
 
   private static final String TRACK_SELECT =
@@ -229,6 +218,8 @@ final class SqliteNodeStore implements NodeStore {
     synchronized (db) {
       try {
         SqliteTransactions.beginImmediate(db.conn);
+        // Inside the transaction: a policy another process changes from now on waits for its commit.
+        walletCache.sync(db.dataVersion());
         return new SqliteNodeWrite(this, node, dryRun);
       } catch (SQLException e) {
         db.rolledBack(e);

@@ -2,11 +2,14 @@ package dev.meterd.ledger;
 
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.UsageRecord;
+import dev.meterd.policy.DailyCap;
+import dev.meterd.policy.WalletSettings;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,17 +18,36 @@ import java.util.function.Consumer;
 
 /**
  * One node's run inside the {@code BEGIN IMMEDIATE} transaction {@link SqliteNodeStore#beginNode}
- * opened: its records, one charge per wallet, the balances and the cursor commit together.
+ * opened: its records, one charge per wallet, the balances, the wallets' daily counters, the
+ * budget alerts they reach and the cursor commit together.
  *
  * <p>Implementation notes. Dedup is the primary key of {@code consumed_record}: a record is
  * inserted with {@code ON CONFLICT DO NOTHING} and only a refused insert is looked up, to tell a
  * duplicate from a conflict. Charge ids are allocated up front (the write lock is held), so each
  * record points at its charge before the charge row, whose amount is known only at the end, is
- * written.
+ * written. A wallet's daily cap is applied record by record, in the order the records come: the
+ * day's charges so far are read once per wallet and day, then kept here.
  */
 final class SqliteNodeWrite implements NodeStore.NodeWrite {
 
   static final String AGGREGATOR = "aggregator";
+
+  private record WalletDay(long walletId, long epochDay) {}
+
+  /** One wallet's usage on one day in this write. */
+  private static final class DaySpend {
+    final long chargedBefore;
+    final SqliteWalletCache.Entry wallet;
+    final String userSid;
+    long charged;
+    long waived;
+
+    DaySpend(long chargedBefore, SqliteWalletCache.Entry wallet, String userSid) {
+      this.chargedBefore = chargedBefore;
+      this.wallet = wallet;
+      this.userSid = userSid;
+    }
+  }
 
   /** Charges of one wallet in one node's run. */
   private static final class Charge {
@@ -41,14 +63,18 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   private final SqliteNodeStore store;
   private final SqliteDb db;
   private final SqliteWalletRows rows;
+  private final SqliteSpend spend;
   private final String node;
   private final boolean dryRun;
   private final long nodeId;
   private final String now;
-  private final Map<String, Long> walletIds = new HashMap<>();
+  private final Map<String, SqliteWalletCache.Entry> wallets = new HashMap<>();
   /** Wallets opened by this write: cached only once it commits. */
-  private final Map<String, Long> created = new HashMap<>();
+  private final Map<String, SqliteWalletCache.Entry> created = new HashMap<>();
   private final Map<Long, Charge> charges = new LinkedHashMap<>();
+  /** Per wallet and UTC day of the records: the day's charges before this write, and this write's. */
+  private final Map<WalletDay, DaySpend> days = new LinkedHashMap<>();
+  private final List<BudgetAlert> alertsFired = new ArrayList<>();
   private final PreparedStatement insertRecord;
   private long nextTxnId;
   private long consumed;
@@ -62,14 +88,15 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     this.store = store;
     this.db = store.db();
     this.rows = store.rows();
+    this.spend = store.spend;
     this.node = node;
     this.dryRun = dryRun;
     this.now = db.clock.instant().toString();
     this.nodeId = store.ensureNode(node);
     this.nextTxnId = rows.nextTxnId();
     this.insertRecord = db.stmt("INSERT INTO consumed_record (node_id, idempotency_key, "
-        + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity) "
-        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
+        + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
+        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
   }
 
   @Override
@@ -87,17 +114,22 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   }
 
   private void consume(String path, long fileId, UsageRecord r) throws SQLException, BatchContentException {
-    long walletId = walletIdFor(r.userSid());
+    SqliteWalletCache.Entry wallet = walletFor(r.userSid());
+    long walletId = wallet.walletId();
     Charge charge = charges.get(walletId);
     boolean fresh = charge == null;
     if (fresh) {
       charge = new Charge(nextTxnId++);
     }
+    long occurredAtMs = r.occurredAt().toEpochMilli();
+    DaySpend day = daySpend(wallet, r.userSid(), SqliteSpend.epochDay(occurredAtMs));
+    DailyCap.Split split = DailyCap.split(r.costCents(), Math.addExact(day.chargedBefore, day.charged),
+        wallet.settings().dailyCapCents());
     insertRecord.setLong(1, nodeId);
     insertRecord.setString(2, r.idempotencyKey());
     insertRecord.setLong(3, walletId);
     insertRecord.setLong(4, r.costCents());
-    insertRecord.setLong(5, r.occurredAt().toEpochMilli());
+    insertRecord.setLong(5, occurredAtMs);
     insertRecord.setLong(6, charge.txnId);
     insertRecord.setLong(7, fileId);
     insertRecord.setString(8, r.resource());
@@ -106,14 +138,17 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     } else {
       insertRecord.setLong(9, r.quantity());
     }
+    insertRecord.setLong(10, split.waivedCents());
     if (insertRecord.executeUpdate() == 1) {
       if (fresh) {
         charges.put(walletId, charge);
       }
-      charge.cents = Math.addExact(charge.cents, r.costCents());
+      charge.cents = Math.addExact(charge.cents, split.chargedCents());
       charge.records++;
-      debited = Math.addExact(debited, r.costCents());
-      newestOccurredAtMs = Math.max(newestOccurredAtMs, r.occurredAt().toEpochMilli());
+      day.charged = Math.addExact(day.charged, split.chargedCents());
+      day.waived = Math.addExact(day.waived, split.waivedCents());
+      debited = Math.addExact(debited, split.chargedCents());
+      newestOccurredAtMs = Math.max(newestOccurredAtMs, occurredAtMs);
       consumed++;
       return;
     }
@@ -122,6 +157,18 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     }
     checkDuplicate(path, r, walletId);
     duplicates++;
+  }
+
+  /** The wallet's spend on a day; its charges before this write are read only under a cap. */
+  private DaySpend daySpend(SqliteWalletCache.Entry wallet, String userSid, long epochDay) throws SQLException {
+    WalletDay key = new WalletDay(wallet.walletId(), epochDay);
+    DaySpend day = days.get(key);
+    if (day == null) {
+      long before = wallet.settings().dailyCapCents() == 0 ? 0 : spend.chargedOn(wallet.walletId(), epochDay);
+      day = new DaySpend(before, wallet, userSid);
+      days.put(key, day);
+    }
+    return day;
   }
 
   private void checkDuplicate(String path, UsageRecord r, long walletId) throws SQLException, BatchContentException {
@@ -142,22 +189,22 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     }
   }
 
-  private long walletIdFor(String userSid) throws SQLException {
-    Long id = walletIds.get(userSid);
-    if (id == null) {
-      id = store.walletIdCache.getIfPresent(userSid);
+  private SqliteWalletCache.Entry walletFor(String userSid) throws SQLException {
+    SqliteWalletCache.Entry wallet = wallets.get(userSid);
+    if (wallet == null) {
+      wallet = store.walletCache.get(userSid);
     }
-    if (id == null) {
-      id = rows.walletId(userSid);
-      if (id != null) {
-        store.walletIdCache.put(userSid, id);
+    if (wallet == null) {
+      wallet = rows.walletEntry(userSid);
+      if (wallet != null) {
+        store.walletCache.put(userSid, wallet);
       } else {
-        id = rows.ensureWallet(userSid, now);
-        created.put(userSid, id);
+        wallet = new SqliteWalletCache.Entry(rows.ensureWallet(userSid, now), WalletSettings.DEFAULT);
+        created.put(userSid, wallet);
       }
     }
-    walletIds.put(userSid, id);
-    return id;
+    wallets.put(userSid, wallet);
+    return wallet;
   }
 
   private long fileId(String path) throws SQLException {
@@ -185,6 +232,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     synchronized (db) {
       try {
         writeCharges(cursor);
+        writeSpendAndAlerts();
         probe.accept(NodeStore.CommitStage.LEDGER_ROWS_WRITTEN);
         probe.accept(NodeStore.CommitStage.BEFORE_CURSOR);
         moveCursor(cursor);
@@ -219,6 +267,32 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     }
   }
 
+  /**
+   * Moves the daily counters, then fires the alerts the cycles touched have reached: after the
+   * charges, so that an alert's spend counts them and its as-of transaction is the newest.
+   */
+  private void writeSpendAndAlerts() throws SQLException {
+    Map<Long, Map<String, DaySpend>> cycles = new LinkedHashMap<>();
+    for (Map.Entry<WalletDay, DaySpend> e : days.entrySet()) {
+      DaySpend day = e.getValue();
+      if (day.charged == 0 && day.waived == 0) {
+        continue;
+      }
+      spend.add(e.getKey().walletId(), e.getKey().epochDay(), day.charged, day.waived);
+      cycles.computeIfAbsent(e.getKey().walletId(), id -> new LinkedHashMap<>())
+          .putIfAbsent(SqliteSpend.cycleOf(e.getKey().epochDay()), day);
+    }
+    long asOfTxnId = nextTxnId - 1;
+    Instant firedAt = Instant.parse(now);
+    for (Map.Entry<Long, Map<String, DaySpend>> wallet : cycles.entrySet()) {
+      for (Map.Entry<String, DaySpend> cycle : wallet.getValue().entrySet()) {
+        DaySpend day = cycle.getValue();
+        alertsFired.addAll(spend.fireDue(wallet.getKey(), day.userSid, day.wallet.settings(), cycle.getKey(),
+            asOfTxnId, firedAt, false));
+      }
+    }
+  }
+
   private void moveCursor(NodeCursor cursor) throws SQLException {
     PreparedStatement ps = db.stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
         + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
@@ -239,7 +313,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
    */
   private void committed() {
     try {
-      store.walletIdCache.putAll(created);
+      created.forEach(store.walletCache::put);
       store.refreshTrack(node);
     } catch (SQLException | RuntimeException | OutOfMemoryError e) {
       // The caches are only a speed-up: dropped, they are read again from the tables next

@@ -5,6 +5,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Instant;
 import java.time.LocalDate;
+import java.time.YearMonth;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -107,14 +108,73 @@ final class SqliteReads implements LedgerReads {
       case MONTH -> "strftime('%Y-%m-01', " + day + ")";
     };
     return db.query("sum the usage by " + bucket.name().toLowerCase(Locale.ROOT), () -> {
-      PreparedStatement ps = db.stmt("SELECT " + start + " AS b, count(*), sum(cost_cents) FROM consumed_record "
+      PreparedStatement ps = db.stmt("SELECT " + start + " AS b, count(*), sum(cost_cents), sum(waived_cents) "
+          + "FROM consumed_record "
           + "WHERE occurred_at_ms >= ? AND occurred_at_ms < ? GROUP BY b ORDER BY b");
       ps.setLong(1, from == null ? Long.MIN_VALUE : from.atStartOfDay(ZoneOffset.UTC).toInstant().toEpochMilli());
       ps.setLong(2, to == null ? Long.MAX_VALUE : to.atStartOfDay(ZoneOffset.UTC).toInstant().toEpochMilli());
       List<UsageBucket> result = new ArrayList<>();
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          result.add(new UsageBucket(LocalDate.parse(rs.getString(1)), rs.getLong(2), rs.getLong(3)));
+          result.add(new UsageBucket(LocalDate.parse(rs.getString(1)), rs.getLong(2), rs.getLong(3), rs.getLong(4)));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public WalletSpend spend(String userSid, YearMonth cycle, LocalDate day) {
+    return db.query("read the spend of " + userSid, () -> {
+      PreparedStatement ps = db.stmt("SELECT coalesce(sum(s.charged_cents), 0), coalesce(sum(s.waived_cents), 0), "
+          + "coalesce(sum(CASE WHEN s.day = ? THEN s.charged_cents END), 0), "
+          + "coalesce(sum(CASE WHEN s.day = ? THEN s.waived_cents END), 0) "
+          + "FROM daily_spend s JOIN wallet w ON w.wallet_id = s.wallet_id "
+          + "WHERE w.user_sid = ? AND s.day >= ? AND s.day < ?");
+      ps.setString(1, day.toString());
+      ps.setString(2, day.toString());
+      ps.setString(3, userSid);
+      ps.setString(4, cycle.atDay(1).toString());
+      ps.setString(5, cycle.plusMonths(1).atDay(1).toString());
+      long cycleCharged;
+      long cycleWaived;
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        cycleCharged = rs.getLong(1);
+        cycleWaived = rs.getLong(2);
+        if (YearMonth.from(day).equals(cycle)) {
+          return new WalletSpend(cycle, cycleCharged, cycleWaived, day, rs.getLong(3), rs.getLong(4));
+        }
+      }
+      PreparedStatement today = db.stmt("SELECT s.charged_cents, s.waived_cents FROM daily_spend s "
+          + "JOIN wallet w ON w.wallet_id = s.wallet_id WHERE w.user_sid = ? AND s.day = ?");
+      today.setString(1, userSid);
+      today.setString(2, day.toString());
+      try (ResultSet rs = today.executeQuery()) {
+        return rs.next() ? new WalletSpend(cycle, cycleCharged, cycleWaived, day, rs.getLong(1), rs.getLong(2))
+            : new WalletSpend(cycle, cycleCharged, cycleWaived, day, 0, 0);
+      }
+    });
+  }
+
+  @Override
+  public List<BudgetAlert> alerts(YearMonth cycle, String userSid, int limit) {
+    return db.query("read the budget alerts", () -> {
+      PreparedStatement ps = db.stmt("SELECT w.user_sid, a.threshold_pct, a.cycle, a.spent_cents, a.budget_cents, "
+          + "a.fired_at FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id "
+          + "WHERE (? IS NULL OR a.cycle = ?) AND (? IS NULL OR w.user_sid = ?) "
+          + "ORDER BY a.fired_at DESC, a.as_of_txn_id DESC, a.threshold_pct DESC LIMIT ?");
+      String cycleText = cycle == null ? null : cycle.toString();
+      ps.setString(1, cycleText);
+      ps.setString(2, cycleText);
+      ps.setString(3, userSid);
+      ps.setString(4, userSid);
+      ps.setInt(5, limit);
+      List<BudgetAlert> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new BudgetAlert(rs.getString(1), rs.getInt(2), rs.getString(3), rs.getLong(4), rs.getLong(5),
+              Instant.parse(rs.getString(6))));
         }
       }
       return result;

@@ -59,6 +59,15 @@ final class SqliteWalletRows {
     }
   }
 
+  /** A wallet's id and policy, or null when it has none. */
+  SqliteWalletCache.Entry walletEntry(String userSid) throws SQLException {
+    PreparedStatement ps = db.stmt("SELECT wallet_id, " + LedgerSql.SETTINGS_COLUMNS + " FROM wallet WHERE user_sid = ?");
+    ps.setString(1, userSid);
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? new SqliteWalletCache.Entry(rs.getLong(1), LedgerSql.settings(rs, 2)) : null;
+    }
+  }
+
   Long walletId(String userSid) throws SQLException {
     PreparedStatement ps = db.stmt("SELECT wallet_id FROM wallet WHERE user_sid = ?");
     ps.setString(1, userSid);

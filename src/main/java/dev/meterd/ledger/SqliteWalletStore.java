@@ -1,18 +1,105 @@
 package dev.meterd.ledger;
 
+import dev.meterd.policy.WalletSettings;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Function;
 
-/** Credits to wallets in the SQLite store, each one write transaction. */
+/** Credits and policy settings of wallets in the SQLite store, each one write transaction. */
 final class SqliteWalletStore implements WalletStore {
 
   private final SqliteDb db;
   private final SqliteWalletRows rows;
+  private final SqliteWalletCache walletCache;
+  private final SqliteSpend spend;
 
-  SqliteWalletStore(SqliteDb db, SqliteWalletRows rows) {
+  SqliteWalletStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend) {
     this.db = db;
     this.rows = rows;
+    this.walletCache = walletCache;
+    this.spend = spend;
+    // A rolled-back settings change may have been read into the cache inside its transaction.
+    db.onRollback(walletCache::invalidateAll);
+  }
+
+  @Override
+  public Wallet updateSettings(String userSid, WalletSettings.Patch patch, String initiatedBy) {
+    if (initiatedBy == null || initiatedBy.isBlank()) {
+      throw new IllegalArgumentException("a settings change must name who makes it");
+    }
+    return db.write("change the settings of the wallet of " + userSid, () -> {
+      String now = db.clock.instant().toString();
+      long walletId = rows.ensureWallet(userSid, now);
+      WalletSettings before = rows.walletEntry(userSid).settings();
+      WalletSettings after = patch.applyTo(before);
+      PreparedStatement ps = db.stmt("UPDATE wallet SET monthly_budget_cents = ?, daily_cap_cents = ?, "
+          + "auto_topup_threshold_cents = ?, auto_topup_amount_cents = ?, enabled = ?, updated_at = ? "
+          + "WHERE wallet_id = ?");
+      ps.setLong(1, after.monthlyBudgetCents());
+      ps.setLong(2, after.dailyCapCents());
+      ps.setLong(3, after.autoTopupThresholdCents());
+      ps.setLong(4, after.autoTopupAmountCents());
+      ps.setInt(5, after.enabled() ? 1 : 0);
+      ps.setString(6, now);
+      ps.setLong(7, walletId);
+      ps.executeUpdate();
+      PreparedStatement log = db.stmt("INSERT INTO wallet_settings_change (wallet_id, changed_at, initiated_by, "
+          + "old_settings, new_settings) VALUES (?, ?, ?, ?, ?)");
+      log.setLong(1, walletId);
+      log.setString(2, now);
+      log.setString(3, initiatedBy);
+      log.setString(4, json(before));
+      log.setString(5, json(after));
+      log.executeUpdate();
+      walletCache.invalidate(userSid);
+      return wallet(userSid);
+    });
+  }
+
+  /** The settings as the change log keeps them, in the wallet JSON's names. */
+  static String json(WalletSettings s) {
+    return "{\"monthly_budget_cents\":" + s.monthlyBudgetCents() + ",\"daily_cap_cents\":" + s.dailyCapCents()
+        + ",\"auto_topup_threshold_cents\":" + s.autoTopupThresholdCents() + ",\"auto_topup_amount_cents\":"
+        + s.autoTopupAmountCents() + ",\"enabled\":" + s.enabled() + "}";
+  }
+
+  private Wallet wallet(String userSid) throws SQLException {
+    PreparedStatement ps = db.stmt("SELECT " + LedgerSql.WALLET_COLUMNS + " FROM wallet WHERE user_sid = ?");
+    ps.setString(1, userSid);
+    try (ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return LedgerSql.wallet(rs);
+    }
+  }
+
+  private record Budgeted(long walletId, String userSid, WalletSettings settings) {}
+
+  @Override
+  public List<BudgetAlert> fireDueAlerts(String cycle, boolean dryRun) {
+    SqliteDb.SqlWork<List<BudgetAlert>> work = () -> {
+      Instant now = db.clock.instant();
+      long asOfTxnId = rows.nextTxnId() - 1;
+      List<BudgetAlert> fired = new ArrayList<>();
+      PreparedStatement ps = db.stmt("SELECT wallet_id, user_sid, " + LedgerSql.SETTINGS_COLUMNS
+          + " FROM wallet WHERE enabled = 1 AND monthly_budget_cents > 0 ORDER BY user_sid");
+      List<Budgeted> wallets = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          wallets.add(new Budgeted(rs.getLong(1), rs.getString(2), LedgerSql.settings(rs, 3)));
+        }
+      }
+      for (Budgeted w : wallets) {
+        fired.addAll(spend.fireDue(w.walletId(), w.userSid(), w.settings(), cycle, asOfTxnId, now, dryRun));
+      }
+      return fired;
+    };
+    String what = "evaluate the budget alerts of " + cycle;
+    return dryRun ? db.query(what, work) : db.write(what, work);
   }
 
   @Override

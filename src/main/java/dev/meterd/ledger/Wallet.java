@@ -1,5 +1,6 @@
 package dev.meterd.ledger;
 
+import dev.meterd.policy.WalletSettings;
 import java.time.Instant;
 
 /**
@@ -7,8 +8,10 @@ import java.time.Instant;
  *
  * @param userSid the user the wallet belongs to
  * @param balanceCents may be below zero: usage is never dropped for lack of credit
+ * @param settings its credit policy
  */
-public record Wallet(String userSid, long balanceCents, Instant createdAt, Instant updatedAt) {
+public record Wallet(String userSid, long balanceCents, Instant createdAt, Instant updatedAt,
+    WalletSettings settings) {
 
   /** A wallet whose balance went below zero. */
   public boolean depleted() {

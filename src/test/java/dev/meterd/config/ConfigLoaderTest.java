@@ -30,6 +30,7 @@ class ConfigLoaderTest {
     assertThat(example.aggregator()).isEqualTo(defaults.aggregator());
     assertThat(example.http()).isEqualTo(defaults.http());
     assertThat(example.admin()).isEqualTo(defaults.admin());
+    assertThat(example.credit()).isEqualTo(defaults.credit());
   }
 
   @Test
@@ -117,5 +118,22 @@ class ConfigLoaderTest {
           .isInstanceOf(ConfigException.class)
           .hasMessage("invalid configuration proxy.toml:\n  http.public_url" + must + bad.getValue());
     }
+  }
+
+  @Test
+  void theCreditSectionsAreValidatedAndDefaultToUsdAndFiftyEightyHundred() {
+    MeterdConfig defaults = ConfigLoader.defaults();
+    assertThat(defaults.credit()).isEqualTo(new MeterdConfig.Credit(java.util.List.of(50, 80, 100), false, "USD"));
+    MeterdConfig set = ConfigLoader.parse("[alerts]\nthresholds_pct = [25, 100, 150]\n[billing]\ncurrency = \"EUR\"\n"
+        + "[enforcement]\nenabled = true\n", "credit.toml");
+    assertThat(set.credit()).isEqualTo(new MeterdConfig.Credit(java.util.List.of(25, 100, 150), true, "EUR"));
+    assertThatThrownBy(() -> ConfigLoader.parse("[alerts]\nthresholds_pct = [80, 50]\n[billing]\ncurrency = \"XYZ\"\n"
+        + "[enforcement]\nenabled = \"yes\"\n", "bad.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration bad.toml:\n"
+            + "  enforcement.enabled must be true or false\n"
+            + "  billing.currency = \"XYZ\" is not an ISO 4217 currency code, e.g. \"USD\" or \"EUR\"\n"
+            + "  alerts.thresholds_pct must be a list of ascending whole percentages from 1 to 1000, e.g. [50, 80, 100], "
+            + "got [80, 50]");
   }
 }

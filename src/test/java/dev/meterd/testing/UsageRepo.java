@@ -93,8 +93,13 @@ public final class UsageRepo implements AutoCloseable {
   }
 
   public static String record(String key, String user, long costCents) {
+    return record(key, user, costCents, "2026-11-21T10:00:03Z");
+  }
+
+  /** A record that occurred at {@code occurredAt}, an RFC 3339 date-time. */
+  public static String record(String key, String user, long costCents, String occurredAt) {
     return "\n[[records]]\nidempotency_key = \"" + key + "\"\nuser_sid = \"" + user + "\"\ncost_cents = "
-        + costCents + "\noccurred_at = 2026-11-21T10:00:03Z\n";
+        + costCents + "\noccurred_at = " + occurredAt + "\n";
   }
 
   @Override

@@ -1,0 +1,147 @@
+package dev.meterd.ledger;
+
+import dev.meterd.policy.BudgetAlerts;
+import dev.meterd.policy.CreditRules;
+import dev.meterd.policy.WalletSettings;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A wallet's spend per UTC day ({@code daily_spend}) and its budget alerts, inside a write
+ * transaction the caller holds. A cycle's spend is the sum of its days' charges.
+ *
+ * <p>An alert is claimed by an insert that the primary key (wallet, cycle, threshold) refuses when
+ * it fired before: never a check first. So an alert fires at most once, ever, whichever write (a
+ * node's charges, {@code alerts run}, in any process) reaches its threshold first.
+ */
+final class SqliteSpend {
+
+  private static final long MS_PER_DAY = 86_400_000L;
+
+  private final SqliteDb db;
+  private final CreditRules rules;
+
+  SqliteSpend(SqliteDb db, CreditRules rules) {
+    this.db = db;
+    this.rules = rules;
+  }
+
+  /** The UTC day of an instant, as epoch days. */
+  static long epochDay(long epochMillis) {
+    return Math.floorDiv(epochMillis, MS_PER_DAY);
+  }
+
+  static String dayText(long epochDay) {
+    return LocalDate.ofEpochDay(epochDay).toString();
+  }
+
+  static String cycleOf(long epochDay) {
+    return YearMonth.from(LocalDate.ofEpochDay(epochDay)).toString();
+  }
+
+  /** What a wallet was charged on a day before this transaction's own additions. */
+  long chargedOn(long walletId, long epochDay) throws SQLException {
+    PreparedStatement ps = db.stmt("SELECT charged_cents FROM daily_spend WHERE wallet_id = ? AND day = ?");
+    ps.setLong(1, walletId);
+    ps.setString(2, dayText(epochDay));
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? rs.getLong(1) : 0;
+    }
+  }
+
+  /** Adds a day's charged and waived cents to a wallet's counter. */
+  void add(long walletId, long epochDay, long chargedCents, long waivedCents) throws SQLException {
+    PreparedStatement read = db.stmt("SELECT charged_cents, waived_cents FROM daily_spend WHERE wallet_id = ? AND day = ?");
+    read.setLong(1, walletId);
+    read.setString(2, dayText(epochDay));
+    long charged = 0;
+    long waived = 0;
+    boolean exists;
+    try (ResultSet rs = read.executeQuery()) {
+      exists = rs.next();
+      if (exists) {
+        charged = rs.getLong(1);
+        waived = rs.getLong(2);
+      }
+    }
+    // In Java with addExact: SQLite would turn an overflowing sum into a REAL.
+    charged = Math.addExact(charged, chargedCents);
+    waived = Math.addExact(waived, waivedCents);
+    PreparedStatement ps = db.stmt(exists
+        ? "UPDATE daily_spend SET charged_cents = ?, waived_cents = ? WHERE wallet_id = ? AND day = ?"
+        : "INSERT INTO daily_spend (charged_cents, waived_cents, wallet_id, day) VALUES (?, ?, ?, ?)");
+    ps.setLong(1, charged);
+    ps.setLong(2, waived);
+    ps.setLong(3, walletId);
+    ps.setString(4, dayText(epochDay));
+    ps.executeUpdate();
+  }
+
+  /** A wallet's charges in a cycle: the sum of its days. */
+  long cycleSpend(long walletId, String cycle) throws SQLException {
+    PreparedStatement ps = db.stmt(
+        "SELECT coalesce(sum(charged_cents), 0) FROM daily_spend WHERE wallet_id = ? AND day >= ? AND day < ?");
+    YearMonth month = YearMonth.parse(cycle);
+    ps.setLong(1, walletId);
+    ps.setString(2, month.atDay(1).toString());
+    ps.setString(3, month.plusMonths(1).atDay(1).toString());
+    try (ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  /**
+   * Fires the alerts a wallet's spend in a cycle has reached and that have not fired yet.
+   *
+   * @param asOfTxnId the newest ledger transaction of this write (the spend includes it)
+   * @param dryRun when true, returns what would fire and writes nothing
+   * @return the alerts fired now, lowest threshold first
+   */
+  List<BudgetAlert> fireDue(long walletId, String userSid, WalletSettings settings, String cycle, long asOfTxnId,
+      Instant now, boolean dryRun) throws SQLException {
+    List<BudgetAlert> fired = new ArrayList<>();
+    if (!settings.enabled() || settings.monthlyBudgetCents() == 0) {
+      return fired;
+    }
+    long spent = cycleSpend(walletId, cycle);
+    for (int pct : BudgetAlerts.reached(spent, settings.monthlyBudgetCents(), rules.alertThresholdsPct())) {
+      if (dryRun ? !alertExists(walletId, cycle, pct) : claim(walletId, cycle, pct, spent, settings, now, asOfTxnId)) {
+        fired.add(new BudgetAlert(userSid, pct, cycle, spent, settings.monthlyBudgetCents(), now));
+      }
+    }
+    return fired;
+  }
+
+  private boolean claim(long walletId, String cycle, int pct, long spent, WalletSettings settings, Instant now,
+      long asOfTxnId) throws SQLException {
+    PreparedStatement ps = db.stmt("INSERT INTO budget_alert (wallet_id, cycle, threshold_pct, spent_cents, "
+        + "budget_cents, fired_at, as_of_txn_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        + "ON CONFLICT (wallet_id, cycle, threshold_pct) DO NOTHING");
+    ps.setLong(1, walletId);
+    ps.setString(2, cycle);
+    ps.setInt(3, pct);
+    ps.setLong(4, spent);
+    ps.setLong(5, settings.monthlyBudgetCents());
+    ps.setString(6, now.toString());
+    ps.setLong(7, asOfTxnId);
+    return ps.executeUpdate() == 1;
+  }
+
+  private boolean alertExists(long walletId, String cycle, int pct) throws SQLException {
+    PreparedStatement ps = db.stmt(
+        "SELECT 1 FROM budget_alert WHERE wallet_id = ? AND cycle = ? AND threshold_pct = ?");
+    ps.setLong(1, walletId);
+    ps.setString(2, cycle);
+    ps.setInt(3, pct);
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next();
+    }
+  }
+}

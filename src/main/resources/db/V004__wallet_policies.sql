@@ -1,0 +1,54 @@
+-- meterd ledger, schema version 4: prepaid credit policies. Every decision is written in the
+-- transaction of the write that causes it (a node's charges, a grant, a settings change).
+
+-- A wallet's policy, each amount in cents, 0 meaning off.
+ALTER TABLE wallet ADD COLUMN monthly_budget_cents INTEGER NOT NULL DEFAULT 0
+  CHECK (typeof(monthly_budget_cents) = 'integer' AND monthly_budget_cents >= 0);
+ALTER TABLE wallet ADD COLUMN daily_cap_cents INTEGER NOT NULL DEFAULT 0
+  CHECK (typeof(daily_cap_cents) = 'integer' AND daily_cap_cents >= 0);
+ALTER TABLE wallet ADD COLUMN auto_topup_threshold_cents INTEGER NOT NULL DEFAULT 0
+  CHECK (typeof(auto_topup_threshold_cents) = 'integer' AND auto_topup_threshold_cents >= 0);
+ALTER TABLE wallet ADD COLUMN auto_topup_amount_cents INTEGER NOT NULL DEFAULT 0
+  CHECK (typeof(auto_topup_amount_cents) = 'integer' AND auto_topup_amount_cents >= 0);
+ALTER TABLE wallet ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1));
+
+-- Every change of a wallet's policy: who, when, the settings before and after (JSON).
+CREATE TABLE wallet_settings_change (
+  change_id    INTEGER PRIMARY KEY,
+  wallet_id    INTEGER NOT NULL REFERENCES wallet (wallet_id),
+  changed_at   TEXT NOT NULL,
+  initiated_by TEXT NOT NULL CHECK (length(initiated_by) > 0),
+  old_settings TEXT NOT NULL,
+  new_settings TEXT NOT NULL
+);
+CREATE INDEX wallet_settings_change_by_wallet ON wallet_settings_change (wallet_id, change_id);
+
+-- What a record's cost was not charged because of its wallet's daily cap: it was charged
+-- cost_cents - waived_cents.
+ALTER TABLE consumed_record ADD COLUMN waived_cents INTEGER NOT NULL DEFAULT 0
+  CHECK (typeof(waived_cents) = 'integer' AND waived_cents >= 0 AND waived_cents <= cost_cents);
+
+-- A wallet's usage per UTC day of the records' occurred_at, moved in the charge's transaction:
+-- what was charged and what was waived. The cycle's spend (a UTC month) is the sum of its days.
+CREATE TABLE daily_spend (
+  wallet_id     INTEGER NOT NULL REFERENCES wallet (wallet_id),
+  day           TEXT NOT NULL,
+  charged_cents INTEGER NOT NULL CHECK (typeof(charged_cents) = 'integer' AND charged_cents >= 0),
+  waived_cents  INTEGER NOT NULL CHECK (typeof(waived_cents) = 'integer' AND waived_cents >= 0),
+  PRIMARY KEY (wallet_id, day)
+) WITHOUT ROWID;
+
+-- Budget alerts: at most one per wallet, threshold and cycle, ever (the primary key), with the
+-- spend and budget when it fired. as_of_txn_id is the newest ledger transaction then: the spend
+-- is exactly what the wallet's records of the cycle were charged in transactions up to it.
+CREATE TABLE budget_alert (
+  wallet_id     INTEGER NOT NULL REFERENCES wallet (wallet_id),
+  cycle         TEXT NOT NULL CHECK (length(cycle) = 7),
+  threshold_pct INTEGER NOT NULL CHECK (threshold_pct > 0),
+  spent_cents   INTEGER NOT NULL,
+  budget_cents  INTEGER NOT NULL CHECK (budget_cents > 0),
+  fired_at      TEXT NOT NULL,
+  as_of_txn_id  INTEGER NOT NULL,
+  PRIMARY KEY (wallet_id, cycle, threshold_pct)
+) WITHOUT ROWID;
+CREATE INDEX budget_alert_by_cycle ON budget_alert (cycle, fired_at);
