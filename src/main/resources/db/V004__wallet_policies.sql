@@ -52,3 +52,18 @@ CREATE TABLE budget_alert (
   PRIMARY KEY (wallet_id, cycle, threshold_pct)
 ) WITHOUT ROWID;
 CREATE INDEX budget_alert_by_cycle ON budget_alert (cycle, fired_at);
+
+-- Auto top-up: a write that leaves a wallet's balance below its threshold requests one top-up; the
+-- request stays open (and no other is made) until a credit lifts the balance back to the threshold.
+-- The partial unique index makes "one open request per wallet" the database's rule.
+CREATE TABLE topup_request (
+  request_id    INTEGER PRIMARY KEY,
+  wallet_id     INTEGER NOT NULL REFERENCES wallet (wallet_id),
+  requested_at  TEXT NOT NULL,
+  amount_cents  INTEGER NOT NULL CHECK (amount_cents > 0),
+  balance_cents INTEGER NOT NULL,
+  threshold_cents INTEGER NOT NULL CHECK (threshold_cents > 0),
+  lifted_at     TEXT,
+  lifted_by_txn_id INTEGER REFERENCES ledger_txn (txn_id)
+);
+CREATE UNIQUE INDEX topup_request_open ON topup_request (wallet_id) WHERE lifted_at IS NULL;

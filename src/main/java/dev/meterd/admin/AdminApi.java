@@ -7,6 +7,7 @@ import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.TopupDue;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.policy.WalletSettings;
 import io.vertx.core.Future;
@@ -94,6 +95,7 @@ public final class AdminApi {
     router.patch("/admin/wallets/:user").handler(this::updateSettings);
     router.post("/admin/wallets/:user/grant").handler(this::grant);
     router.get("/admin/alerts").handler(this::alerts);
+    router.get("/admin/topups/due").handler(this::topupsDue);
     router.get("/admin/usage/summary").handler(this::usageSummary);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
         + ctx.request().path()));
@@ -218,6 +220,18 @@ public final class AdminApi {
     String user = ctx.request().getParam("user");
     int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
     blocking(ctx, () -> new JsonObject().put("alerts", JsonViews.alerts(ledger.reads().alerts(cycle, user, limit))));
+  }
+
+  private void topupsDue(RoutingContext ctx) {
+    blocking(ctx, () -> {
+      JsonArray wallets = new JsonArray();
+      for (TopupDue due : ledger.reads().topupsDue()) {
+        wallets.add(new JsonObject().put("user_sid", due.userSid()).put("balance_cents", due.balanceCents())
+            .put("threshold_cents", due.thresholdCents()).put("amount_cents", due.amountCents())
+            .put("requested_at", due.requestedAt() == null ? null : due.requestedAt().toString()));
+      }
+      return new JsonObject().put("wallets", wallets);
+    });
   }
 
   /**

@@ -69,6 +69,9 @@ public interface LedgerReads {
    */
   List<BudgetAlert> alerts(YearMonth cycle, String userSid, int limit);
 
+  /** The wallets below their auto top-up threshold, by user. */
+  List<TopupDue> topupsDue();
+
   /** The latest {@code occurred_at} of any consumed record, or null. */
   Instant newestOccurredAt();
 }

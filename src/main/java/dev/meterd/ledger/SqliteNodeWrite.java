@@ -263,7 +263,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
       Charge c = e.getValue();
       hash = rows.insertTxn(new SqliteWalletRows.Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now,
           AGGREGATOR, nodeId, cursor.lastCommitSha(), c.records, null), hash);
-      rows.addToBalance(e.getKey(), -c.cents, now);
+      rows.addToBalance(e.getKey(), -c.cents, now, c.txnId);
     }
   }
 

@@ -182,6 +182,24 @@ final class SqliteReads implements LedgerReads {
   }
 
   @Override
+  public List<TopupDue> topupsDue() {
+    return db.query("list the wallets due a top-up", () -> {
+      PreparedStatement ps = db.stmt("SELECT w.user_sid, w.balance_cents, w.auto_topup_threshold_cents, "
+          + "w.auto_topup_amount_cents, r.requested_at FROM wallet w LEFT JOIN topup_request r "
+          + "ON r.wallet_id = w.wallet_id AND r.lifted_at IS NULL WHERE w.auto_topup_threshold_cents > 0 "
+          + "AND w.auto_topup_amount_cents > 0 AND w.balance_cents < w.auto_topup_threshold_cents ORDER BY w.user_sid");
+      List<TopupDue> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new TopupDue(rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4),
+              LedgerSql.instant(rs.getString(5))));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
   public Instant newestOccurredAt() {
     return db.query("find the newest consumed record", () -> {
       try (ResultSet rs = db.stmt("SELECT max(occurred_at_ms) FROM consumed_record").executeQuery()) {

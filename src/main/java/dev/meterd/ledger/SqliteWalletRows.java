@@ -1,5 +1,7 @@
 package dev.meterd.ledger;
 
+import dev.meterd.policy.BalanceEvents;
+import dev.meterd.policy.WalletSettings;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -17,9 +19,11 @@ final class SqliteWalletRows {
       Long sourceNodeId, String sourceCommit, Integer sourceRecords, String note) {}
 
   private final SqliteDb db;
+  private final SqliteTopups topups;
 
   SqliteWalletRows(SqliteDb db) {
     this.db = db;
+    this.topups = new SqliteTopups(db);
   }
 
   /** Writes a credit's ledger row and moves the balance, opening the wallet if needed. */
@@ -29,7 +33,7 @@ final class SqliteWalletRows {
     long txnId = nextTxnId();
     Txn txn = new Txn(txnId, walletId, type, amountCents, now.toString(), initiatedBy, null, null, null, note);
     insertTxn(txn, lastHash());
-    addToBalance(walletId, amountCents, now.toString());
+    addToBalance(walletId, amountCents, now.toString(), txnId);
     return new LedgerTxn(txnId, userSid, type, amountCents, now, initiatedBy, null, null, null, note);
   }
 
@@ -77,20 +81,26 @@ final class SqliteWalletRows {
   }
 
   /**
-   * Adds to a balance in Java: SQLite turns an overflowing {@code balance_cents + ?} into a REAL,
-   * which the schema's typeof check refuses with a message that names no wallet.
+   * Adds to a balance in Java (SQLite turns an overflowing {@code balance_cents + ?} into a REAL,
+   * which the schema's typeof check refuses with a message that names no wallet), then writes what
+   * the move causes: a top-up request when it leaves the balance below the auto top-up threshold
+   * and none is open; the open request lifted when a credit brings the balance back to it.
    *
+   * @param txnId the ledger transaction that moves it
    * @throws BalanceOutOfRangeException the sum leaves the 64-bit range; the caller rolls back
    */
-  void addToBalance(long walletId, long deltaCents, String now) throws SQLException {
-    PreparedStatement read = db.stmt("SELECT user_sid, balance_cents FROM wallet WHERE wallet_id = ?");
+  void addToBalance(long walletId, long deltaCents, String now, long txnId) throws SQLException {
+    PreparedStatement read = db.stmt("SELECT user_sid, balance_cents, " + LedgerSql.SETTINGS_COLUMNS
+        + " FROM wallet WHERE wallet_id = ?");
     read.setLong(1, walletId);
     long balance;
     String userSid;
+    WalletSettings settings;
     try (ResultSet rs = read.executeQuery()) {
       rs.next();
       userSid = rs.getString(1);
       balance = rs.getLong(2);
+      settings = LedgerSql.settings(rs, 3);
     }
     long updated;
     try {
@@ -103,6 +113,12 @@ final class SqliteWalletRows {
     ps.setString(2, now);
     ps.setLong(3, walletId);
     ps.executeUpdate();
+    if (BalanceEvents.topupLifted(deltaCents, updated, settings)) {
+      topups.lift(walletId, now, txnId);
+    }
+    if (BalanceEvents.topupDue(updated, settings)) {
+      topups.request(walletId, now, settings, updated);
+    }
   }
 
   /**

@@ -265,4 +265,40 @@ class CreditPoliciesIT {
         org.assertj.core.groups.Tuple.tuple("alert_snapshot", "the 50 % alert of wallet u1 for 2026-11 says 700 cents "
             + "spent of a budget of 1000, but its records of the cycle charged up to it come to 600"));
   }
+
+  @Test
+  void anAutoTopupIsRequestedOncePerCrossingWhileTheBalanceStaysLowAndAgainAfterACreditLiftedIt() throws Exception {
+    ledger.walletStore().credit("u1", dev.meterd.ledger.TxnType.GRANT, 1_500, "ops", null);
+    ledger.walletStore().updateSettings("u1", new WalletSettings.Patch(null, null, 1_000L, 5_000L, null), "ops");
+    repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("r1", "u1", 400)));
+    run();
+    assertThat(ledger.reads().topupsDue()).isEmpty();
+
+    // Below the threshold: one request, however many runs keep the balance low.
+    for (int i = 2; i <= 5; i++) {
+      repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("r" + i, "u1", 400)));
+      run();
+    }
+    assertThat(balance("u1")).isEqualTo(1_500 - 5 * 400);
+    assertThat(column("SELECT balance_cents || ' ' || amount_cents || ' ' || coalesce(lifted_at, 'open') "
+        + "FROM topup_request ORDER BY request_id")).containsExactly("700 5000 open");
+    assertThat(ledger.reads().topupsDue()).extracting(d -> d.userSid() + " " + d.balanceCents() + " "
+        + d.thresholdCents() + " " + d.amountCents() + " " + d.requestedAt())
+        .containsExactly("u1 -500 1000 5000 2026-11-21T10:15:00Z");
+
+    // A grant that leaves it below the threshold lifts nothing; a top-up that reaches it does.
+    ledger.walletStore().credit("u1", dev.meterd.ledger.TxnType.GRANT, 1_000, "ops", null);
+    assertThat(column("SELECT count(*) FROM topup_request WHERE lifted_at IS NULL")).containsExactly("1");
+    dev.meterd.ledger.LedgerTxn topup = ledger.walletStore().credit("u1", dev.meterd.ledger.TxnType.TOPUP, 5_000,
+        "stripe", null);
+    assertThat(column("SELECT lifted_by_txn_id FROM topup_request")).containsExactly(Long.toString(topup.txnId()));
+    assertThat(ledger.reads().topupsDue()).isEmpty();
+
+    // Usage takes it down again: a second request.
+    repo.commit("nodes/A/" + UsageRepo.HOUR_11, batch(record("big", "u1", 5_000)));
+    run();
+    assertThat(column("SELECT balance_cents || ' ' || coalesce(lifted_at, 'open') FROM topup_request "
+        + "ORDER BY request_id")).containsExactly("700 2026-11-21T10:30:00Z", "500 open");
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
 }
