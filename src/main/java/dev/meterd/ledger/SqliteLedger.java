@@ -26,6 +26,7 @@ public final class SqliteLedger implements Ledger {
   private final SqliteDb db;
   private final SqliteNodeStore nodeStore;
   private final SqliteWalletStore walletStore;
+  private final SqlitePayments payments;
   private final SqliteReads reads;
   private final SqliteAudit audit;
   /**
@@ -40,6 +41,7 @@ public final class SqliteLedger implements Ledger {
     SqliteWalletRows rows = new SqliteWalletRows(db);
     this.nodeStore = new SqliteNodeStore(db, rows);
     this.walletStore = new SqliteWalletStore(db, rows);
+    this.payments = new SqlitePayments(db, rows);
     this.reads = new SqliteReads(db, nodeStore);
     this.audit = new SqliteAudit(db);
   }
@@ -99,6 +101,11 @@ public final class SqliteLedger implements Ledger {
   @Override
   public WalletStore walletStore() {
     return walletStore;
+  }
+
+  @Override
+  public PaymentStore payments() {
+    return payments;
   }
 
   @Override
