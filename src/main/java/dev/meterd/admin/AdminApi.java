@@ -6,6 +6,8 @@ import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.PaymentConflictException;
+import dev.meterd.ledger.PaymentStore;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
 import io.vertx.core.Future;
@@ -88,6 +90,8 @@ public final class AdminApi {
     router.get("/admin/list-payments").handler(ctx -> listTransactions(ctx, PAYMENTS));
     router.get("/admin/wallets/:user").handler(this::wallet);
     router.post("/admin/wallets/:user/grant").handler(this::grant);
+    router.post("/admin/wallets/:user/topup").handler(ctx -> payment(ctx, TxnType.TOPUP));
+    router.post("/admin/wallets/:user/refund").handler(ctx -> payment(ctx, TxnType.REFUND));
     router.get("/admin/usage/summary").handler(this::usageSummary);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
         + ctx.request().path()));
@@ -185,19 +189,8 @@ public final class AdminApi {
 
   private void grant(RoutingContext ctx) {
     Optional<String> key = IdempotencyKey.of(ctx);
-    JsonObject body;
-    try {
-      String duplicate = duplicateMember(ctx.body().buffer());
-      if (duplicate != null) {
-        error(ctx, 400, "the body names \"" + duplicate + "\" more than once; send each member once");
-        return;
-      }
-      body = ctx.body().asJsonObject();
-    } catch (DecodeException | ClassCastException e) {
-      error(ctx, 400, GrantRequest.BODY_SHAPE);
-      return;
-    }
-    GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
+    GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), jsonBody(ctx, GrantRequest.BODY_SHAPE),
+        maxGrantCents);
     String by = adminName(ctx);
     if (key.isEmpty()) {
       blocking(ctx, () -> JsonViews.transaction(ledger.walletStore().credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
@@ -205,6 +198,27 @@ public final class AdminApi {
       return;
     }
     idempotent(ctx, () -> grant.creditOnce(ledger, key.get(), by));
+  }
+
+  /**
+   * A top-up or refund: credited once per payment id. The same payment again answers its
+   * transaction, marked as a replay; under an Idempotency-Key too, it is answered as a grant is.
+   */
+  private void payment(RoutingContext ctx, TxnType type) {
+    Optional<String> key = IdempotencyKey.of(ctx);
+    PaymentRequest payment = PaymentRequest.fromJson(ctx.pathParam("user"), type,
+        jsonBody(ctx, PaymentRequest.BODY_SHAPE), maxGrantCents);
+    String by = adminName(ctx);
+    if (key.isPresent()) {
+      idempotent(ctx, () -> payment.recordOnce(ledger, key.get(), by));
+      return;
+    }
+    vertx.executeBlocking(() -> ledger.payments().record(payment.payment(by)), false).onSuccess(outcome -> {
+      if (outcome instanceof PaymentStore.Outcome.AlreadyCredited) {
+        ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
+      }
+      json(ctx, 200, JsonViews.transaction(outcome.txn()));
+    }).onFailure(e -> fail(ctx, e));
   }
 
   /** Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first time, or 422. */
@@ -253,6 +267,24 @@ public final class AdminApi {
     result.onSuccess(json -> json(ctx, 200, json)).onFailure(e -> fail(ctx, e));
   }
 
+  /**
+   * The request's body as a JSON object naming each member once.
+   *
+   * @param shape the message for a body that is not a JSON object
+   * @throws ApiException 400
+   */
+  private static JsonObject jsonBody(RoutingContext ctx, String shape) {
+    try {
+      String duplicate = duplicateMember(ctx.body().buffer());
+      if (duplicate != null) {
+        throw new ApiException(400, "the body names \"" + duplicate + "\" more than once; send each member once");
+      }
+      return ctx.body().asJsonObject();
+    } catch (DecodeException | ClassCastException e) {
+      throw new ApiException(400, shape);
+    }
+  }
+
   private static final com.fasterxml.jackson.core.JsonFactory STRICT_JSON = com.fasterxml.jackson.core.JsonFactory
       .builder().enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
@@ -281,7 +313,7 @@ public final class AdminApi {
   private static void fail(RoutingContext ctx, Throwable e) {
     if (e instanceof ApiException api) {
       error(ctx, api.status, api.getMessage());
-    } else if (e instanceof RunInProgressException) {
+    } else if (e instanceof RunInProgressException || e instanceof PaymentConflictException) {
       error(ctx, 409, e.getMessage());
     } else if (e instanceof dev.meterd.ledger.BalanceOutOfRangeException) {
       // An amount the wallet cannot take is the request's fault, and retrying it cannot help.

@@ -2,6 +2,7 @@ package dev.meterd.admin;
 
 import dev.meterd.ledger.Idempotent;
 import io.vertx.ext.web.RoutingContext;
+import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -71,6 +72,14 @@ public final class IdempotencyKey {
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("every Java runtime has SHA-256", e);
     }
+  }
+
+  /**
+   * The path of a money-moving request on a wallet, as a claim names it. Any one-to-one encoding
+   * of the user serves; this is the form a client would send.
+   */
+  static String walletPath(String userSid, String action) {
+    return "/admin/wallets/" + URLEncoder.encode(userSid, StandardCharsets.UTF_8) + "/" + action;
   }
 
   static String reusedMessage(String key) {
