@@ -52,14 +52,20 @@ public final class AdminApi {
   private final Supplier<String> metrics;
   private final long maxGrantCents;
   private final AdminPages pages;
+  /** Empty when {@value PaymentWebhook#SECRET_ENV} is not set: then its route is not served. */
+  private final Optional<PaymentWebhook> paymentWebhook;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
    *     for the request's own {@code http://} + Host
+   * @param paymentWebhookSecret the payment provider's signing secret (see
+   *     {@link PaymentWebhook#secretFrom}), or empty to serve no payment webhook
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock) {
+      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
+      Optional<String> paymentWebhookSecret) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
+    this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock));
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -80,6 +86,10 @@ public final class AdminApi {
     });
     router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
     router.get("/metrics").handler(this::metrics);
+    // Not under /admin/: the provider's signature is its authentication, not a token.
+    paymentWebhook.ifPresentOrElse(webhook -> router.post(PaymentWebhook.PATH).handler(webhook::handle),
+        () -> log.info("payment webhook off: set {} to the provider's signing secret to serve POST {}",
+            PaymentWebhook.SECRET_ENV, PaymentWebhook.PATH));
     pages.mountPublic(router);
     router.route("/admin/*").handler(this::authenticate);
     pages.mount(router);
@@ -310,7 +320,7 @@ public final class AdminApi {
     }
   }
 
-  private static void fail(RoutingContext ctx, Throwable e) {
+  static void fail(RoutingContext ctx, Throwable e) {
     if (e instanceof ApiException api) {
       error(ctx, api.status, api.getMessage());
     } else if (e instanceof RunInProgressException || e instanceof PaymentConflictException) {

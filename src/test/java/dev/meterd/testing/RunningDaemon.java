@@ -3,6 +3,7 @@ package dev.meterd.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.admin.AdminTokens;
+import dev.meterd.admin.PaymentWebhook;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.config.ConfigLoader;
 import dev.meterd.config.MeterdConfig;
@@ -58,12 +59,27 @@ public final class RunningDaemon implements AutoCloseable {
         moreHttpConfig);
   }
 
+  /**
+   * As {@link #RunningDaemon(Path, UsageRepo, Clock, String)}, with the secrets of {@code env}
+   * (e.g. {@code METERD_PAYMENT_WEBHOOK_SECRET}) as {@code serve} reads them.
+   */
+  public RunningDaemon(Path tmp, UsageRepo repo, Clock clock, String moreHttpConfig, Map<String, String> env)
+      throws Exception {
+    this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()), clock,
+        moreHttpConfig, env);
+  }
+
   /** The daemon over any source, which it closes. */
   public RunningDaemon(Path tmp, BatchSource source) throws Exception {
     this(tmp, source, Clock.systemUTC(), "");
   }
 
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig) throws Exception {
+    this(tmp, source, clock, moreHttpConfig, Map.of());
+  }
+
+  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, Map<String, String> env)
+      throws Exception {
     Path tokens = tmp.resolve("tokens");
     Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
@@ -84,7 +100,7 @@ public final class RunningDaemon implements AutoCloseable {
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
         source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock),
-        clock);
+        clock, PaymentWebhook.secretFrom(env));
   }
 
   public int port() {
