@@ -92,7 +92,7 @@ class PaymentWebhookIT {
   }
 
   private JsonArray ledger() throws Exception {
-    return daemon.json("GET", "/admin/list-billing?limit=500").getJsonArray("transactions");
+    return daemon.transactions("/admin/list-billing?limit=500");
   }
 
   private List<String> logLines() {
@@ -115,9 +115,9 @@ class PaymentWebhookIT {
     assertThat(again.statusCode()).isEqualTo(200);
     assertThat(again.bodyAsString()).isEqualTo(first.bodyAsString());
 
-    assertThat(daemon.json("GET", "/admin/wallets/" + CUSTOMER).getLong("balance_cents")).isEqualTo(1999);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1999);
     assertThat(ledger()).hasSize(1);
-    assertThat(daemon.json("GET", "/admin/list-payments").getJsonArray("transactions").getJsonObject(0)
+    assertThat(daemon.transactions("/admin/list-payments").getJsonObject(0)
         .getString("payment_id")).isEqualTo("evt_1");
   }
 
@@ -165,7 +165,7 @@ class PaymentWebhookIT {
 
     clock.advance(Duration.ofMinutes(11));
     assertThat(deliver(body, sixMinutesOld).statusCode()).as("five minutes old").isEqualTo(200);
-    assertThat(daemon.json("GET", "/admin/wallets/" + CUSTOMER).getLong("balance_cents")).isEqualTo(1999);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1999);
   }
 
   @Test
@@ -175,7 +175,7 @@ class PaymentWebhookIT {
     HttpResponse<Buffer> r = deliver(body, "t=" + t + ",v1=" + v1(t, body, "whsec_the_previous_secret_000")
         + ",v1=" + v1(t, body, SECRET));
     assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
-    assertThat(daemon.json("GET", "/admin/wallets/" + CUSTOMER).getLong("balance_cents")).isEqualTo(1999);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1999);
   }
 
   @Test
@@ -218,7 +218,7 @@ class PaymentWebhookIT {
     assertThat(ledger()).isEmpty();
     String largest = succeeded("evt_max", CUSTOMER, Long.toString(Long.MAX_VALUE));
     assertThat(deliver(largest, signed(largest)).statusCode()).isEqualTo(200);
-    assertThat(daemon.json("GET", "/admin/wallets/" + CUSTOMER).getLong("balance_cents")).isEqualTo(Long.MAX_VALUE);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(Long.MAX_VALUE);
   }
 
   @Test

@@ -7,7 +7,6 @@ import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -64,9 +63,7 @@ class PaymentsIT {
   }
 
   private HttpRequest<Buffer> post(String path, String key) {
-    HttpRequest<Buffer> r = wide.request(HttpMethod.POST, daemon.port(), "127.0.0.1", path)
-        .bearerTokenAuthentication(RunningDaemon.ALICE_TOKEN);
-    return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
+    return daemon.post(wide, path, key);
   }
 
   private HttpResponse<Buffer> send(String path, JsonObject body) throws Exception {
@@ -77,12 +74,8 @@ class PaymentsIT {
     return RunningDaemon.get(post(path, key).sendJsonObject(body));
   }
 
-  private long balance(String user) throws Exception {
-    return daemon.json("GET", "/admin/wallets/" + user).getLong("balance_cents");
-  }
-
   private JsonArray ledger() throws Exception {
-    return daemon.json("GET", "/admin/list-billing?limit=500").getJsonArray("transactions");
+    return daemon.transactions("/admin/list-billing?limit=500");
   }
 
   @Test
@@ -104,9 +97,9 @@ class PaymentsIT {
         .sendJsonObject(BODY.copy().put("note", "retried")));
     assertThat(byAdmin.bodyAsString()).isEqualTo(first.bodyAsString());
 
-    assertThat(balance("u1")).isEqualTo(500);
+    assertThat(daemon.balance("u1")).isEqualTo(500);
     assertThat(ledger()).hasSize(1);
-    JsonArray payments = daemon.json("GET", "/admin/list-payments").getJsonArray("transactions");
+    JsonArray payments = daemon.transactions("/admin/list-payments");
     assertThat(payments).hasSize(1);
     assertThat(payments.getJsonObject(0)).isEqualTo(txn);
   }
@@ -127,7 +120,7 @@ class PaymentsIT {
     JsonObject txn = new JsonObject(bodies.iterator().next());
     assertThat(txn.getString("payment_id")).isEqualTo("pi_1");
     assertThat(txn.getLong("amount_cents")).isEqualTo(500);
-    assertThat(balance("u1")).isEqualTo(500);
+    assertThat(daemon.balance("u1")).isEqualTo(500);
     assertThat(ledger()).hasSize(1);
     assertThat(ledger().getJsonObject(0).getLong("txn_id")).isEqualTo(txn.getLong("txn_id"));
     // Each key is kept with the one answer: sent again, it replays it.
@@ -155,7 +148,7 @@ class PaymentsIT {
     answered.put("user", user.statusCode() + " " + user.bodyAsString());
     assertThat(answered).isEqualTo(expected);
 
-    assertThat(balance("u1")).isEqualTo(500);
+    assertThat(daemon.balance("u1")).isEqualTo(500);
     assertThat(daemon.call("GET", "/admin/wallets/u2", RunningDaemon.ADMIN_TOKEN).statusCode()).isEqualTo(404);
     assertThat(ledger()).hasSize(1);
   }
@@ -174,7 +167,7 @@ class PaymentsIT {
     HttpResponse<Buffer> reused = send(TOPUP, "k-1", next.copy().put("payment_id", "pi_3"));
     assertThat(reused.statusCode()).isEqualTo(422);
     assertThat(reused.bodyAsJsonObject().getString("error")).isEqualTo(IdempotencyKey.reusedMessage("k-1"));
-    assertThat(balance("u1")).isEqualTo(1_200);
+    assertThat(daemon.balance("u1")).isEqualTo(1_200);
   }
 
   @Test
@@ -186,7 +179,7 @@ class PaymentsIT {
     assertThat(List.of(txn.getString("type"), txn.getLong("amount_cents"), txn.getString("initiated_by"),
         txn.getString("payment_id"), String.valueOf(txn.getString("note")))).containsExactly("refund", 120L, "alice",
             "re_1", "null");
-    assertThat(balance("u1")).isEqualTo(120);
+    assertThat(daemon.balance("u1")).isEqualTo(120);
   }
 
   @Test
@@ -228,7 +221,7 @@ class PaymentsIT {
     assertThat(send(TOPUP, BODY).statusCode()).isEqualTo(200);
     assertThat(send("/admin/wallets/u2/refund", new JsonObject().put("amount_cents", 30).put("payment_id", "re_<b>"))
         .statusCode()).isEqualTo(200);
-    JsonArray payments = daemon.json("GET", "/admin/list-payments").getJsonArray("transactions");
+    JsonArray payments = daemon.transactions("/admin/list-payments");
     List<String> listed = new ArrayList<>();
     for (Object p : payments) {
       listed.add(((JsonObject) p).getString("type") + " " + ((JsonObject) p).getString("payment_id"));

@@ -3,6 +3,7 @@ package dev.meterd.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.admin.AdminTokens;
+import dev.meterd.admin.IdempotencyKey;
 import dev.meterd.admin.PaymentWebhook;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.config.ConfigLoader;
@@ -15,6 +16,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpRequest;
 import io.vertx.ext.web.client.HttpResponse;
@@ -140,6 +142,27 @@ public final class RunningDaemon implements AutoCloseable {
     HttpResponse<Buffer> r = call(method, path, ADMIN_TOKEN);
     assertThat(r.statusCode()).as(method + " " + path + ": " + r.bodyAsString()).isEqualTo(200);
     return r.bodyAsJsonObject();
+  }
+
+  /** The balance of an existing wallet. */
+  public long balance(String user) throws Exception {
+    return json("GET", "/admin/wallets/" + user).getLong("balance_cents");
+  }
+
+  /** The transactions a listing ({@code /admin/list-billing}, {@code /admin/list-payments}) answers. */
+  public JsonArray transactions(String listPath) throws Exception {
+    return json("GET", listPath).getJsonArray("transactions");
+  }
+
+  /**
+   * A money-moving POST by alice through {@code client} (one with more connections than this
+   * daemon's own, for requests in flight at once), with an Idempotency-Key when {@code key} is
+   * not null.
+   */
+  public HttpRequest<Buffer> post(WebClient client, String path, String key) {
+    HttpRequest<Buffer> r = client.request(HttpMethod.POST, daemon.port(), "127.0.0.1", path)
+        .bearerTokenAuthentication(ALICE_TOKEN);
+    return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
   }
 
   /** Waits until the run at start has settled: every node has a state and a new run can start. */
