@@ -34,8 +34,9 @@ public final class IdempotencyKey {
    */
   private static final Pattern VALID = Pattern.compile("[\\x21-\\x7e]([\\x20-\\x7e]{0," + (MAX_CHARS - 2)
       + "}[\\x21-\\x7e])?");
-  public static final String RULE = "must be 1 to " + MAX_CHARS + " printable ASCII characters, not starting or ending "
-      + "with a space";
+  /** What a valid key is made of. */
+  static final String CHARS = "1 to " + MAX_CHARS + " printable ASCII characters, not starting or ending with a space";
+  public static final String RULE = "must be " + CHARS;
 
   private IdempotencyKey() {}
 

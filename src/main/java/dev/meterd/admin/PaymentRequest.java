@@ -47,7 +47,7 @@ record PaymentRequest(String userSid, TxnType type, long amountCents, String pay
    */
   static String paymentId(Object value, String member) {
     if (!(value instanceof String id) || !IdempotencyKey.valid(id)) {
-      throw new ApiException(400, member + " must be a string that " + IdempotencyKey.RULE
+      throw new ApiException(400, member + " must be a string of " + IdempotencyKey.CHARS
           + "; it names the payment, so that the payment sent again is credited once");
     }
     return id;

@@ -138,8 +138,9 @@ public final class PaymentWebhook {
     }
     JsonObject intent = object(json.getValue("data") instanceof JsonObject data ? data.getValue("object") : null,
         "data.object", "the PaymentIntent");
-    Object user = object(intent.getValue("metadata"), "data.object.metadata", "the PaymentIntent's metadata")
-        .getValue("user_sid");
+    Object metadata = intent.getValue("metadata");
+    Object user = metadata == null ? null
+        : object(metadata, "data.object.metadata", "the PaymentIntent's metadata").getValue("user_sid");
     if (user == null) {
       return new Event.Ignored(id, "the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
     }

@@ -193,6 +193,12 @@ class PaymentWebhookIT {
     assertThat(forNoWallet.statusCode()).isEqualTo(200);
     assertThat(forNoWallet.bodyAsJsonObject().getString("ignored"))
         .isEqualTo("the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
+    String noMetadata = noUser.replace(",\n      \"metadata\": {\"order\": \"42\"}", "");
+    assertThat(noMetadata).doesNotContain("metadata");
+    HttpResponse<Buffer> withoutMetadata = deliver(noMetadata, signed(noMetadata));
+    assertThat(withoutMetadata.statusCode()).isEqualTo(200);
+    assertThat(withoutMetadata.bodyAsJsonObject().getString("ignored"))
+        .isEqualTo("the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
     assertThat(ledger()).isEmpty();
   }
 

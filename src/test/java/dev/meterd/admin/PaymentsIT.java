@@ -184,8 +184,8 @@ class PaymentsIT {
 
   @Test
   void refusesABodyWithoutAValidPaymentIdOrAmountAndCreditsNothing() throws Exception {
-    String idRule = "payment_id must be a string that must be 1 to 200 printable ASCII characters, not starting or "
-        + "ending with a space; it names the payment, so that the payment sent again is credited once";
+    String idRule = "payment_id must be a string of 1 to 200 printable ASCII characters, not starting or ending "
+        + "with a space; it names the payment, so that the payment sent again is credited once";
     Map<String, String> expected = new LinkedHashMap<>();
     Map<String, String> answered = new LinkedHashMap<>();
     Map<String, JsonObject> bodies = new LinkedHashMap<>();
