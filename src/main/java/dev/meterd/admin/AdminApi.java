@@ -6,6 +6,8 @@ import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.PaymentConflictException;
+import dev.meterd.ledger.PaymentStore;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.TopupDue;
 import dev.meterd.ledger.Wallet;
@@ -54,14 +56,20 @@ public final class AdminApi {
   private final long maxGrantCents;
   private final AdminPages pages;
   private final java.time.Clock clock;
+  /** Empty when {@value PaymentWebhook#SECRET_ENV} is not set: then its route is not served. */
+  private final Optional<PaymentWebhook> paymentWebhook;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
    *     for the request's own {@code http://} + Host
+   * @param paymentWebhookSecret the payment provider's signing secret (see
+   *     {@link PaymentWebhook#secretFrom}), or empty to serve no payment webhook
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock) {
+      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
+      Optional<String> paymentWebhookSecret) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
+    this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock));
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -83,6 +91,10 @@ public final class AdminApi {
     });
     router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
     router.get("/metrics").handler(this::metrics);
+    // Not under /admin/: the provider's signature is its authentication, not a token.
+    paymentWebhook.ifPresentOrElse(webhook -> router.post(PaymentWebhook.PATH).handler(webhook::handle),
+        () -> log.info("payment webhook off: set {} to the provider's signing secret to serve POST {}",
+            PaymentWebhook.SECRET_ENV, PaymentWebhook.PATH));
     pages.mountPublic(router);
     router.route("/admin/*").handler(this::authenticate);
     pages.mount(router);
@@ -96,6 +108,8 @@ public final class AdminApi {
     router.post("/admin/wallets/:user/grant").handler(this::grant);
     router.get("/admin/alerts").handler(this::alerts);
     router.get("/admin/topups/due").handler(this::topupsDue);
+    router.post("/admin/wallets/:user/topup").handler(ctx -> payment(ctx, TxnType.TOPUP));
+    router.post("/admin/wallets/:user/refund").handler(ctx -> payment(ctx, TxnType.REFUND));
     router.get("/admin/usage/summary").handler(this::usageSummary);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
         + ctx.request().path()));
@@ -192,11 +206,7 @@ public final class AdminApi {
   }
 
   private void updateSettings(RoutingContext ctx) {
-    JsonObject body = jsonBody(ctx, SettingsRequest.BODY_SHAPE);
-    if (body == null) {
-      return;
-    }
-    WalletSettings.Patch patch = SettingsRequest.fromJson(body);
+    WalletSettings.Patch patch = SettingsRequest.fromJson(jsonBody(ctx, SettingsRequest.BODY_SHAPE));
     String user = ctx.pathParam("user");
     if (user.isEmpty() || user.codePointCount(0, user.length()) > 200) {
       throw new ApiException(400, "the user must be 1 to 200 characters");
@@ -234,35 +244,10 @@ public final class AdminApi {
     });
   }
 
-  /**
-   * The request's body as a JSON object, or null once a 400 naming what is wrong was sent: a body
-   * naming a member twice is refused (which value counts would depend on who reads it).
-   */
-  private static JsonObject jsonBody(RoutingContext ctx, String shape) {
-    try {
-      String duplicate = duplicateMember(ctx.body().buffer());
-      if (duplicate != null) {
-        error(ctx, 400, "the body names \"" + duplicate + "\" more than once; send each member once");
-        return null;
-      }
-      JsonObject body = ctx.body().asJsonObject();
-      if (body == null) {
-        error(ctx, 400, shape);
-      }
-      return body;
-    } catch (DecodeException | ClassCastException e) {
-      error(ctx, 400, shape);
-      return null;
-    }
-  }
-
   private void grant(RoutingContext ctx) {
     Optional<String> key = IdempotencyKey.of(ctx);
-    JsonObject body = jsonBody(ctx, GrantRequest.BODY_SHAPE);
-    if (body == null) {
-      return;
-    }
-    GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), body, maxGrantCents);
+    GrantRequest grant = GrantRequest.fromJson(ctx.pathParam("user"), jsonBody(ctx, GrantRequest.BODY_SHAPE),
+        maxGrantCents);
     String by = adminName(ctx);
     if (key.isEmpty()) {
       blocking(ctx, () -> JsonViews.transaction(ledger.walletStore().credit(grant.userSid(), TxnType.GRANT, grant.amountCents(), by,
@@ -270,6 +255,27 @@ public final class AdminApi {
       return;
     }
     idempotent(ctx, () -> grant.creditOnce(ledger, key.get(), by));
+  }
+
+  /**
+   * A top-up or refund: credited once per payment id. The same payment again answers its
+   * transaction, marked as a replay; under an Idempotency-Key too, it is answered as a grant is.
+   */
+  private void payment(RoutingContext ctx, TxnType type) {
+    Optional<String> key = IdempotencyKey.of(ctx);
+    PaymentRequest payment = PaymentRequest.fromJson(ctx.pathParam("user"), type,
+        jsonBody(ctx, PaymentRequest.BODY_SHAPE), maxGrantCents);
+    String by = adminName(ctx);
+    if (key.isPresent()) {
+      idempotent(ctx, () -> payment.recordOnce(ledger, key.get(), by));
+      return;
+    }
+    vertx.executeBlocking(() -> ledger.payments().record(payment.payment(by)), false).onSuccess(outcome -> {
+      if (outcome instanceof PaymentStore.Outcome.AlreadyCredited) {
+        ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
+      }
+      json(ctx, 200, JsonViews.transaction(outcome.txn()));
+    }).onFailure(e -> fail(ctx, e));
   }
 
   /** Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first time, or 422. */
@@ -319,6 +325,24 @@ public final class AdminApi {
     result.onSuccess(json -> json(ctx, 200, json)).onFailure(e -> fail(ctx, e));
   }
 
+  /**
+   * The request's body as a JSON object naming each member once.
+   *
+   * @param shape the message for a body that is not a JSON object
+   * @throws ApiException 400
+   */
+  private static JsonObject jsonBody(RoutingContext ctx, String shape) {
+    try {
+      String duplicate = duplicateMember(ctx.body().buffer());
+      if (duplicate != null) {
+        throw new ApiException(400, "the body names \"" + duplicate + "\" more than once; send each member once");
+      }
+      return ctx.body().asJsonObject();
+    } catch (DecodeException | ClassCastException e) {
+      throw new ApiException(400, shape);
+    }
+  }
+
   private static final com.fasterxml.jackson.core.JsonFactory STRICT_JSON = com.fasterxml.jackson.core.JsonFactory
       .builder().enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
@@ -344,10 +368,10 @@ public final class AdminApi {
     }
   }
 
-  private static void fail(RoutingContext ctx, Throwable e) {
+  static void fail(RoutingContext ctx, Throwable e) {
     if (e instanceof ApiException api) {
       error(ctx, api.status, api.getMessage());
-    } else if (e instanceof RunInProgressException) {
+    } else if (e instanceof RunInProgressException || e instanceof PaymentConflictException) {
       error(ctx, 409, e.getMessage());
     } else if (e instanceof dev.meterd.ledger.BalanceOutOfRangeException) {
       // An amount the wallet cannot take is the request's fault, and retrying it cannot help.

@@ -6,8 +6,6 @@ import dev.meterd.ledger.TxnType;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 import java.math.BigInteger;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.OptionalLong;
 
 /**
@@ -44,23 +42,63 @@ public record GrantRequest(String userSid, long amountCents, String note) {
     if (body == null) {
       throw new ApiException(400, BODY_SHAPE);
     }
-    Object value = body.getValue("amount_cents");
-    BigInteger amount = value instanceof Integer || value instanceof Long
+    long cents = amountCents(body, maxCents);
+    String note = note(body);
+    checkUser(userSid);
+    return new GrantRequest(userSid, cents, note);
+  }
+
+  /**
+   * The body's {@code amount_cents}, from 1 to {@code maxCents}, as every credit takes it.
+   *
+   * @throws ApiException 400, quoting what was sent
+   */
+  static long amountCents(JsonObject body, long maxCents) {
+    return cents(body, "amount_cents", "amount_cents", maxCents);
+  }
+
+  /**
+   * An amount of cents, the member {@code member} of {@code object}, from 1 to {@code maxCents}.
+   *
+   * @param shownAs how the message names the member
+   * @throws ApiException 400, quoting what was sent
+   */
+  static long cents(JsonObject object, String member, String shownAs, long maxCents) {
+    Object value = object.getValue(member);
+    OptionalLong cents = centsWithin(integer(value), maxCents);
+    if (cents.isEmpty()) {
+      throw new ApiException(400, shownAs + " must be an integer from 1 to " + maxCents
+          + " (whole cents, without a fraction or exponent), got "
+          + (object.containsKey(member) ? Json.encode(value) : "nothing"));
+    }
+    return cents.getAsLong();
+  }
+
+  /** A decoded JSON value as an integer when it was written as one, else null. */
+  static BigInteger integer(Object value) {
+    return value instanceof Integer || value instanceof Long
         ? BigInteger.valueOf(((Number) value).longValue())
         : value instanceof BigInteger big ? big : null;
-    OptionalLong cents = centsWithin(amount, maxCents);
-    if (cents.isEmpty()) {
-      throw new ApiException(400, "amount_cents must be an integer from 1 to " + maxCents
-          + " (whole cents, without a fraction or exponent), got "
-          + (body.containsKey("amount_cents") ? Json.encode(value) : "nothing"));
-    }
+  }
+
+  /** The body's {@code note}: a string, or null when absent. */
+  static String note(JsonObject body) {
     if (!(body.getValue("note") == null || body.getValue("note") instanceof String)) {
       throw new ApiException(400, "note must be a string");
     }
+    return body.getString("note");
+  }
+
+  /** A wallet's user as the path names it: 1 to 200 characters. */
+  static void checkUser(String userSid) {
+    checkUser(userSid, "the user");
+  }
+
+  /** A wallet's user, 1 to 200 characters, as the message names it. */
+  static void checkUser(String userSid, String shownAs) {
     if (userSid.isEmpty() || userSid.codePointCount(0, userSid.length()) > 200) {
-      throw new ApiException(400, "the user must be 1 to 200 characters");
+      throw new ApiException(400, shownAs + " must be 1 to 200 characters");
     }
-    return new GrantRequest(userSid, cents.getAsLong(), body.getString("note"));
   }
 
   /**
@@ -77,9 +115,7 @@ public record GrantRequest(String userSid, long amountCents, String note) {
    * canonical form, so that {@code wallet grant} and the HTTP API name one grant alike.
    */
   private Idempotent.Claim claim(String key, String initiatedBy) {
-    // Any one-to-one encoding of the user serves; this is the form a client would send.
-    String path = "/admin/wallets/" + URLEncoder.encode(userSid, StandardCharsets.UTF_8) + "/grant";
     String body = new JsonObject().put("amount_cents", amountCents).put("note", note).encode();
-    return IdempotencyKey.claim(key, "POST", path, body, initiatedBy);
+    return IdempotencyKey.claim(key, "POST", IdempotencyKey.walletPath(userSid, "grant"), body, initiatedBy);
   }
 }

@@ -2,6 +2,7 @@ package dev.meterd.admin;
 
 import dev.meterd.ledger.Idempotent;
 import io.vertx.ext.web.RoutingContext;
+import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -33,8 +34,9 @@ public final class IdempotencyKey {
    */
   private static final Pattern VALID = Pattern.compile("[\\x21-\\x7e]([\\x20-\\x7e]{0," + (MAX_CHARS - 2)
       + "}[\\x21-\\x7e])?");
-  public static final String RULE = "must be 1 to " + MAX_CHARS + " printable ASCII characters, not starting or ending "
-      + "with a space";
+  /** What a valid key is made of. */
+  static final String CHARS = "1 to " + MAX_CHARS + " printable ASCII characters, not starting or ending with a space";
+  public static final String RULE = "must be " + CHARS;
 
   private IdempotencyKey() {}
 
@@ -71,6 +73,14 @@ public final class IdempotencyKey {
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("every Java runtime has SHA-256", e);
     }
+  }
+
+  /**
+   * The path of a money-moving request on a wallet, as a claim names it. Any one-to-one encoding
+   * of the user serves; this is the form a client would send.
+   */
+  static String walletPath(String userSid, String action) {
+    return "/admin/wallets/" + URLEncoder.encode(userSid, StandardCharsets.UTF_8) + "/" + action;
   }
 
   static String reusedMessage(String key) {

@@ -164,7 +164,8 @@ public final class JsonViews {
         .put("occurred_at", time(t.occurredAt()))
         .put("initiated_by", t.initiatedBy())
         .put("source", source)
-        .put("note", t.note());
+        .put("note", t.note())
+        .put("payment_id", t.paymentId());
   }
 
   public static JsonObject verifyReport(List<Violation> violations) {

@@ -1,6 +1,7 @@
 package dev.meterd.cli;
 
 import dev.meterd.admin.AdminTokens;
+import dev.meterd.admin.PaymentWebhook;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
@@ -11,6 +12,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -22,6 +24,8 @@ import sun.misc.Signal;
     description = {"Runs the daemon: aggregation every [aggregator] interval_seconds and on "
         + "POST /admin/aggregate-now, and the HTTP server on [http] listen.",
         "Needs an admin token: METERD_ADMIN_TOKEN (its name is admin) or [admin] tokens_file.",
+        "METERD_PAYMENT_WEBHOOK_SECRET (the payment provider's signing secret, whsec_...) turns on "
+            + "POST /webhooks/payments.",
         "SIGTERM or SIGINT lets the node in flight finish, then exits 0."})
 final class ServeCommand implements Callable<Integer> {
 
@@ -85,6 +89,7 @@ final class ServeCommand implements Callable<Integer> {
           + " (at least 16 characters, e.g. from `openssl rand -hex 32`) or name a file of NAME:TOKEN lines in "
           + "[admin] tokens_file");
     }
+    Optional<String> paymentWebhookSecret = PaymentWebhook.secretFrom(main.env);
     BatchParser parser = ctx.parser();
     CountDownLatch stop = new CountDownLatch(1);
     // Handled signals replace the JVM's default exit (status 143), so a clean stop exits 0.
@@ -94,7 +99,8 @@ final class ServeCommand implements Callable<Integer> {
         ctx.config.storage().busyTimeoutMs());
     Daemon started;
     try {
-      started = Daemon.start(ctx.config, tokens, parser, ctx.source(), ctx.ledger(), apiLedger, ctx.clock);
+      started = Daemon.start(ctx.config, tokens, parser, ctx.source(), ctx.ledger(), apiLedger, ctx.clock,
+          paymentWebhookSecret);
     } catch (java.net.BindException e) {
       throw new UsageException("cannot listen on " + ctx.config.http().listen() + ": " + e.getMessage()
           + "; set [http] listen to a free address");

@@ -12,6 +12,7 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.time.Clock;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,9 +44,12 @@ public final class Daemon implements AutoCloseable {
   /**
    * Starts the daemon; the caller hands over the source and both ledgers, which the daemon
    * closes.
+   *
+   * @param paymentWebhookSecret the payment provider's signing secret, or empty to serve no
+   *     payment webhook
    */
   public static Daemon start(MeterdConfig config, AdminTokens tokens, BatchParser parser, BatchSource source,
-      Ledger runLedger, Ledger apiLedger, Clock clock) throws Exception {
+      Ledger runLedger, Ledger apiLedger, Clock clock, Optional<String> paymentWebhookSecret) throws Exception {
     if (tokens.isEmpty()) {
       throw new IllegalStateException("no admin token configured");
     }
@@ -59,7 +63,8 @@ public final class Daemon implements AutoCloseable {
       String host = listen.substring(0, colon).replace("[", "").replace("]", "");
       int port = Integer.parseInt(listen.substring(colon + 1));
       HttpVerticle http = new HttpVerticle(host, port, v -> new AdminApi(v, apiLedger, tokens, service,
-          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock).router());
+          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock, paymentWebhookSecret)
+          .router());
       await(vertx.deployVerticle(http));
       await(vertx.deployVerticle(new AggregationVerticle(service, config.aggregator().interval()),
           new DeploymentOptions()));

@@ -4,8 +4,9 @@ import java.util.Optional;
 
 /**
  * One open store, as the small parts its callers need: the engine's {@link NodeStore}, the
- * {@link WalletStore} for credits, the {@link LedgerReads} of the API and the pages, the
- * {@link LedgerAudit} of {@code verify}, and the run lock. {@link SqliteLedger} is the embedded
+ * {@link WalletStore} for credits, the {@link PaymentStore} for top-ups and refunds, the
+ * {@link LedgerReads} of the API and the pages, the {@link LedgerAudit} of {@code verify}, and
+ * the run lock. {@link SqliteLedger} is the embedded
  * store; callers see only these interfaces, so a shared store (PostgreSQL) can follow.
  *
  * <p>Failures of the store itself are {@link LedgerException}s.
@@ -15,6 +16,8 @@ public interface Ledger extends AutoCloseable {
   NodeStore nodeStore();
 
   WalletStore walletStore();
+
+  PaymentStore payments();
 
   LedgerReads reads();
 

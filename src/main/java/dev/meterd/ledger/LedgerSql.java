@@ -26,9 +26,9 @@ final class LedgerSql {
       + SETTINGS_COLUMNS;
 
   static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
-      + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note "
+      + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note, p.payment_id "
       + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "
-      + "LEFT JOIN node n ON n.node_id = t.source_node_id ";
+      + "LEFT JOIN node n ON n.node_id = t.source_node_id LEFT JOIN payment p ON p.txn_id = t.txn_id ";
 
   static NodeState nodeState(ResultSet rs) throws SQLException {
     String kind = rs.getString("error_kind");
@@ -77,7 +77,7 @@ final class LedgerSql {
       while (rs.next()) {
         result.add(new LedgerTxn(rs.getLong(1), rs.getString(2), TxnType.fromSql(rs.getString(3)),
             rs.getLong(4), instant(rs.getString(5)), rs.getString(6), rs.getString(7), rs.getString(8),
-            (Integer) rs.getObject(9), rs.getString(10)));
+            (Integer) rs.getObject(9), rs.getString(10), rs.getString(11)));
       }
     }
     return result;

@@ -69,6 +69,18 @@ final class LedgerVerifier {
         rs -> "the " + rs.getInt(3) + " % alert of wallet " + rs.getString(1) + " for " + rs.getString(2)
             + " says " + rs.getLong(4) + " cents spent of a budget of " + rs.getLong(5) + ", but its records of the "
             + "cycle charged up to it come to " + rs.getLong(6));
+    // A payment points at one transaction and no two at the same one (UNIQUE txn_id): it remains
+    // to prove that the transaction is the payment as it was asked for.
+    check("payment_txn",
+        "SELECT p.payment_id, p.type, p.amount_cents, pw.user_sid, p.txn_id, t.type, t.amount_cents, tw.user_sid "
+            + "FROM payment p JOIN wallet pw ON pw.wallet_id = p.wallet_id "
+            + "LEFT JOIN ledger_txn t ON t.txn_id = p.txn_id LEFT JOIN wallet tw ON tw.wallet_id = t.wallet_id "
+            + "WHERE t.txn_id IS NULL OR t.wallet_id <> p.wallet_id OR t.type <> p.type "
+            + "OR t.amount_cents <> p.amount_cents ORDER BY p.payment_id",
+        rs -> "payment " + rs.getString(1) + " (a " + rs.getString(2) + " of " + rs.getLong(3) + " cents to wallet "
+            + rs.getString(4) + ") points at transaction " + rs.getLong(5) + (rs.getString(6) == null
+                ? ", which does not exist"
+                : ", which is a " + rs.getString(6) + " of " + rs.getLong(7) + " cents to wallet " + rs.getString(8)));
     check("node_total",
         "SELECT n.name, n.records_consumed_total, (SELECT count(*) FROM consumed_record c "
             + "WHERE c.node_id = n.node_id) AS actual FROM node n WHERE n.records_consumed_total <> actual",

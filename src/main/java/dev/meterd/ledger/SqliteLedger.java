@@ -27,6 +27,7 @@ public final class SqliteLedger implements Ledger {
   private final SqliteDb db;
   private final SqliteNodeStore nodeStore;
   private final SqliteWalletStore walletStore;
+  private final SqlitePayments payments;
   private final SqliteReads reads;
   private final SqliteAudit audit;
   /**
@@ -43,6 +44,7 @@ public final class SqliteLedger implements Ledger {
     SqliteSpend spend = new SqliteSpend(db, rules);
     this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
+    this.payments = new SqlitePayments(db, rows);
     this.reads = new SqliteReads(db, nodeStore);
     this.audit = new SqliteAudit(db);
   }
@@ -107,6 +109,11 @@ public final class SqliteLedger implements Ledger {
   @Override
   public WalletStore walletStore() {
     return walletStore;
+  }
+
+  @Override
+  public PaymentStore payments() {
+    return payments;
   }
 
   @Override

@@ -8,7 +8,6 @@ import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -78,9 +77,7 @@ class IdempotencyIT {
   }
 
   private HttpRequest<Buffer> grant(String path, String key) {
-    HttpRequest<Buffer> r = wide.request(HttpMethod.POST, daemon.port(), "127.0.0.1", path)
-        .bearerTokenAuthentication(RunningDaemon.ALICE_TOKEN);
-    return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
+    return daemon.post(wide, path, key);
   }
 
   private HttpResponse<Buffer> send(String path, String key, JsonObject body) throws Exception {
@@ -88,11 +85,11 @@ class IdempotencyIT {
   }
 
   private long balance(String user) throws Exception {
-    return daemon.json("GET", "/admin/wallets/" + user).getLong("balance_cents");
+    return daemon.balance(user);
   }
 
   private JsonArray payments() throws Exception {
-    return daemon.json("GET", "/admin/list-payments?limit=500").getJsonArray("transactions");
+    return daemon.transactions("/admin/list-payments?limit=500");
   }
 
   @Test

@@ -387,6 +387,15 @@ class MainIT {
   }
 
   @Test
+  void serveRefusesAPaymentWebhookSecretThatCannotBeRight() {
+    assertThat(withEnv(Map.of("METERD_ADMIN_TOKEN", "admin-token-0123456789", "METERD_PAYMENT_WEBHOOK_SECRET",
+        "whsec_short"), "serve", "--db", tmp.resolve("meterd.db").toString(), "--source", repo.dir().toString()))
+        .isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: invalid configuration METERD_PAYMENT_WEBHOOK_SECRET:\n  it must be "
+        + "the payment provider's signing secret for the endpoint (Stripe's whsec_...), at least 16 characters");
+  }
+
+  @Test
   void demoRepoCreatesARepositoryThatAggregates() {
     Path demo = tmp.resolve("demo.git");
     assertThat(raw("demo-repo", demo.toString())).isEqualTo(0);

@@ -3,6 +3,8 @@ package dev.meterd.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.admin.AdminTokens;
+import dev.meterd.admin.IdempotencyKey;
+import dev.meterd.admin.PaymentWebhook;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.config.ConfigLoader;
 import dev.meterd.config.MeterdConfig;
@@ -14,6 +16,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpRequest;
 import io.vertx.ext.web.client.HttpResponse;
@@ -58,12 +61,27 @@ public final class RunningDaemon implements AutoCloseable {
         moreHttpConfig);
   }
 
+  /**
+   * As {@link #RunningDaemon(Path, UsageRepo, Clock, String)}, with the secrets of {@code env}
+   * (e.g. {@code METERD_PAYMENT_WEBHOOK_SECRET}) as {@code serve} reads them.
+   */
+  public RunningDaemon(Path tmp, UsageRepo repo, Clock clock, String moreHttpConfig, Map<String, String> env)
+      throws Exception {
+    this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()), clock,
+        moreHttpConfig, env);
+  }
+
   /** The daemon over any source, which it closes. */
   public RunningDaemon(Path tmp, BatchSource source) throws Exception {
     this(tmp, source, Clock.systemUTC(), "");
   }
 
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig) throws Exception {
+    this(tmp, source, clock, moreHttpConfig, Map.of());
+  }
+
+  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, Map<String, String> env)
+      throws Exception {
     Path tokens = tmp.resolve("tokens");
     Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
@@ -84,7 +102,7 @@ public final class RunningDaemon implements AutoCloseable {
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
         source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock),
-        clock);
+        clock, PaymentWebhook.secretFrom(env));
   }
 
   public int port() {
@@ -124,6 +142,27 @@ public final class RunningDaemon implements AutoCloseable {
     HttpResponse<Buffer> r = call(method, path, ADMIN_TOKEN);
     assertThat(r.statusCode()).as(method + " " + path + ": " + r.bodyAsString()).isEqualTo(200);
     return r.bodyAsJsonObject();
+  }
+
+  /** The balance of an existing wallet. */
+  public long balance(String user) throws Exception {
+    return json("GET", "/admin/wallets/" + user).getLong("balance_cents");
+  }
+
+  /** The transactions a listing ({@code /admin/list-billing}, {@code /admin/list-payments}) answers. */
+  public JsonArray transactions(String listPath) throws Exception {
+    return json("GET", listPath).getJsonArray("transactions");
+  }
+
+  /**
+   * A money-moving POST by alice through {@code client} (one with more connections than this
+   * daemon's own, for requests in flight at once), with an Idempotency-Key when {@code key} is
+   * not null.
+   */
+  public HttpRequest<Buffer> post(WebClient client, String path, String key) {
+    HttpRequest<Buffer> r = client.request(HttpMethod.POST, daemon.port(), "127.0.0.1", path)
+        .bearerTokenAuthentication(ALICE_TOKEN);
+    return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
   }
 
   /** Waits until the run at start has settled: every node has a state and a new run can start. */

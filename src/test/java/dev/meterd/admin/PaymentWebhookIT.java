@@ -1,0 +1,240 @@
+package dev.meterd.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import dev.meterd.testing.MutableClock;
+import dev.meterd.testing.RunningDaemon;
+import dev.meterd.testing.UsageRepo;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code POST /webhooks/payments} on the real server, signed as Stripe signs, on a clock the test
+ * moves: a verified payment_intent.succeeded tops a wallet up once per event id; every other
+ * event is acknowledged; a bad signature or an old timestamp is 400, logged without the body.
+ */
+class PaymentWebhookIT {
+
+  private static final String SECRET = "whsec_test_secret_0123456789";
+  private static final String PATH = "/webhooks/payments";
+  /** A name only the body holds, to find in the logs. */
+  private static final String CUSTOMER = "u_customer_8f3a";
+
+  @TempDir
+  Path tmp;
+
+  private UsageRepo repo;
+  private RunningDaemon daemon;
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-30T10:00:00Z"));
+  private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
+  private final Logger webhookLog = (Logger) LoggerFactory.getLogger(PaymentWebhook.class);
+
+  @BeforeEach
+  void setUp() throws Exception {
+    repo = new UsageRepo(tmp.resolve("usage.git"));
+    daemon = new RunningDaemon(tmp, repo, clock, "", Map.of(PaymentWebhook.SECRET_ENV, SECRET));
+    logs.start();
+    webhookLog.addAppender(logs);
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    webhookLog.detachAppender(logs);
+    daemon.close();
+    repo.close();
+  }
+
+  /** A payment_intent.succeeded event as Stripe sends it (trimmed). */
+  private static String succeeded(String eventId, String user, String amountReceived) {
+    return "{\n  \"id\": \"" + eventId + "\",\n  \"object\": \"event\",\n  \"type\": \"payment_intent.succeeded\",\n"
+        + "  \"livemode\": false,\n  \"data\": {\n    \"object\": {\n      \"id\": \"pi_3N1\",\n"
+        + "      \"object\": \"payment_intent\",\n      \"amount\": 2000,\n      \"amount_received\": " + amountReceived
+        + ",\n      \"currency\": \"usd\",\n      \"metadata\": {\"user_sid\": \"" + user + "\"}\n    }\n  }\n}";
+  }
+
+  /** Stripe's v1 signature, made here independently of the server's code. */
+  private static String v1(long t, String body, String secret) throws Exception {
+    Mac mac = Mac.getInstance("HmacSHA256");
+    mac.init(new SecretKeySpec(secret.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+    return HexFormat.of().formatHex(mac.doFinal((t + "." + body).getBytes(StandardCharsets.UTF_8)));
+  }
+
+  private String signed(String body) throws Exception {
+    long t = clock.instant().getEpochSecond();
+    return "t=" + t + ",v1=" + v1(t, body, SECRET);
+  }
+
+  private HttpResponse<Buffer> deliver(String body, String signature) throws Exception {
+    var request = daemon.request("POST", PATH, null).putHeader("Content-Type", "application/json; charset=utf-8");
+    if (signature != null) {
+      request.putHeader("Stripe-Signature", signature);
+    }
+    return RunningDaemon.get(request.sendBuffer(Buffer.buffer(body)));
+  }
+
+  private JsonArray ledger() throws Exception {
+    return daemon.transactions("/admin/list-billing?limit=500");
+  }
+
+  private List<String> logLines() {
+    return logs.list.stream().map(e -> e.getLevel() + " " + e.getFormattedMessage()).toList();
+  }
+
+  @Test
+  void aSignedSucceededPaymentTopsUpOnceAndItsRedeliveryCreditsNothing() throws Exception {
+    String body = succeeded("evt_1", CUSTOMER, "1999");
+    HttpResponse<Buffer> first = deliver(body, signed(body));
+    assertThat(first.statusCode()).as(first.bodyAsString()).isEqualTo(200);
+    assertThat(first.bodyAsJsonObject()).isEqualTo(new JsonObject().put("received", true).put("event_id", "evt_1")
+        .put("transaction", new JsonObject().put("txn_id", 1).put("user_sid", CUSTOMER).put("type", "topup")
+            .put("amount_cents", 1999).put("occurred_at", "2026-11-30T10:00:00Z").put("initiated_by", "stripe")
+            .putNull("source").put("note", "Stripe PaymentIntent pi_3N1").put("payment_id", "evt_1")));
+
+    // Stripe redelivers when it saw no 2xx in time: a minute later, signed anew.
+    clock.advance(Duration.ofMinutes(1));
+    HttpResponse<Buffer> again = deliver(body, signed(body));
+    assertThat(again.statusCode()).isEqualTo(200);
+    assertThat(again.bodyAsString()).isEqualTo(first.bodyAsString());
+
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1999);
+    assertThat(ledger()).hasSize(1);
+    assertThat(daemon.transactions("/admin/list-payments").getJsonObject(0)
+        .getString("payment_id")).isEqualTo("evt_1");
+  }
+
+  @Test
+  void aWrongSignatureIs400AndLoggedWithoutTheBody() throws Exception {
+    String body = succeeded("evt_1", CUSTOMER, "1999");
+    long t = clock.instant().getEpochSecond();
+    HttpResponse<Buffer> r = deliver(body, "t=" + t + ",v1=" + v1(t, body, SECRET + "-old"));
+    String refusal = "no v1 signature of the Stripe-Signature header matches the body; the event was not sent by "
+        + "the provider, or was changed, or METERD_PAYMENT_WEBHOOK_SECRET is not this endpoint's signing secret";
+    assertThat(r.statusCode()).isEqualTo(400);
+    assertThat(r.bodyAsJsonObject()).isEqualTo(new JsonObject().put("error", refusal));
+    // The body changed after signing: refused the same way.
+    String tampered = succeeded("evt_1", CUSTOMER, "199900");
+    assertThat(deliver(tampered, signed(body)).bodyAsJsonObject().getString("error")).isEqualTo(refusal);
+    HttpResponse<Buffer> unsigned = deliver(body, null);
+    assertThat(unsigned.statusCode()).isEqualTo(400);
+    assertThat(unsigned.bodyAsJsonObject().getString("error"))
+        .isEqualTo("the request has no Stripe-Signature header; payment events must be signed by the provider");
+
+    assertThat(daemon.call("GET", "/admin/wallets/" + CUSTOMER, RunningDaemon.ADMIN_TOKEN).statusCode()).isEqualTo(404);
+    assertThat(logLines()).hasSize(3).allSatisfy(line -> assertThat(line).startsWith(
+        "WARN payment webhook: refused an event from 127.0.0.1:").doesNotContain(CUSTOMER).doesNotContain("1999"));
+    assertThat(logLines().get(0)).endsWith(": " + refusal);
+  }
+
+  @Test
+  void anEventSignedSixMinutesAgoOrAheadIs400AndFiveMinutesIsAccepted() throws Exception {
+    String body = succeeded("evt_1", CUSTOMER, "1999");
+    String sixMinutesOld = signed(body);
+    long t = clock.instant().getEpochSecond();
+    clock.advance(Duration.ofMinutes(6));
+    HttpResponse<Buffer> old = deliver(body, sixMinutesOld);
+    assertThat(old.statusCode()).isEqualTo(400);
+    assertThat(old.bodyAsJsonObject()).isEqualTo(new JsonObject().put("error", "the Stripe-Signature timestamp " + t
+        + " is 360 seconds from this server's clock, more than the 300 allowed; a replayed or delayed event is "
+        + "refused (if every event is, check the server's clock)"));
+
+    clock.advance(Duration.ofMinutes(-12));
+    HttpResponse<Buffer> ahead = deliver(body, sixMinutesOld);
+    assertThat(ahead.statusCode()).isEqualTo(400);
+    assertThat(ahead.bodyAsJsonObject().getString("error")).startsWith("the Stripe-Signature timestamp " + t
+        + " is 360 seconds from this server's clock");
+    assertThat(daemon.call("GET", "/admin/wallets/" + CUSTOMER, RunningDaemon.ADMIN_TOKEN).statusCode()).isEqualTo(404);
+
+    clock.advance(Duration.ofMinutes(11));
+    assertThat(deliver(body, sixMinutesOld).statusCode()).as("five minutes old").isEqualTo(200);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1999);
+  }
+
+  @Test
+  void duringASecretsRotationAnyV1ValueMayBeTheRightOne() throws Exception {
+    String body = succeeded("evt_1", CUSTOMER, "1999");
+    long t = clock.instant().getEpochSecond();
+    HttpResponse<Buffer> r = deliver(body, "t=" + t + ",v1=" + v1(t, body, "whsec_the_previous_secret_000")
+        + ",v1=" + v1(t, body, SECRET));
+    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1999);
+  }
+
+  @Test
+  void otherEventsAndPaymentsForNoWalletAreAcknowledgedAndCreditNothing() throws Exception {
+    String refunded = "{\"id\":\"evt_2\",\"object\":\"event\",\"type\":\"charge.refunded\",\"data\":{\"object\":"
+        + "{\"id\":\"ch_1\",\"amount_refunded\":500,\"metadata\":{\"user_sid\":\"" + CUSTOMER + "\"}}}}";
+    HttpResponse<Buffer> other = deliver(refunded, signed(refunded));
+    assertThat(other.statusCode()).isEqualTo(200);
+    assertThat(other.bodyAsJsonObject()).isEqualTo(new JsonObject().put("received", true).put("event_id", "evt_2")
+        .put("ignored", "meterd records only payment_intent.succeeded events, not charge.refunded"));
+
+    String noUser = succeeded("evt_3", CUSTOMER, "1999").replace("\"metadata\": {\"user_sid\": \"" + CUSTOMER + "\"}",
+        "\"metadata\": {\"order\": \"42\"}");
+    HttpResponse<Buffer> forNoWallet = deliver(noUser, signed(noUser));
+    assertThat(forNoWallet.statusCode()).isEqualTo(200);
+    assertThat(forNoWallet.bodyAsJsonObject().getString("ignored"))
+        .isEqualTo("the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
+    String noMetadata = noUser.replace(",\n      \"metadata\": {\"order\": \"42\"}", "");
+    assertThat(noMetadata).doesNotContain("metadata");
+    HttpResponse<Buffer> withoutMetadata = deliver(noMetadata, signed(noMetadata));
+    assertThat(withoutMetadata.statusCode()).isEqualTo(200);
+    assertThat(withoutMetadata.bodyAsJsonObject().getString("ignored"))
+        .isEqualTo("the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
+    assertThat(ledger()).isEmpty();
+  }
+
+  @Test
+  void anAmountReceivedThatIsNotAnIntegerInRangeIs400AndNeverTruncated() throws Exception {
+    String rule = "data.object.amount_received must be an integer from 1 to 9223372036854775807 (whole cents, "
+        + "without a fraction or exponent), got ";
+    Map<String, String> quoted = new java.util.LinkedHashMap<>();
+    quoted.put("19.99", "19.99");
+    quoted.put("1e3", "1000.0");
+    quoted.put("\"1999\"", "\"1999\"");
+    quoted.put("0", "0");
+    quoted.put("-5", "-5");
+    quoted.put("18446744073709551716", "18446744073709551716");
+    quoted.put("null", "null");
+    int n = 0;
+    for (Map.Entry<String, String> amount : quoted.entrySet()) {
+      String body = succeeded("evt_" + n++, CUSTOMER, amount.getKey());
+      HttpResponse<Buffer> r = deliver(body, signed(body));
+      assertThat(r.statusCode()).as(amount.getKey()).isEqualTo(400);
+      assertThat(r.bodyAsJsonObject().getString("error")).as(amount.getKey()).isEqualTo(rule + amount.getValue());
+    }
+    assertThat(ledger()).isEmpty();
+    String largest = succeeded("evt_max", CUSTOMER, Long.toString(Long.MAX_VALUE));
+    assertThat(deliver(largest, signed(largest)).statusCode()).isEqualTo(200);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(Long.MAX_VALUE);
+  }
+
+  @Test
+  void theRouteNeedsNoAdminTokenAndIsNotServedWithoutASecret() throws Exception {
+    daemon.close();
+    daemon = new RunningDaemon(java.nio.file.Files.createDirectories(tmp.resolve("off")), repo, clock, "", Map.of());
+    String body = succeeded("evt_1", CUSTOMER, "1999");
+    HttpResponse<Buffer> r = deliver(body, signed(body));
+    assertThat(r.statusCode()).isEqualTo(404);
+    assertThat(r.bodyAsJsonObject()).isEqualTo(new JsonObject().put("error",
+        "no such endpoint: POST /webhooks/payments"));
+  }
+}

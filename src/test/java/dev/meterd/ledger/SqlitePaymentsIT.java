@@ -1,0 +1,138 @@
+package dev.meterd.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meterd.testing.MutableClock;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Payments in the SQLite store on real files: once per payment id across connections, and verified. */
+class SqlitePaymentsIT {
+
+  @TempDir
+  Path tmp;
+
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-30T10:00:00Z"));
+
+  private static PaymentStore.Payment topUp(String id, String user, long cents) {
+    return new PaymentStore.Payment(id, user, TxnType.TOPUP, cents, "alice", null);
+  }
+
+  private SqliteLedger open() {
+    return SqliteLedger.open(tmp.resolve("l.db"), clock);
+  }
+
+  private Connection jdbc() throws SQLException {
+    return DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("l.db"));
+  }
+
+  private long count(String table) throws SQLException {
+    try (Connection c = jdbc(); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT count(*) FROM " + table)) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  @Test
+  void twoConnectionsRecordingOnePaymentTwentyTimesCreditItOnce() throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(20);
+    try (SqliteLedger one = open(); SqliteLedger other = open()) {
+      CountDownLatch start = new CountDownLatch(1);
+      List<Future<PaymentStore.Outcome>> calls = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        SqliteLedger ledger = i % 2 == 0 ? one : other;
+        calls.add(pool.submit(() -> {
+          start.await();
+          return ledger.payments().record(topUp("pi_1", "u1", 500));
+        }));
+      }
+      start.countDown();
+      int credited = 0;
+      Set<LedgerTxn> txns = new HashSet<>();
+      for (Future<PaymentStore.Outcome> call : calls) {
+        PaymentStore.Outcome outcome = call.get(60, TimeUnit.SECONDS);
+        credited += outcome instanceof PaymentStore.Outcome.Credited ? 1 : 0;
+        txns.add(outcome.txn());
+      }
+      assertThat(credited).isEqualTo(1);
+      assertThat(txns).containsExactly(new LedgerTxn(1, "u1", TxnType.TOPUP, 500, clock.instant(), "alice", null, null,
+          null, null, "pi_1"));
+      assertThat(one.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(500);
+      assertThat(one.audit().verify()).isEmpty();
+    } finally {
+      pool.shutdownNow();
+    }
+    assertThat(count("ledger_txn")).isEqualTo(1);
+    assertThat(count("payment")).isEqualTo(1);
+  }
+
+  @Test
+  void aPaymentWhoseCreditFailsKeepsNoPaymentRow() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, Long.MAX_VALUE - 5, "setup", null);
+      assertThatThrownBy(() -> ledger.payments().record(topUp("pi_1", "u1", 10)))
+          .isInstanceOf(BalanceOutOfRangeException.class);
+      assertThat(count("payment")).isZero();
+      // The id is free: the payment is recorded once the wallet can take it.
+      assertThat(ledger.payments().record(topUp("pi_1", "u2", 10))).isInstanceOf(PaymentStore.Outcome.Credited.class);
+    }
+  }
+
+  @Test
+  void paymentsAreAppendOnly() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.payments().record(topUp("pi_1", "u1", 500));
+    }
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      assertThatThrownBy(() -> st.execute("UPDATE payment SET amount_cents = 1"))
+          .hasMessageContaining("payment is append-only: a payment maps to its transaction for good");
+      assertThatThrownBy(() -> st.execute("DELETE FROM payment"))
+          .hasMessageContaining("payment is append-only: a payment maps to its transaction for good");
+    }
+  }
+
+  @Test
+  void verifyFindsEveryPaymentThatNoLongerMapsToItsTransaction() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.payments().record(topUp("pi_1", "u1", 500));
+      ledger.payments().record(new PaymentStore.Payment("re_1", "u2", TxnType.REFUND, 30, "alice", "refund"));
+      ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
+      ledger.payments().record(topUp("pi_2", "u2", 7));
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      // What a bug or a hand at the database could do once the trigger is out of the way.
+      st.execute("DROP TRIGGER payment_no_update");
+      st.execute("UPDATE payment SET amount_cents = 999 WHERE payment_id = 'pi_1'");
+      st.execute("UPDATE payment SET txn_id = 3 WHERE payment_id = 're_1'");
+      st.execute("UPDATE payment SET txn_id = 99 WHERE payment_id = 'pi_2'");
+    }
+    try (SqliteLedger ledger = open()) {
+      assertThat(ledger.audit().verify()).containsExactly(
+          new Violation("payment_txn", "payment pi_1 (a topup of 999 cents to wallet u1) points at transaction 1, "
+              + "which is a topup of 500 cents to wallet u1"),
+          new Violation("payment_txn", "payment pi_2 (a topup of 7 cents to wallet u2) points at transaction 99, "
+              + "which does not exist"),
+          new Violation("payment_txn", "payment re_1 (a refund of 30 cents to wallet u2) points at transaction 3, "
+              + "which is a grant of 100 cents to wallet u1"));
+    }
+  }
+}
