@@ -261,7 +261,13 @@ class SqliteLedgerIT {
     }
     try (SqliteLedger ledger = open()) {
       assertThat(ledger.audit().verify()).extracting(Violation::rule)
-          .containsExactly("wallet_balance", "record_charge", "charge_amount", "node_total");
+          .containsExactly("wallet_balance", "record_charge", "charge_amount", "daily_spend", "daily_spend",
+              "node_total");
+      // The deleted record's day is short of its charge; the orphan's day (1970-01-01) has no counter.
+      assertThat(ledger.audit().verify()).filteredOn(v -> v.rule().equals("daily_spend")).extracting(Violation::message)
+          .containsExactly("wallet u1 counts 0 cents charged and 0 waived on 1970-01-01, but its records of that day "
+              + "were charged 3 and waived 0", "wallet u1 counts 11 cents charged and 0 waived on 2026-11-21, but its "
+              + "records of that day were charged 5 and waived 0");
       assertThat(ledger.audit().verify().get(0).message()).isEqualTo("wallet u2 has balance 49 but its transactions sum to 50");
     }
   }
