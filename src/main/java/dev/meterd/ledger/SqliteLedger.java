@@ -28,6 +28,7 @@ public final class SqliteLedger implements Ledger {
   private final SqliteWalletStore walletStore;
   private final SqliteReads reads;
   private final SqliteAudit audit;
+  private final SqliteOutbox outbox;
   /**
    * The run lock's file, beside the database's real path: every name of one database (relative,
    * absolute, through a symbolic link) must lock the same file.
@@ -38,7 +39,8 @@ public final class SqliteLedger implements Ledger {
     this.db = db;
     this.runLockFile = runLockFile;
     SqliteWalletRows rows = new SqliteWalletRows(db);
-    this.nodeStore = new SqliteNodeStore(db, rows);
+    this.outbox = new SqliteOutbox(db);
+    this.nodeStore = new SqliteNodeStore(db, rows, outbox);
     this.walletStore = new SqliteWalletStore(db, rows);
     this.reads = new SqliteReads(db, nodeStore);
     this.audit = new SqliteAudit(db);
@@ -109,6 +111,21 @@ public final class SqliteLedger implements Ledger {
   @Override
   public LedgerAudit audit() {
     return audit;
+  }
+
+  @Override
+  public Outbox outbox() {
+    return outbox;
+  }
+
+  /** For tests: the outbox's write side, and the connection its events are written on. */
+  SqliteOutbox outboxWriter() {
+    return outbox;
+  }
+
+  /** For tests: runs {@code work} as one write transaction of this ledger. */
+  <T> T write(String what, SqliteDb.SqlWork<T> work) {
+    return db.write(what, work);
   }
 
   @Override

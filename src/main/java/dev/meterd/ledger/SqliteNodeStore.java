@@ -20,6 +20,7 @@ final class SqliteNodeStore implements NodeStore {
 
   private final SqliteDb db;
   private final SqliteWalletRows rows;
+  private final SqliteOutbox outbox;
   /**
    * Committed wallets' ids (a wallet is never deleted, so an id once committed stays true). Only
    * a speed-up in front of the wallet table: a miss reads the table.
@@ -33,9 +34,10 @@ final class SqliteNodeStore implements NodeStore {
   private Map<String, NodeTrack> trackCache;
   private long trackCacheVersion;
 
-  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows) {
+  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteOutbox outbox) {
     this.db = db;
     this.rows = rows;
+    this.outbox = outbox;
     db.onRollback(this::dropTracks);
   }
 
@@ -45,6 +47,10 @@ final class SqliteNodeStore implements NodeStore {
 
   SqliteWalletRows rows() {
     return rows;
+  }
+
+  SqliteOutbox outbox() {
+    return outbox;
   }
 
   // ---- run mark
@@ -182,6 +188,7 @@ final class SqliteNodeStore implements NodeStore {
   public NodeState halt(String node, NodeError error, String haltedTreeId) {
     return db.write("halt node " + node, () -> {
       ensureNode(node);
+      Optional<NodeState> before = nodeByName(node);
       String now = db.clock.instant().toString();
       PreparedStatement ps = db.stmt("UPDATE node SET status = 'halted', error_kind = ?, "
           + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
@@ -201,13 +208,16 @@ final class SqliteNodeStore implements NodeStore {
         clearRunMark();
       }
       refreshTrack(node);
-      return nodeByName(node).orElseThrow();
+      NodeState after = nodeByName(node).orElseThrow();
+      NodeEvents.halted(outbox, before, after);
+      return after;
     });
   }
 
   @Override
   public Optional<NodeState> resume(String node) {
     return db.write("resume node " + node, () -> {
+      Optional<NodeState> before = nodeByName(node);
       PreparedStatement ps = db.stmt("UPDATE node SET status = 'ok', error_kind = NULL, "
           + "error_file = NULL, error_line = NULL, error_message = NULL, halted_since = NULL, "
           + "halted_tree_id = NULL WHERE name = ?");
@@ -217,6 +227,7 @@ final class SqliteNodeStore implements NodeStore {
       }
       // The next poll must look at the nodes even if the branch tip has not moved.
       clearRunMark();
+      NodeEvents.resumed(outbox, before, NodeEvents.ResumeReason.RESUME);
       refreshTrack(node);
       return nodeByName(node);
     });
