@@ -50,14 +50,18 @@ public final class AdminApi {
   private final Supplier<String> metrics;
   private final long maxGrantCents;
   private final AdminPages pages;
+  private final WebhookDeliveries webhooks;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
    *     for the request's own {@code http://} + Host
+   * @param webhookTarget where webhook events are delivered (scheme, host, port), or null when no
+   *     {@code [notify] webhook_url} is set
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock) {
+      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock, String webhookTarget) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
+    this.webhooks = new WebhookDeliveries(vertx, ledger, pages, webhookTarget);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -89,6 +93,7 @@ public final class AdminApi {
     router.get("/admin/wallets/:user").handler(this::wallet);
     router.post("/admin/wallets/:user/grant").handler(this::grant);
     router.get("/admin/usage/summary").handler(this::usageSummary);
+    webhooks.mount(router);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
         + ctx.request().path()));
     router.errorHandler(413, ctx -> error(ctx, 413, "request body over " + MAX_BODY_BYTES + " bytes"));
@@ -249,6 +254,11 @@ public final class AdminApi {
   // ---- plumbing
 
   private void blocking(RoutingContext ctx, Callable<JsonObject> work) {
+    blocking(vertx, ctx, work);
+  }
+
+  /** Runs {@code work} on a worker thread and answers 200 with its JSON, or the error it failed with. */
+  static void blocking(Vertx vertx, RoutingContext ctx, Callable<JsonObject> work) {
     Future<JsonObject> result = vertx.executeBlocking(work, false);
     result.onSuccess(json -> json(ctx, 200, json)).onFailure(e -> fail(ctx, e));
   }
@@ -278,7 +288,7 @@ public final class AdminApi {
     }
   }
 
-  private static void fail(RoutingContext ctx, Throwable e) {
+  static void fail(RoutingContext ctx, Throwable e) {
     if (e instanceof ApiException api) {
       error(ctx, api.status, api.getMessage());
     } else if (e instanceof RunInProgressException) {
@@ -308,7 +318,7 @@ public final class AdminApi {
     json(ctx, status, new JsonObject().put("error", message));
   }
 
-  private static int intParam(RoutingContext ctx, String name, int fallback, int min, int max) {
+  static int intParam(RoutingContext ctx, String name, int fallback, int min, int max) {
     String text = ctx.request().getParam(name);
     if (text == null) {
       return fallback;

@@ -333,7 +333,7 @@ final class AdminPages {
 
   // ---- rendering
 
-  private void page(RoutingContext ctx, String name, Callable<Map<String, Object>> model) {
+  void page(RoutingContext ctx, String name, Callable<Map<String, Object>> model) {
     vertx.executeBlocking(() -> {
       Map<String, Object> values = new HashMap<>(model.call());
       values.put("page", name);

@@ -115,7 +115,8 @@ class AdminPagesIT {
     String encodedUser = java.net.URLEncoder.encode(HOSTILE, java.nio.charset.StandardCharsets.UTF_8);
     Map<String, Document> pages = new TreeMap<>();
     for (String path : List.of("/admin/ui/", "/admin/ui/users", "/admin/ui/users/" + encodedUser,
-        "/admin/ui/users?q=" + encodedUser, "/admin/ui/payments", "/admin/ui/aggregator", "/admin/ui/login")) {
+        "/admin/ui/users?q=" + encodedUser, "/admin/ui/payments", "/admin/ui/aggregator", "/admin/ui/deliveries",
+        "/admin/ui/deliveries?status=failed", "/admin/ui/login")) {
       HttpResponse<Buffer> r = page(path, cookie);
       assertThat(r.statusCode()).as(path).isEqualTo(200);
       assertThat(r.getHeader("Content-Security-Policy")).as(path).isEqualTo(AdminPages.CSP);
