@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The admin pages in a real browser: headless Chromium (Debian's package, installed by .ci/run)
-# logs in, loads the overview, the aggregator and the users, saves screenshots, and asserts on
-# the rendered DOM. Screenshots stay in $METERD_SCREENSHOTS (default: a temp folder, printed).
+# logs in, loads the overview, the aggregator, the users and the webhook deliveries, saves
+# screenshots, and asserts on the rendered DOM. A webhook receiver verifies every event with the
+# Standard Webhooks reference library; it is down (500) until the halted node's event is given up
+# (after 1 s), then up, and the page's Retry button delivers the event.
+# Screenshots stay in $METERD_SCREENSHOTS (default: a temp folder, printed).
 set -euo pipefail
 
 SMOKE=smoke_browser
@@ -11,7 +14,7 @@ shots=${METERD_SCREENSHOTS:-$(mktemp -d)}
 mkdir -p "$shots"
 log="$work/serve.log"
 
-# The checker's one dependency, pinned in smoke/browser/package.json, from the npm registry.
+# The checker's and the receiver's dependencies, pinned in smoke/browser/package.json, from the npm registry.
 (cd "$here/smoke/browser" && npm install --no-audit --no-fund --silent > /dev/null)
 
 cd "$work"
@@ -28,10 +31,18 @@ git clone -q usage.git clone 2>/dev/null
   git add -A && git commit -qm seed && git push -q origin main
 )
 port=$(free_port)
+hook_port=$(free_port)
 token="browser-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-printf '[source]\nurl = "%s"\n[storage]\npath = "%s"\n[aggregator]\ninterval_seconds = 3600\n[http]\nlisten = "127.0.0.1:%s"\n' \
-  "$work/usage.git" "$work/meterd.db" "$port" > meterd.toml
-METERD_ADMIN_TOKEN="$token" java -jar "$jar" serve --config meterd.toml > serve.log 2>&1 &
+secret="whsec_$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')"
+touch "$work/receiver-down"
+node "$here/smoke/browser/receiver.mjs" "$hook_port" "$secret" "$work/hooks.log" "$work/receiver-down" &
+receiver=$!
+trap 'kill "$receiver" 2>/dev/null; cleanup' EXIT
+# meterd's first attempt must find the receiver listening: a connection opened and closed is no request.
+for _ in $(seq 1 100); do (: > "/dev/tcp/127.0.0.1/$hook_port") 2>/dev/null && break; sleep 0.1; done
+printf '[source]\nurl = "%s"\n[storage]\npath = "%s"\n[aggregator]\ninterval_seconds = 3600\n[http]\nlisten = "127.0.0.1:%s"\n[notify]\nwebhook_url = "http://127.0.0.1:%s/hook"\ngive_up_after_seconds = 1\n' \
+  "$work/usage.git" "$work/meterd.db" "$port" "$hook_port" > meterd.toml
+METERD_ADMIN_TOKEN="$token" METERD_WEBHOOK_SECRET="$secret" java -jar "$jar" serve --config meterd.toml > serve.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   state=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/admin/aggregator-state" || true)
@@ -39,8 +50,26 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 [[ "$state" == *'"halted"'* ]] || fail "the first run did not finish: $state"
+for _ in $(seq 1 150); do
+  deliveries=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/admin/webhooks/deliveries?status=failed")
+  [[ "$deliveries" == *'"node.halted"'* ]] && break
+  sleep 0.2
+done
+[[ "$deliveries" == *'"node.halted"'* ]] || fail "the halted node's webhook was not given up: $deliveries"
+rm "$work/receiver-down"
 
 node "$here/smoke/browser/check.mjs" "http://127.0.0.1:$port" "$token" "$shots" || fail "the browser check failed"
-for s in overview aggregator users; do [ -s "$shots/$s.png" ] || fail "no screenshot $s.png"; done
+for s in overview aggregator users deliveries-failed deliveries; do [ -s "$shots/$s.png" ] || fail "no screenshot $s.png"; done
+# Every request the receiver got: one event under one webhook-id, signed as the reference library
+# verifies, refused while it was down (once or twice, as the worker's polls fell within the second
+# before the give-up), and accepted once after the retry.
+python3 - "$work/hooks.log" <<'PY' || fail "the webhook receiver's log is not as expected: $(cat "$work/hooks.log")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+statuses = [l["status"] for l in lines]
+assert statuses in ([500, 204], [500, 500, 204]), lines
+assert all(l["verified"] and l["type"] == "node.halted" for l in lines), lines
+assert len({l["id"] for l in lines}) == 1, lines
+PY
 stop_server
 echo "smoke_browser: ok (screenshots in $shots)"

@@ -58,18 +58,22 @@ public final class AdminApi {
   private final java.time.Clock clock;
   /** Empty when {@value PaymentWebhook#SECRET_ENV} is not set: then its route is not served. */
   private final Optional<PaymentWebhook> paymentWebhook;
+  private final WebhookDeliveries webhooks;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
    *     for the request's own {@code http://} + Host
    * @param paymentWebhookSecret the payment provider's signing secret (see
    *     {@link PaymentWebhook#secretFrom}), or empty to serve no payment webhook
+   * @param webhookTarget where webhook events are delivered (scheme, host, port), or null when no
+   *     {@code [notify] webhook_url} is set
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
       Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
-      Optional<String> paymentWebhookSecret) {
+      Optional<String> paymentWebhookSecret, String webhookTarget) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
     this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock));
+    this.webhooks = new WebhookDeliveries(vertx, ledger, pages, webhookTarget);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -111,6 +115,7 @@ public final class AdminApi {
     router.post("/admin/wallets/:user/topup").handler(ctx -> payment(ctx, TxnType.TOPUP));
     router.post("/admin/wallets/:user/refund").handler(ctx -> payment(ctx, TxnType.REFUND));
     router.get("/admin/usage/summary").handler(this::usageSummary);
+    webhooks.mount(router);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
         + ctx.request().path()));
     router.errorHandler(413, ctx -> error(ctx, 413, "request body over " + MAX_BODY_BYTES + " bytes"));
@@ -321,6 +326,11 @@ public final class AdminApi {
   // ---- plumbing
 
   private void blocking(RoutingContext ctx, Callable<JsonObject> work) {
+    blocking(vertx, ctx, work);
+  }
+
+  /** Runs {@code work} on a worker thread and answers 200 with its JSON, or the error it failed with. */
+  static void blocking(Vertx vertx, RoutingContext ctx, Callable<JsonObject> work) {
     Future<JsonObject> result = vertx.executeBlocking(work, false);
     result.onSuccess(json -> json(ctx, 200, json)).onFailure(e -> fail(ctx, e));
   }
@@ -398,7 +408,7 @@ public final class AdminApi {
     json(ctx, status, new JsonObject().put("error", message));
   }
 
-  private static int intParam(RoutingContext ctx, String name, int fallback, int min, int max) {
+  static int intParam(RoutingContext ctx, String name, int fallback, int min, int max) {
     String text = ctx.request().getParam(name);
     if (text == null) {
       return fallback;

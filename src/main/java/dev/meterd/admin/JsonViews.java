@@ -3,6 +3,7 @@ package dev.meterd.admin;
 import dev.meterd.engine.NodeOutcome;
 import dev.meterd.engine.RunSummary;
 import dev.meterd.ledger.BudgetAlert;
+import dev.meterd.ledger.Delivery;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeError;
@@ -166,6 +167,25 @@ public final class JsonViews {
         .put("source", source)
         .put("note", t.note())
         .put("payment_id", t.paymentId());
+  }
+
+  /** A webhook event and its delivery: {@code event} is the JSON posted, as posted. */
+  public static JsonObject delivery(Delivery d) {
+    return new JsonObject()
+        .put("event_id", d.eventId())
+        .put("type", d.type())
+        .put("status", d.status().sqlName())
+        .put("attempts", d.attempts())
+        .put("created_at", time(d.createdAt()))
+        .put("next_attempt_at", time(d.nextAttemptAt()))
+        .put("last_attempt_at", time(d.lastAttemptAt()))
+        .put("last_error", d.lastError())
+        .put("last_status_code", d.lastStatusCode())
+        .put("delivered_at", time(d.deliveredAt()))
+        .put("failed_at", time(d.failedAt()))
+        .put("retried_by", d.retriedBy())
+        .put("retried_at", time(d.retriedAt()))
+        .put("event", new JsonObject(d.body()));
   }
 
   public static JsonObject verifyReport(List<Violation> violations) {

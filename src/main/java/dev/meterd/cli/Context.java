@@ -58,7 +58,7 @@ final class Context implements AutoCloseable {
   Context withInterval(java.time.Duration interval) {
     MeterdConfig c = config;
     return new Context(main, new MeterdConfig(c.source(), c.storage(), new MeterdConfig.Aggregator(interval,
-        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin(), c.credit()));
+        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin(), c.credit(), c.webhooks()));
   }
 
   SqliteLedger ledger() {

@@ -5,6 +5,7 @@ import dev.meterd.admin.PaymentWebhook;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.notify.WebhookSigner;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -78,6 +79,16 @@ final class ServeCommand implements Callable<Integer> {
   private Duration demoInterval;
   private String demoBanner;
 
+  /** The signer of METERD_WEBHOOK_SECRET, needed when [notify] webhook_url is set; null otherwise. */
+  private WebhookSigner webhookSigner(Context ctx) {
+    if (ctx.config.webhooks().webhookUrl() == null) {
+      return null;
+    }
+    return WebhookSigner.fromEnv(main.env).orElseThrow(() -> new UsageException("[notify] webhook_url is set but "
+        + WebhookSigner.ENV + " is not: set it to the secret the receiver verifies with, whsec_ followed by a base64 "
+        + "key of 24 to 64 bytes (e.g. from `echo whsec_$(openssl rand -base64 32)`)"));
+  }
+
   private int serve() throws Exception {
     Context ctx = main.context();
     if (demoInterval != null) {
@@ -91,6 +102,7 @@ final class ServeCommand implements Callable<Integer> {
     }
     Optional<String> paymentWebhookSecret = PaymentWebhook.secretFrom(main.env);
     BatchParser parser = ctx.parser();
+    WebhookSigner signer = webhookSigner(ctx);
     CountDownLatch stop = new CountDownLatch(1);
     // Handled signals replace the JVM's default exit (status 143), so a clean stop exits 0.
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
@@ -100,7 +112,7 @@ final class ServeCommand implements Callable<Integer> {
     Daemon started;
     try {
       started = Daemon.start(ctx.config, tokens, parser, ctx.source(), ctx.ledger(), apiLedger, ctx.clock,
-          paymentWebhookSecret);
+          paymentWebhookSecret, signer);
     } catch (java.net.BindException e) {
       throw new UsageException("cannot listen on " + ctx.config.http().listen() + ": " + e.getMessage()
           + "; set [http] listen to a free address");

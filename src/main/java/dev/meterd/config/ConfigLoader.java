@@ -45,6 +45,9 @@ public final class ConfigLoader {
   static final String ENFORCEMENT_ENABLED = "enabled";
   static final String CURRENCY = "currency";
   static final String THRESHOLDS_PCT = "thresholds_pct";
+  static final String WEBHOOK_URL = "webhook_url";
+  static final String GIVE_UP_AFTER_SECONDS = "give_up_after_seconds";
+  static final String NOTIFY_TIMEOUT_SECONDS = "timeout_seconds";
 
   private static final Map<String, Set<String>> KNOWN = Map.of(
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
@@ -55,7 +58,8 @@ public final class ConfigLoader {
       "admin", Set.of(TOKENS_FILE, MAX_GRANT_CENTS),
       "enforcement", Set.of(ENFORCEMENT_ENABLED),
       "billing", Set.of(CURRENCY),
-      "alerts", Set.of(THRESHOLDS_PCT));
+      "alerts", Set.of(THRESHOLDS_PCT),
+      "notify", Set.of(WEBHOOK_URL, GIVE_UP_AFTER_SECONDS, NOTIFY_TIMEOUT_SECONDS));
 
   private final List<String> problems = new ArrayList<>();
   private TomlTable doc;
@@ -143,7 +147,8 @@ public final class ConfigLoader {
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
         new MeterdConfig.Http(listen, publicOrigin()),
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant),
-        credit());
+        credit(),
+        notifyConfig());
   }
 
   private MeterdConfig.Credit credit() {
@@ -192,6 +197,30 @@ public final class ConfigLoader {
     return b;
   }
 
+  private MeterdConfig.Webhooks notifyConfig() {
+    long giveUp = integer("notify", GIVE_UP_AFTER_SECONDS, MeterdConfig.Webhooks.DEFAULT_GIVE_UP_AFTER.toSeconds(), 1,
+        365L * 86_400);
+    long timeout = integer("notify", NOTIFY_TIMEOUT_SECONDS, MeterdConfig.Webhooks.DEFAULT_TIMEOUT.toSeconds(), 1, 300);
+    return new MeterdConfig.Webhooks(webhookUrl(), Duration.ofSeconds(giveUp), Duration.ofSeconds(timeout));
+  }
+
+  /** {@code [notify] webhook_url}, or null when unset. */
+  private URI webhookUrl() {
+    String url = string("notify", WEBHOOK_URL, null);
+    if (url == null) {
+      return null;
+    }
+    // The value is not quoted back: its query may carry the receiver's own token.
+    String problem = "notify.webhook_url must be the absolute http or https URL of the webhook receiver, e.g. "
+        + "\"https://hooks.example.org/meterd\"";
+    URI uri = httpUrl(url, problem);
+    if (uri != null && (uri.getRawUserInfo() != null || uri.getRawFragment() != null)) {
+      problems.add(problem + ", without user info or fragment");
+      return null;
+    }
+    return uri;
+  }
+
   /**
    * {@code [http] public_url} as an origin: scheme and host in lower case, the port only when it
    * is not the scheme's default, as a browser writes the Origin header; null when unset.
@@ -204,17 +233,12 @@ public final class ConfigLoader {
     // The value is not quoted back: its user info, if any, may be a secret.
     String problem = "http.public_url must be the absolute http or https URL the admin pages are served at, e.g. "
         + "\"https://meterd.example.org\"";
-    URI uri;
-    try {
-      uri = new URI(url);
-    } catch (URISyntaxException e) {
-      problems.add(problem + "; it is not a valid URL");
+    URI uri = httpUrl(url, problem);
+    if (uri == null) {
       return null;
     }
-    String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
-    if (!(scheme.equals("http") || scheme.equals("https")) || uri.getHost() == null) {
-      problems.add(problem);
-    } else if (uri.getRawUserInfo() != null || uri.getRawQuery() != null || uri.getRawFragment() != null) {
+    String scheme = uri.getScheme().toLowerCase(Locale.ROOT);
+    if (uri.getRawUserInfo() != null || uri.getRawQuery() != null || uri.getRawFragment() != null) {
       problems.add(problem + ", without user info, query or fragment");
     } else if (!(uri.getRawPath().isEmpty() || uri.getRawPath().equals("/"))) {
       problems.add(problem + ", without a path: the pages are at /admin/ui/ of that origin (a proxy that adds a "
@@ -225,6 +249,23 @@ public final class ConfigLoader {
       return scheme + "://" + uri.getHost().toLowerCase(Locale.ROOT) + (defaultPort ? "" : ":" + port);
     }
     return null;
+  }
+
+  /** {@code url} parsed, when it is an absolute http or https URL with a host; else {@code problem} is listed. */
+  private URI httpUrl(String url, String problem) {
+    URI uri;
+    try {
+      uri = new URI(url);
+    } catch (URISyntaxException e) {
+      problems.add(problem + "; it is not a valid URL");
+      return null;
+    }
+    String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+    if (!(scheme.equals("http") || scheme.equals("https")) || uri.getHost() == null) {
+      problems.add(problem);
+      return null;
+    }
+    return uri;
   }
 
   private MeterdConfig.Forge forge() {

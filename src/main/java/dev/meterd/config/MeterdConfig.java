@@ -14,9 +14,10 @@ import java.util.List;
  * @param http the daemon's listener
  * @param admin admin tokens and limits
  * @param credit the rules of prepaid credit
+ * @param webhooks where webhook events go ([notify])
  */
 public record MeterdConfig(Source source, Storage storage, Aggregator aggregator, Http http, Admin admin,
-    Credit credit) {
+    Credit credit, Webhooks webhooks) {
 
   /**
    * @param alertThresholdsPct {@code [alerts] thresholds_pct}: ascending percentages of a monthly budget
@@ -108,14 +109,29 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    */
   public record Admin(Path tokensFile, long maxGrantCents) {}
 
+  /**
+   * The webhook receiver ({@code [notify]}); the signing secret comes from the environment.
+   *
+   * @param webhookUrl the receiver's absolute http(s) URL, or null: events are recorded in the
+   *     outbox and wait there, undelivered
+   * @param giveUpAfter how long after an event was written its delivery is retried before it is
+   *     marked failed
+   * @param timeout how long connecting to the receiver, and waiting for its answer, may take
+   */
+  public record Webhooks(java.net.URI webhookUrl, Duration giveUpAfter, Duration timeout) {
+
+    public static final Duration DEFAULT_GIVE_UP_AFTER = Duration.ofDays(3);
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
+  }
+
   public MeterdConfig withStoragePath(Path path) {
-    return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin, credit);
+    return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin, credit, webhooks);
   }
 
   /** A git source at {@code url} (the --source option), whatever the file said. */
   public MeterdConfig withSourceUrl(String url) {
     return new MeterdConfig(new Source(Source.GIT, url, source.branch(), source.cloneDir(), null, source.timeout()),
         storage,
-        aggregator, http, admin, credit);
+        aggregator, http, admin, credit, webhooks);
   }
 }

@@ -7,6 +7,8 @@ import dev.meterd.config.MeterdConfig;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.ledger.Ledger;
+import dev.meterd.notify.WebhookSigner;
+import dev.meterd.notify.WebhookWorker;
 import dev.meterd.source.BatchSource;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
@@ -18,11 +20,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The running daemon: aggregation on a timer and on demand, and the HTTP server.
+ * The running daemon: aggregation on a timer and on demand, the HTTP server, and the webhook
+ * worker when {@code [notify] webhook_url} is set.
  *
  * <p>The aggregator and the HTTP handlers each have their own ledger (their own SQLite
  * connection): a node's transaction in progress on one is never seen, or joined, by a request
- * on the other; the write lock serializes them.
+ * on the other; the write lock serializes them. The webhook worker shares the HTTP handlers'
+ * ledger: its reads and writes are as short as theirs, and it posts on its own thread.
  */
 public final class Daemon implements AutoCloseable {
 
@@ -32,12 +36,15 @@ public final class Daemon implements AutoCloseable {
   private final Vertx vertx;
   private final AggregationService service;
   private final HttpVerticle http;
+  private final WebhookWorker webhooks;
   private final AutoCloseable[] resources;
 
-  private Daemon(Vertx vertx, AggregationService service, HttpVerticle http, AutoCloseable... resources) {
+  private Daemon(Vertx vertx, AggregationService service, HttpVerticle http, WebhookWorker webhooks,
+      AutoCloseable... resources) {
     this.vertx = vertx;
     this.service = service;
     this.http = http;
+    this.webhooks = webhooks;
     this.resources = resources;
   }
 
@@ -47,12 +54,19 @@ public final class Daemon implements AutoCloseable {
    *
    * @param paymentWebhookSecret the payment provider's signing secret, or empty to serve no
    *     payment webhook
+   * @param webhookSigner signs webhook events; null only when {@code [notify] webhook_url} is unset
    */
   public static Daemon start(MeterdConfig config, AdminTokens tokens, BatchParser parser, BatchSource source,
-      Ledger runLedger, Ledger apiLedger, Clock clock, Optional<String> paymentWebhookSecret) throws Exception {
+      Ledger runLedger, Ledger apiLedger, Clock clock, Optional<String> paymentWebhookSecret,
+      WebhookSigner webhookSigner) throws Exception {
     if (tokens.isEmpty()) {
       throw new IllegalStateException("no admin token configured");
     }
+    if (config.webhooks().webhookUrl() != null && webhookSigner == null) {
+      throw new IllegalStateException("[notify] webhook_url is set but no signing secret was given");
+    }
+    WebhookWorker webhooks = WebhookWorker.create(config.webhooks(), webhookSigner, apiLedger.outbox(), clock)
+        .orElse(null);
     Vertx vertx = Vertx.vertx();
     try {
       Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.NONE);
@@ -62,15 +76,24 @@ public final class Daemon implements AutoCloseable {
       int colon = listen.lastIndexOf(':');
       String host = listen.substring(0, colon).replace("[", "").replace("]", "");
       int port = Integer.parseInt(listen.substring(colon + 1));
+      String webhookTarget = webhooks == null ? null : webhooks.target();
       HttpVerticle http = new HttpVerticle(host, port, v -> new AdminApi(v, apiLedger, tokens, service,
-          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock, paymentWebhookSecret)
+          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock, paymentWebhookSecret,
+          webhookTarget)
           .router());
       await(vertx.deployVerticle(http));
       await(vertx.deployVerticle(new AggregationVerticle(service, config.aggregator().interval()),
           new DeploymentOptions()));
       log.info("meterd serving on http://{}:{} (aggregation every {} s)", host, http.actualPort(),
           config.aggregator().interval().toSeconds());
-      return new Daemon(vertx, service, http, source, runLedger, apiLedger);
+      if (webhooks != null) {
+        webhooks.start();
+        log.info("webhook events go to {} (retried for up to {} s)", webhooks.target(),
+            config.webhooks().giveUpAfter().toSeconds());
+      } else {
+        log.info("no [notify] webhook_url: webhook events are recorded and wait in the outbox");
+      }
+      return new Daemon(vertx, service, http, webhooks, source, runLedger, apiLedger);
     } catch (Exception e) {
       await(vertx.close());
       throw e;
@@ -81,11 +104,17 @@ public final class Daemon implements AutoCloseable {
     return http.actualPort();
   }
 
-  /** Lets the node transaction in flight finish, stops the HTTP server, and closes everything. */
+  /**
+   * Stops the webhook worker (its attempt in flight may finish), lets the node transaction in
+   * flight finish, stops the HTTP server, and closes everything.
+   */
   @Override
   public void close() throws Exception {
     log.info("meterd stopping: finishing the node in flight");
     try {
+      if (webhooks != null) {
+        webhooks.close();
+      }
       await(service.shutdown());
       await(vertx.close());
     } finally {

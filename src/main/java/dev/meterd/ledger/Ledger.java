@@ -5,8 +5,8 @@ import java.util.Optional;
 /**
  * One open store, as the small parts its callers need: the engine's {@link NodeStore}, the
  * {@link WalletStore} for credits, the {@link PaymentStore} for top-ups and refunds, the
- * {@link LedgerReads} of the API and the pages, the {@link LedgerAudit} of {@code verify}, and
- * the run lock. {@link SqliteLedger} is the embedded
+ * {@link LedgerReads} of the API and the pages, the {@link LedgerAudit} of {@code verify}, the
+ * {@link Outbox} of webhook events, and the run lock. {@link SqliteLedger} is the embedded
  * store; callers see only these interfaces, so a shared store (PostgreSQL) can follow.
  *
  * <p>Failures of the store itself are {@link LedgerException}s.
@@ -22,6 +22,9 @@ public interface Ledger extends AutoCloseable {
   LedgerReads reads();
 
   LedgerAudit audit();
+
+  /** The webhook outbox's delivery side: the worker's claims and outcomes, the admin's list. */
+  Outbox outbox();
 
   /** Takes the store's run lock; empty when another run (in any process) holds it. */
   Optional<RunLock> tryLockRun();

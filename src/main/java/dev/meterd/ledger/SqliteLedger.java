@@ -30,6 +30,7 @@ public final class SqliteLedger implements Ledger {
   private final SqlitePayments payments;
   private final SqliteReads reads;
   private final SqliteAudit audit;
+  private final SqliteOutbox outbox;
   /**
    * The run lock's file, beside the database's real path: every name of one database (relative,
    * absolute, through a symbolic link) must lock the same file.
@@ -40,9 +41,10 @@ public final class SqliteLedger implements Ledger {
     this.db = db;
     this.runLockFile = runLockFile;
     SqliteWalletRows rows = new SqliteWalletRows(db);
+    this.outbox = new SqliteOutbox(db);
     SqliteWalletCache walletCache = new SqliteWalletCache();
     SqliteSpend spend = new SqliteSpend(db, rules);
-    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend);
+    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.payments = new SqlitePayments(db, rows);
     this.reads = new SqliteReads(db, nodeStore);
@@ -124,6 +126,21 @@ public final class SqliteLedger implements Ledger {
   @Override
   public LedgerAudit audit() {
     return audit;
+  }
+
+  @Override
+  public Outbox outbox() {
+    return outbox;
+  }
+
+  /** For tests: the outbox's write side, and the connection its events are written on. */
+  SqliteOutbox outboxWriter() {
+    return outbox;
+  }
+
+  /** For tests: runs {@code work} as one write transaction of this ledger. */
+  <T> T write(String what, SqliteDb.SqlWork<T> work) {
+    return db.write(what, work);
   }
 
   @Override

@@ -20,6 +20,7 @@ final class SqliteNodeStore implements NodeStore {
   private final SqliteWalletRows rows;
   final SqliteWalletCache walletCache;
   final SqliteSpend spend;
+  final SqliteOutbox outbox;
   /**
    * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
    * committed (PRAGMA data_version moved), patched row by row after this connection's own writes,
@@ -28,11 +29,13 @@ final class SqliteNodeStore implements NodeStore {
   private Map<String, NodeTrack> trackCache;
   private long trackCacheVersion;
 
-  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend) {
+  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend,
+      SqliteOutbox outbox) {
     this.db = db;
     this.rows = rows;
     this.walletCache = walletCache;
     this.spend = spend;
+    this.outbox = outbox;
     db.onRollback(this::dropTracks);
   }
 
@@ -42,6 +45,10 @@ final class SqliteNodeStore implements NodeStore {
 
   SqliteWalletRows rows() {
     return rows;
+  }
+
+  SqliteOutbox outbox() {
+    return outbox;
   }
 
   // ---- run mark
@@ -171,6 +178,7 @@ final class SqliteNodeStore implements NodeStore {
   public NodeState halt(String node, NodeError error, String haltedTreeId) {
     return db.write("halt node " + node, () -> {
       ensureNode(node);
+      Optional<NodeState> before = nodeByName(node);
       String now = db.clock.instant().toString();
       PreparedStatement ps = db.stmt("UPDATE node SET status = 'halted', error_kind = ?, "
           + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
@@ -190,13 +198,16 @@ final class SqliteNodeStore implements NodeStore {
         clearRunMark();
       }
       refreshTrack(node);
-      return nodeByName(node).orElseThrow();
+      NodeState after = nodeByName(node).orElseThrow();
+      NodeEvents.halted(outbox, before, after);
+      return after;
     });
   }
 
   @Override
   public Optional<NodeState> resume(String node) {
     return db.write("resume node " + node, () -> {
+      Optional<NodeState> before = nodeByName(node);
       PreparedStatement ps = db.stmt("UPDATE node SET status = 'ok', error_kind = NULL, "
           + "error_file = NULL, error_line = NULL, error_message = NULL, halted_since = NULL, "
           + "halted_tree_id = NULL WHERE name = ?");
@@ -206,6 +217,7 @@ final class SqliteNodeStore implements NodeStore {
       }
       // The next poll must look at the nodes even if the branch tip has not moved.
       clearRunMark();
+      NodeEvents.resumed(outbox, before, NodeEvents.ResumeReason.RESUME);
       refreshTrack(node);
       return nodeByName(node);
     });

@@ -293,7 +293,9 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     }
   }
 
+  /** Moves the cursor and clears a halt: a halted node that a run consumed is resumed. */
   private void moveCursor(NodeCursor cursor) throws SQLException {
+    NodeEvents.resumed(store.outbox(), store.nodeByName(node), NodeEvents.ResumeReason.RUN);
     PreparedStatement ps = db.stmt("UPDATE node SET last_commit_sha = ?, tree_id = ?, "
         + "status = 'ok', error_kind = NULL, error_file = NULL, error_line = NULL, error_message = NULL, "
         + "halted_since = NULL, halted_tree_id = NULL, warning = ?, last_run_at = ?, "

@@ -115,10 +115,13 @@ class AdminPagesIT {
     String encodedUser = java.net.URLEncoder.encode(HOSTILE, java.nio.charset.StandardCharsets.UTF_8);
     Map<String, Document> pages = new TreeMap<>();
     for (String path : List.of("/admin/ui/", "/admin/ui/users", "/admin/ui/users/" + encodedUser,
-        "/admin/ui/users?q=" + encodedUser, "/admin/ui/payments", "/admin/ui/aggregator", "/admin/ui/login")) {
+        "/admin/ui/users?q=" + encodedUser, "/admin/ui/payments", "/admin/ui/aggregator", "/admin/ui/deliveries",
+        "/admin/ui/deliveries?status=failed", "/admin/ui/login")) {
       HttpResponse<Buffer> r = page(path, cookie);
       assertThat(r.statusCode()).as(path).isEqualTo(200);
       assertThat(r.getHeader("Content-Security-Policy")).as(path).isEqualTo(AdminPages.CSP);
+      // With no-referrer, Chromium posts the pages' forms with "Origin: null", refused as cross-origin.
+      assertThat(r.getHeader("Referrer-Policy")).as(path).isEqualTo("same-origin");
       assertThat(r.getHeader("Content-Type")).as(path).isEqualTo("text/html; charset=utf-8");
       Document doc = Jsoup.parse(r.bodyAsString(), "http://127.0.0.1/");
       pages.put(path, doc);

@@ -396,6 +396,24 @@ class MainIT {
   }
 
   @Test
+  void serveRefusesAWebhookUrlWithoutAValidSigningSecret() throws Exception {
+    Path config = tmp.resolve("notify.toml");
+    java.nio.file.Files.writeString(config, "[notify]\nwebhook_url = \"http://127.0.0.1:9/hook\"\n");
+    Map<String, String> token = Map.of("METERD_ADMIN_TOKEN", "admin-token-0123456789");
+    assertThat(withEnv(token, "serve", "--config", config.toString(), "--db", tmp.resolve("m.db").toString()))
+        .isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: [notify] webhook_url is set but METERD_WEBHOOK_SECRET is not: set it to "
+        + "the secret the receiver verifies with, whsec_ followed by a base64 key of 24 to 64 bytes (e.g. from "
+        + "`echo whsec_$(openssl rand -base64 32)`)");
+    Map<String, String> badSecret = new java.util.HashMap<>(token);
+    badSecret.put("METERD_WEBHOOK_SECRET", "hunter2-hunter2-hunter2-hunter2");
+    assertThat(withEnv(badSecret, "serve", "--config", config.toString(), "--db", tmp.resolve("m.db").toString()))
+        .isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: invalid configuration METERD_WEBHOOK_SECRET:\n  METERD_WEBHOOK_SECRET "
+        + "must be whsec_ followed by a base64 key; make one with: echo whsec_$(openssl rand -base64 32)");
+  }
+
+  @Test
   void demoRepoCreatesARepositoryThatAggregates() {
     Path demo = tmp.resolve("demo.git");
     assertThat(raw("demo-repo", demo.toString())).isEqualTo(0);

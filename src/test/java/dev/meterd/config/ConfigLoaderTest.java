@@ -31,6 +31,7 @@ class ConfigLoaderTest {
     assertThat(example.http()).isEqualTo(defaults.http());
     assertThat(example.admin()).isEqualTo(defaults.admin());
     assertThat(example.credit()).isEqualTo(defaults.credit());
+    assertThat(example.webhooks()).isEqualTo(defaults.webhooks());
   }
 
   @Test
@@ -113,10 +114,49 @@ class ConfigLoaderTest {
     reasons.put("https://admin:secret@meterd.example.org", ", without user info, query or fragment");
     reasons.put("https://example.org/meterd", ", without a path: the pages are at /admin/ui/ of that origin (a proxy "
         + "that adds a path prefix is not supported)");
+    assertEachRefused(reasons, ConfigLoaderTest::publicOrigin, "invalid configuration proxy.toml:\n  http.public_url"
+        + must);
+  }
+
+  @Test
+  void notifyHasNoReceiverByDefaultAndGivesUpAfterThreeDays() {
+    assertThat(ConfigLoader.parse("", "empty.toml").webhooks()).isEqualTo(new MeterdConfig.Webhooks(null,
+        Duration.ofDays(3), Duration.ofSeconds(10)));
+    MeterdConfig config = ConfigLoader.parse("""
+        [notify]
+        webhook_url = "https://hooks.example.org/meterd?token=t0k"
+        give_up_after_seconds = 3600
+        timeout_seconds = 5
+        """, "notify.toml");
+    assertThat(config.webhooks()).isEqualTo(new MeterdConfig.Webhooks(
+        java.net.URI.create("https://hooks.example.org/meterd?token=t0k"), Duration.ofHours(1), Duration.ofSeconds(5)));
+    assertThat(config.withStoragePath(Path.of("x.db")).webhooks()).isEqualTo(config.webhooks());
+  }
+
+  @Test
+  void aWebhookUrlThatIsNotAnAbsoluteHttpUrlIsRefusedWithoutQuotingIt() {
+    String must = "notify.webhook_url must be the absolute http or https URL of the webhook receiver, e.g. "
+        + "\"https://hooks.example.org/meterd\"";
+    java.util.Map<String, String> reasons = new java.util.LinkedHashMap<>();
+    reasons.put("hooks.example.org/meterd", "");
+    reasons.put("ftp://hooks.example.org/", "");
+    reasons.put("https://bad host/", "; it is not a valid URL");
+    reasons.put("https://user:secret@hooks.example.org/", ", without user info or fragment");
+    reasons.put("https://hooks.example.org/#x", ", without user info or fragment");
+    assertEachRefused(reasons, url -> ConfigLoader.parse("[notify]\nwebhook_url = \"" + url + "\"\n", "n.toml"),
+        "invalid configuration n.toml:\n  " + must);
+    assertThatThrownBy(() -> ConfigLoader.parse("[notify]\ngive_up_after_seconds = 0\ntimeout_seconds = 301\n", "n.toml"))
+        .hasMessage("invalid configuration n.toml:\n  notify.give_up_after_seconds must be 1 to 31536000, got 0\n"
+            + "  notify.timeout_seconds must be 1 to 300, got 301");
+  }
+
+  /** Each value of {@code reasons}' keys is refused by {@code load} with {@code message} and its reason. */
+  private static void assertEachRefused(java.util.Map<String, String> reasons,
+      java.util.function.Function<String, ?> load, String message) {
     for (java.util.Map.Entry<String, String> bad : reasons.entrySet()) {
-      assertThatThrownBy(() -> publicOrigin(bad.getKey())).as(bad.getKey())
+      assertThatThrownBy(() -> load.apply(bad.getKey())).as(bad.getKey())
           .isInstanceOf(ConfigException.class)
-          .hasMessage("invalid configuration proxy.toml:\n  http.public_url" + must + bad.getValue());
+          .hasMessage(message + bad.getValue());
     }
   }
 

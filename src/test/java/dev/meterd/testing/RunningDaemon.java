@@ -10,6 +10,7 @@ import dev.meterd.config.ConfigLoader;
 import dev.meterd.config.MeterdConfig;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.notify.WebhookSigner;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.git.GitBatchSource;
 import io.vertx.core.Future;
@@ -57,8 +58,17 @@ public final class RunningDaemon implements AutoCloseable {
    * (one {@code key = value} a line, e.g. {@code public_url = "https://meterd.example.org"}).
    */
   public RunningDaemon(Path tmp, UsageRepo repo, Clock clock, String moreHttpConfig) throws Exception {
+    this(tmp, repo, clock, moreHttpConfig, "", null);
+  }
+
+  /**
+   * As {@link #RunningDaemon(Path, UsageRepo, Clock, String)}, with more sections at the end of the
+   * configuration (e.g. {@code [notify]}) and the webhook signer (null without a webhook_url).
+   */
+  public RunningDaemon(Path tmp, UsageRepo repo, Clock clock, String moreHttpConfig, String moreSections,
+      WebhookSigner signer) throws Exception {
     this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()), clock,
-        moreHttpConfig);
+        moreHttpConfig, moreSections, signer);
   }
 
   /**
@@ -73,15 +83,21 @@ public final class RunningDaemon implements AutoCloseable {
 
   /** The daemon over any source, which it closes. */
   public RunningDaemon(Path tmp, BatchSource source) throws Exception {
-    this(tmp, source, Clock.systemUTC(), "");
-  }
-
-  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig) throws Exception {
-    this(tmp, source, clock, moreHttpConfig, Map.of());
+    this(tmp, source, Clock.systemUTC(), "", "", null);
   }
 
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, Map<String, String> env)
       throws Exception {
+    this(tmp, source, clock, moreHttpConfig, "", null, env);
+  }
+
+  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, String moreSections,
+      WebhookSigner signer) throws Exception {
+    this(tmp, source, clock, moreHttpConfig, moreSections, signer, Map.of());
+  }
+
+  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, String moreSections,
+      WebhookSigner signer, Map<String, String> env) throws Exception {
     Path tokens = tmp.resolve("tokens");
     Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
@@ -96,13 +112,14 @@ public final class RunningDaemon implements AutoCloseable {
         [admin]
         tokens_file = "%s"
         max_grant_cents = %d
-        """.formatted(tmp.resolve("meterd.db"), moreHttpConfig, tokens, MAX_GRANT_CENTS));
+        %s
+        """.formatted(tmp.resolve("meterd.db"), moreHttpConfig, tokens, MAX_GRANT_CENTS, moreSections));
     MeterdConfig config = ConfigLoader.load(configFile);
     dbFile = config.storage().path();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
         source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock),
-        clock, PaymentWebhook.secretFrom(env));
+        clock, PaymentWebhook.secretFrom(env), signer);
   }
 
   public int port() {
