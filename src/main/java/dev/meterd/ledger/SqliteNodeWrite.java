@@ -278,7 +278,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
       if (day.charged == 0 && day.waived == 0) {
         continue;
       }
-      spend.add(e.getKey().walletId(), e.getKey().epochDay(), day.charged, day.waived);
+      spend.add(e.getKey().walletId(), day.userSid, e.getKey().epochDay(), day.charged, day.waived);
       cycles.computeIfAbsent(e.getKey().walletId(), id -> new LinkedHashMap<>())
           .putIfAbsent(SqliteSpend.cycleOf(e.getKey().epochDay()), day);
     }

@@ -55,8 +55,12 @@ final class SqliteSpend {
     }
   }
 
-  /** Adds a day's charged and waived cents to a wallet's counter. */
-  void add(long walletId, long epochDay, long chargedCents, long waivedCents) throws SQLException {
+  /**
+   * Adds a day's charged and waived cents to a wallet's counter.
+   *
+   * @throws SpendOutOfRangeException a sum leaves the 64-bit range; the caller rolls back
+   */
+  void add(long walletId, String userSid, long epochDay, long chargedCents, long waivedCents) throws SQLException {
     PreparedStatement read = db.stmt("SELECT charged_cents, waived_cents FROM daily_spend WHERE wallet_id = ? AND day = ?");
     read.setLong(1, walletId);
     read.setString(2, dayText(epochDay));
@@ -71,8 +75,16 @@ final class SqliteSpend {
       }
     }
     // In Java with addExact: SQLite would turn an overflowing sum into a REAL.
-    charged = Math.addExact(charged, chargedCents);
-    waived = Math.addExact(waived, waivedCents);
+    try {
+      charged = Math.addExact(charged, chargedCents);
+    } catch (ArithmeticException e) {
+      throw new SpendOutOfRangeException(userSid, dayText(epochDay), charged, chargedCents);
+    }
+    try {
+      waived = Math.addExact(waived, waivedCents);
+    } catch (ArithmeticException e) {
+      throw new SpendOutOfRangeException(userSid, dayText(epochDay), waived, waivedCents);
+    }
     PreparedStatement ps = db.stmt(exists
         ? "UPDATE daily_spend SET charged_cents = ?, waived_cents = ? WHERE wallet_id = ? AND day = ?"
         : "INSERT INTO daily_spend (charged_cents, waived_cents, wallet_id, day) VALUES (?, ?, ?, ?)");

@@ -76,17 +76,27 @@ class CostOverflowIT {
         FaultInjector.NONE).run(RunRequest.ALL);
   }
 
-  /** The ledger, with every record's cost multiplied by 2^52 as the node's run adds it. */
+  /**
+   * The ledger, with every record's cost multiplied by 2^52 as the node's run adds it: its node
+   * store's node writes are wrapped (the aggregator reaches them through {@link Ledger#nodeStore}).
+   */
   private static Ledger scaled(Ledger real) {
-    return (Ledger) Proxy.newProxyInstance(Ledger.class.getClassLoader(), new Class<?>[] {Ledger.class},
+    return proxy(Ledger.class, real);
+  }
+
+  private static <T> T proxy(Class<T> type, T real) {
+    return type.cast(Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type},
         (proxy, method, args) -> {
           try {
             Object result = method.invoke(real, args);
+            if (result instanceof NodeStore store) {
+              return proxy(NodeStore.class, store);
+            }
             return result instanceof NodeStore.NodeWrite write ? scaled(write) : result;
           } catch (InvocationTargetException e) {
             throw e.getCause();
           }
-        });
+        }));
   }
 
   private static NodeStore.NodeWrite scaled(NodeStore.NodeWrite write) {
@@ -158,7 +168,8 @@ class CostOverflowIT {
     long nearlyHalf = 2047L << SCALE_SHIFT;
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 2047)));
     assertThat(run().halted()).isEmpty();
-    repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2047)), "nodes/C/" + HOUR_10,
+    // On another day: one day's spend of a wallet is itself limited to 2^63 - 1 cents (below).
+    repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2047, "2026-11-22T00:00:00Z")), "nodes/C/" + HOUR_10,
         batch(record("c1", "u2", 1)));
     RunSummary s = run();
     assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", new NodeError(NodeError.Kind.TRANSIENT, null,
@@ -174,6 +185,22 @@ class CostOverflowIT {
     assertThat(retried.recordsConsumed()).isEqualTo(1);
     assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
     assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  @Test
+  void aChargeThatWouldPassAWalletsSpendOfOneDayHaltsTheNodeAndAppliesNothing() throws Exception {
+    long nearlyHalf = 2047L << SCALE_SHIFT;
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 2047)));
+    assertThat(run().halted()).isEmpty();
+    ledger.walletStore().credit("u1", TxnType.GRANT, nearlyHalf, "alice", "room for node B's charge");
+    repo.commit("nodes/B/" + HOUR_10, batch(record("b1", "u1", 2047)));
+    RunSummary s = run();
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", new NodeError(NodeError.Kind.TRANSIENT, null,
+        null, "the spend of wallet u1 on 2026-11-21 (9218868437227405312 cents) cannot take 9218868437227405312 "
+            + "cents more: it would leave the 64-bit range of cents; nothing was applied")));
+    assertThat(consumedKeys(ledger, "B")).isEmpty();
+    assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isZero();
     assertThat(ledger.audit().verify()).isEmpty();
   }
 }
