@@ -40,10 +40,10 @@ public final class SqliteLedger implements Ledger {
   private SqliteLedger(SqliteDb db, Path runLockFile, CreditRules rules) {
     this.db = db;
     this.runLockFile = runLockFile;
-    SqliteWalletRows rows = new SqliteWalletRows(db);
     this.outbox = new SqliteOutbox(db);
+    SqliteWalletRows rows = new SqliteWalletRows(db, outbox);
     SqliteWalletCache walletCache = new SqliteWalletCache();
-    SqliteSpend spend = new SqliteSpend(db, rules);
+    SqliteSpend spend = new SqliteSpend(db, rules, outbox);
     this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.payments = new SqlitePayments(db, rows);

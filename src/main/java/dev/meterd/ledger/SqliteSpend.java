@@ -3,6 +3,7 @@ package dev.meterd.ledger;
 import dev.meterd.policy.BudgetAlerts;
 import dev.meterd.policy.CreditRules;
 import dev.meterd.policy.WalletSettings;
+import io.vertx.core.json.JsonObject;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -26,10 +27,12 @@ final class SqliteSpend {
 
   private final SqliteDb db;
   private final CreditRules rules;
+  private final SqliteOutbox outbox;
 
-  SqliteSpend(SqliteDb db, CreditRules rules) {
+  SqliteSpend(SqliteDb db, CreditRules rules, SqliteOutbox outbox) {
     this.db = db;
     this.rules = rules;
+    this.outbox = outbox;
   }
 
   /** The UTC day of an instant, as epoch days. */
@@ -124,8 +127,14 @@ final class SqliteSpend {
     }
     long spent = cycleSpend(walletId, cycle);
     for (int pct : BudgetAlerts.reached(spent, settings.monthlyBudgetCents(), rules.alertThresholdsPct())) {
+      BudgetAlert alert = new BudgetAlert(userSid, pct, cycle, spent, settings.monthlyBudgetCents(), now);
       if (dryRun ? !alertExists(walletId, cycle, pct) : claim(walletId, cycle, pct, spent, settings, now, asOfTxnId)) {
-        fired.add(new BudgetAlert(userSid, pct, cycle, spent, settings.monthlyBudgetCents(), now));
+        if (!dryRun) {
+          outbox.append(EventType.ALERT_FIRED, new JsonObject().put("user_sid", userSid).put("threshold_pct", pct)
+              .put("cycle", cycle).put("spent_cents", spent).put("budget_cents", settings.monthlyBudgetCents())
+              .put("fired_at", now.toString()));
+        }
+        fired.add(alert);
       }
     }
     return fired;

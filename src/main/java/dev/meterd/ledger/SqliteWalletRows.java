@@ -2,6 +2,7 @@ package dev.meterd.ledger;
 
 import dev.meterd.policy.BalanceEvents;
 import dev.meterd.policy.WalletSettings;
+import io.vertx.core.json.JsonObject;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -20,10 +21,12 @@ final class SqliteWalletRows {
 
   private final SqliteDb db;
   private final SqliteTopups topups;
+  private final SqliteOutbox outbox;
 
-  SqliteWalletRows(SqliteDb db) {
+  SqliteWalletRows(SqliteDb db, SqliteOutbox outbox) {
     this.db = db;
     this.topups = new SqliteTopups(db);
+    this.outbox = outbox;
   }
 
   /** Writes a credit's ledger row and moves the balance, opening the wallet if needed. */
@@ -84,7 +87,8 @@ final class SqliteWalletRows {
    * Adds to a balance in Java (SQLite turns an overflowing {@code balance_cents + ?} into a REAL,
    * which the schema's typeof check refuses with a message that names no wallet), then writes what
    * the move causes: a top-up request when it leaves the balance below the auto top-up threshold
-   * and none is open; the open request lifted when a credit brings the balance back to it.
+   * and none is open (with its {@code topup.requested} event); the open request lifted when a credit
+   * brings the balance back to it; {@code wallet.depleted} when the balance goes below zero.
    *
    * @param txnId the ledger transaction that moves it
    * @throws BalanceOutOfRangeException the sum leaves the 64-bit range; the caller rolls back
@@ -116,8 +120,14 @@ final class SqliteWalletRows {
     if (BalanceEvents.topupLifted(deltaCents, updated, settings)) {
       topups.lift(walletId, now, txnId);
     }
-    if (BalanceEvents.topupDue(updated, settings)) {
-      topups.request(walletId, now, settings, updated);
+    if (BalanceEvents.topupDue(updated, settings) && topups.request(walletId, now, settings, updated)) {
+      outbox.append(EventType.TOPUP_REQUESTED, new JsonObject().put("user_sid", userSid)
+          .put("amount_cents", settings.autoTopupAmountCents()).put("balance_cents", updated)
+          .put("threshold_cents", settings.autoTopupThresholdCents()).put("requested_at", now));
+    }
+    if (BalanceEvents.depleted(balance, updated)) {
+      outbox.append(EventType.WALLET_DEPLETED, new JsonObject().put("user_sid", userSid).put("balance_cents", updated)
+          .put("txn_id", txnId).put("depleted_at", now));
     }
   }
 

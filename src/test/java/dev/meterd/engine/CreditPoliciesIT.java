@@ -128,6 +128,17 @@ class CreditPoliciesIT {
     assertThat(column("SELECT a.threshold_pct || ':' || n.name FROM budget_alert a JOIN ledger_txn t "
         + "ON t.txn_id = a.as_of_txn_id JOIN node n ON n.node_id = t.source_node_id ORDER BY a.threshold_pct"))
         .containsExactly("50:A", "80:B", "100:B");
+    // Each in the outbox, written by the same transaction, for the webhook.
+    assertThat(column("SELECT json_extract(body, '$.data') FROM outbox_event WHERE type = 'alert.fired' "
+        + "ORDER BY event_seq")).containsExactly(
+        "{\"user_sid\":\"u1\",\"threshold_pct\":50,\"cycle\":\"2026-11\",\"spent_cents\":6000,\"budget_cents\":10000,"
+            + "\"fired_at\":\"2026-11-21T10:10:00Z\"}",
+        "{\"user_sid\":\"u1\",\"threshold_pct\":80,\"cycle\":\"2026-11\",\"spent_cents\":12000,\"budget_cents\":10000,"
+            + "\"fired_at\":\"2026-11-21T10:10:00Z\"}",
+        "{\"user_sid\":\"u1\",\"threshold_pct\":100,\"cycle\":\"2026-11\",\"spent_cents\":12000,\"budget_cents\":10000,"
+            + "\"fired_at\":\"2026-11-21T10:10:00Z\"}");
+    assertThat(column("SELECT json_extract(body, '$.data.balance_cents') FROM outbox_event "
+        + "WHERE type = 'wallet.depleted'")).containsExactly("-6000");
 
     // More usage in the same month fires nothing: each alert fires once per cycle, ever.
     repo.commit("nodes/A/" + UsageRepo.HOUR_11, records("a2-", "u1", 3, 1_000, "2026-11-22T10:00:00Z"));
@@ -138,6 +149,9 @@ class CreditPoliciesIT {
     repo.commit("nodes/B/" + UsageRepo.HOUR_11, records("dec", "u1", 5, 1_000, "2026-12-01T00:00:00Z"));
     run();
     assertThat(alerts(DECEMBER)).containsExactly("u1 50% 2026-12 spent 5000 of 10000");
+    assertThat(column("SELECT count(*) FROM outbox_event WHERE type = 'alert.fired'")).containsExactly("4");
+    // Depleted once, when the balance first went below zero.
+    assertThat(column("SELECT count(*) FROM outbox_event WHERE type = 'wallet.depleted'")).containsExactly("1");
     assertThat(balance("u1")).isEqualTo(-20_000);
     assertThat(ledger.audit().verify()).isEmpty();
   }
@@ -282,6 +296,9 @@ class CreditPoliciesIT {
     assertThat(balance("u1")).isEqualTo(1_500 - 5 * 400);
     assertThat(column("SELECT balance_cents || ' ' || amount_cents || ' ' || coalesce(lifted_at, 'open') "
         + "FROM topup_request ORDER BY request_id")).containsExactly("700 5000 open");
+    assertThat(column("SELECT json_extract(body, '$.data') FROM outbox_event WHERE type = 'topup.requested'"))
+        .containsExactly("{\"user_sid\":\"u1\",\"amount_cents\":5000,\"balance_cents\":700,\"threshold_cents\":1000,"
+            + "\"requested_at\":\"2026-11-21T10:15:00Z\"}");
     assertThat(ledger.reads().topupsDue()).extracting(d -> d.userSid() + " " + d.balanceCents() + " "
         + d.thresholdCents() + " " + d.amountCents() + " " + d.requestedAt())
         .containsExactly("u1 -500 1000 5000 2026-11-21T10:15:00Z");
@@ -299,6 +316,7 @@ class CreditPoliciesIT {
     run();
     assertThat(column("SELECT balance_cents || ' ' || coalesce(lifted_at, 'open') FROM topup_request "
         + "ORDER BY request_id")).containsExactly("700 2026-11-21T10:30:00Z", "500 open");
+    assertThat(column("SELECT count(*) FROM outbox_event WHERE type = 'topup.requested'")).containsExactly("2");
     assertThat(ledger.audit().verify()).isEmpty();
   }
 }
