@@ -38,6 +38,16 @@ CREATE TABLE daily_spend (
   PRIMARY KEY (wallet_id, day)
 ) WITHOUT ROWID;
 
+-- The counters of the usage consumed before this version (nothing was waived then): without them
+-- a cap would be applied to a day from zero, an alert would miss the month's earlier spend, and
+-- verify would find every day short. The day is floored as Java's Math.floorDiv floors it. A sum
+-- past 64 bits makes SQLite's sum() fail, and the upgrade with it, rather than count it wrong.
+INSERT INTO daily_spend (wallet_id, day, charged_cents, waived_cents)
+SELECT wallet_id,
+       date((occurred_at_ms - ((occurred_at_ms % 86400000) + 86400000) % 86400000) / 1000, 'unixepoch') AS day,
+       sum(cost_cents), 0
+FROM consumed_record GROUP BY wallet_id, day;
+
 -- Budget alerts: at most one per wallet, threshold and cycle, ever (the primary key), with the
 -- spend and budget when it fired. as_of_txn_id is the newest ledger transaction then: the spend
 -- is exactly what the wallet's records of the cycle were charged in transactions up to it.

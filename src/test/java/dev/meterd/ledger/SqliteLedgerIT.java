@@ -165,6 +165,51 @@ class SqliteLedgerIT {
     }
   }
 
+  /**
+   * Version 4 counts spend per wallet and day: upgrading counts the usage consumed before it, so
+   * a cap set on the day of the upgrade counts that day's earlier charges, and verify holds.
+   */
+  @Test
+  void upgradingFromVersionThreeCountsTheSpendConsumedBefore() throws Exception {
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      st.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+      for (int version = 1; version <= 3; version++) {
+        String script;
+        try (var in = SqliteLedgerIT.class.getResourceAsStream("/db/" + Migrations.SCRIPTS.get(version - 1))) {
+          script = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        for (String sql : Migrations.statements(script)) {
+          st.execute(sql);
+        }
+        st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", 'then')");
+      }
+      String hash = TxnHash.of(TxnHash.GENESIS, new SqliteWalletRows.Txn(1, 1, TxnType.CHARGE, -4_000,
+          "2026-11-21T10:00:00Z", "aggregator", 1L, "c0ffee", 2, null));
+      st.execute("INSERT INTO node (node_id, name, last_commit_sha, tree_id, records_consumed_total) "
+          + "VALUES (1, 'A', 'c0ffee', '7ree', 2)");
+      st.execute("INSERT INTO wallet (wallet_id, user_sid, balance_cents, created_at, updated_at) "
+          + "VALUES (1, 'u1', -4000, '2026-11-21T10:00:00Z', '2026-11-21T10:00:00Z')");
+      st.execute("INSERT INTO source_file (file_id, node_id, path) VALUES (1, 1, 'nodes/A/usage_2026-11-21-01.toml')");
+      st.execute("INSERT INTO ledger_txn (txn_id, wallet_id, type, amount_cents, occurred_at, initiated_by, "
+          + "source_node_id, source_commit, source_records, note, row_hash) VALUES (1, 1, 'charge', -4000, "
+          + "'2026-11-21T10:00:00Z', 'aggregator', 1, 'c0ffee', 2, NULL, '" + hash + "')");
+      long at = Instant.parse("2026-11-21T01:00:00Z").toEpochMilli();
+      st.execute("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, "
+          + "txn_id, file_id) VALUES (1, 'old1', 1, 2500, " + at + ", 1, 1), (1, 'old2', 1, 1500, " + at + ", 1, 1)");
+    }
+    try (SqliteLedger ledger = open()) {
+      assertThat(ledger.audit().verify()).isEmpty();
+      assertThat(ledger.reads().spend("u1", java.time.YearMonth.of(2026, 11), java.time.LocalDate.of(2026, 11, 21)))
+          .isEqualTo(new WalletSpend(java.time.YearMonth.of(2026, 11), 4_000, 0, java.time.LocalDate.of(2026, 11, 21),
+              4_000, 0));
+      ledger.walletStore().updateSettings("u1", new dev.meterd.policy.WalletSettings.Patch(null, 5_000L, null, null,
+          null), "ops");
+      consume(ledger, "A", rec("new", "u1", 3_000));
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-5_000);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
   @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
     open().close();
