@@ -67,12 +67,13 @@ public final class AdminApi {
    *     {@link PaymentWebhook#secretFrom}), or empty to serve no payment webhook
    * @param webhookTarget where webhook events are delivered (scheme, host, port), or null when no
    *     {@code [notify] webhook_url} is set
+   * @param currency {@code [billing] currency}, the currency of the ledger's cents
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
       Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
-      Optional<String> paymentWebhookSecret, String webhookTarget) {
+      Optional<String> paymentWebhookSecret, String webhookTarget, String currency) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
-    this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock));
+    this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock, currency));
     this.webhooks = new WebhookDeliveries(vertx, ledger, pages, webhookTarget);
     this.vertx = vertx;
     this.ledger = ledger;

@@ -42,17 +42,21 @@ public final class PaymentWebhook {
 
     record TopUp(String id, PaymentStore.Payment payment) implements Event {}
 
-    record Ignored(String id, String reason) implements Event {}
+    /** @param operatorMustAct money was paid that meterd will not credit by itself (logged as an error) */
+    record Ignored(String id, String reason, boolean operatorMustAct) implements Event {}
   }
 
   private final Vertx vertx;
   private final Ledger ledger;
   private final StripeSignature signature;
+  /** {@code [billing] currency}: the ledger's cents are of this currency, and a payment in another is not credited. */
+  private final String currency;
 
-  PaymentWebhook(Vertx vertx, Ledger ledger, String secret, Clock clock) {
+  PaymentWebhook(Vertx vertx, Ledger ledger, String secret, Clock clock, String currency) {
     this.vertx = vertx;
     this.ledger = ledger;
     this.signature = new StripeSignature(secret, clock);
+    this.currency = currency;
   }
 
   /**
@@ -97,7 +101,11 @@ public final class PaymentWebhook {
     }
     JsonObject answer = new JsonObject().put("received", true).put("event_id", event.id());
     if (event instanceof Event.Ignored ignored) {
-      log.info("payment webhook: event {} acknowledged and ignored: {}", ignored.id(), ignored.reason());
+      if (ignored.operatorMustAct()) {
+        log.error("payment webhook: event {} acknowledged but NOT credited: {}", ignored.id(), ignored.reason());
+      } else {
+        log.info("payment webhook: event {} acknowledged and ignored: {}", ignored.id(), ignored.reason());
+      }
       AdminApi.json(ctx, 200, answer.put("ignored", ignored.reason()));
       return;
     }
@@ -119,7 +127,7 @@ public final class PaymentWebhook {
    * @throws ApiException 400 for a body that is not an event, or a succeeded payment whose
    *     wallet or amount cannot be taken (never truncated, never guessed)
    */
-  private static Event event(Buffer body) {
+  private Event event(Buffer body) {
     JsonObject json;
     try {
       json = body == null ? null : body.toJsonObject();
@@ -134,7 +142,7 @@ public final class PaymentWebhook {
       throw new ApiException(400, "the event's type must be a string, e.g. \"" + SUCCEEDED + "\"");
     }
     if (!type.equals(SUCCEEDED)) {
-      return new Event.Ignored(id, "meterd records only " + SUCCEEDED + " events, not " + type);
+      return new Event.Ignored(id, "meterd records only " + SUCCEEDED + " events, not " + type, false);
     }
     JsonObject intent = object(json.getValue("data") instanceof JsonObject data ? data.getValue("object") : null,
         "data.object", "the PaymentIntent");
@@ -142,7 +150,7 @@ public final class PaymentWebhook {
     Object user = metadata == null ? null
         : object(metadata, "data.object.metadata", "the PaymentIntent's metadata").getValue("user_sid");
     if (user == null) {
-      return new Event.Ignored(id, "the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
+      return new Event.Ignored(id, "the PaymentIntent names no metadata.user_sid, so it pays for no wallet", false);
     }
     String userPath = "data.object.metadata.user_sid";
     if (!(user instanceof String userSid)) {
@@ -151,6 +159,14 @@ public final class PaymentWebhook {
     GrantRequest.checkUser(userSid, userPath);
     // A payment is what the customer paid: no admin's limit on it, only the ledger's range.
     long cents = GrantRequest.cents(intent, "amount_received", "data.object.amount_received", Long.MAX_VALUE);
+    // Amounts are in the currency's smallest unit: 1000 JPY is not 10.00 USD. Acknowledged (a
+    // refusal would only make the provider retry for days), not credited, and logged as an error.
+    Object paid = intent.getValue("currency");
+    if (!(paid instanceof String code) || !code.equalsIgnoreCase(currency)) {
+      return new Event.Ignored(id, "the PaymentIntent is in " + (paid instanceof String code ? code : "no currency")
+          + ", not the ledger's " + currency + " ([billing] currency): " + cents + " of its units for wallet " + userSid
+          + " were not credited; credit what they are worth with a top-up if they are due", true);
+    }
     String note = intent.getValue("id") instanceof String intentId ? "Stripe PaymentIntent " + intentId : null;
     return new Event.TopUp(id, new PaymentStore.Payment(id, userSid, TxnType.TOPUP, cents, INITIATED_BY, note));
   }

@@ -270,6 +270,17 @@ public final class BatchParser {
     }
 
     private OffsetDateTime occurredAt(TomlTable r) throws BatchContentException {
+      OffsetDateTime at = anyOccurredAt(r);
+      // The ledger counts spend per UTC day and month, written YYYY-MM-DD: a moment whose UTC year
+      // has not four digits has no such day.
+      int utcYear = at.withOffsetSameInstant(java.time.ZoneOffset.UTC).getYear();
+      if (utcYear < 1 || utcYear > 9999) {
+        throw fail(r.lineOf("occurred_at"), "occurred_at must fall in the years 0001 to 9999 in UTC, got " + at);
+      }
+      return at;
+    }
+
+    private OffsetDateTime anyOccurredAt(TomlTable r) throws BatchContentException {
       Object value = r.get("occurred_at");
       if (value == null) {
         throw fail(r.line, "record is missing occurred_at");

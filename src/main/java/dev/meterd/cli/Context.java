@@ -63,10 +63,15 @@ final class Context implements AutoCloseable {
 
   SqliteLedger ledger() {
     if (ledger == null) {
-      ledger = SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs(),
-          new CreditRules(config.credit().alertThresholdsPct()));
+      ledger = openLedger();
     }
     return ledger;
+  }
+
+  /** A connection of its own to the configured ledger, with the configured credit rules; the caller closes it. */
+  SqliteLedger openLedger() {
+    return SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs(),
+        new CreditRules(config.credit().alertThresholdsPct()));
   }
 
   BatchSource source() throws SourceException {

@@ -107,8 +107,7 @@ final class ServeCommand implements Callable<Integer> {
     // Handled signals replace the JVM's default exit (status 143), so a clean stop exits 0.
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
     Signal.handle(new Signal("INT"), s -> stop.countDown());
-    SqliteLedger apiLedger = SqliteLedger.open(ctx.config.storage().path(), ctx.clock,
-        ctx.config.storage().busyTimeoutMs());
+    SqliteLedger apiLedger = ctx.openLedger();
     Daemon started;
     try {
       started = Daemon.start(ctx.config, tokens, parser, ctx.source(), ctx.ledger(), apiLedger, ctx.clock,

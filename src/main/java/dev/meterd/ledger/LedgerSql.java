@@ -25,6 +25,13 @@ final class LedgerSql {
   static final String WALLET_COLUMNS = "user_sid, balance_cents, created_at, updated_at, "
       + SETTINGS_COLUMNS;
 
+  /**
+   * A record's UTC day, {@code YYYY-MM-DD}, floored as Java's {@code Math.floorDiv} does (SQLite's
+   * integer division truncates toward zero, which would move a moment before 1970 a day late).
+   */
+  static final String DAY_OF_RECORD =
+      "date((occurred_at_ms - ((occurred_at_ms % 86400000) + 86400000) % 86400000) / 1000, 'unixepoch')";
+
   static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
       + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note, p.payment_id "
       + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "

@@ -13,13 +13,6 @@ final class LedgerVerifier {
   /** Violations listed per rule at most; the message of the last says how many more there were. */
   static final int MAX_PER_RULE = 50;
 
-  /**
-   * A record's UTC day, {@code YYYY-MM-DD}, floored as Java's {@code Math.floorDiv} does (SQLite's
-   * integer division truncates toward zero, which would move a moment before 1970 a day late).
-   */
-  static final String DAY_OF_RECORD =
-      "date((occurred_at_ms - ((occurred_at_ms % 86400000) + 86400000) % 86400000) / 1000, 'unixepoch')";
-
   private final Connection conn;
   private final List<Violation> violations = new ArrayList<>();
 
@@ -51,7 +44,7 @@ final class LedgerVerifier {
             + " records, but its records were charged " + rs.getLong(4) + " cents in " + rs.getLong(5) + " records");
     check("daily_spend",
         "SELECT w.user_sid, coalesce(d.day, r.day), coalesce(d.charged_cents, 0), coalesce(d.waived_cents, 0), "
-            + "coalesce(r.charged, 0), coalesce(r.waived, 0) FROM (SELECT wallet_id, " + DAY_OF_RECORD + " AS day, "
+            + "coalesce(r.charged, 0), coalesce(r.waived, 0) FROM (SELECT wallet_id, " + LedgerSql.DAY_OF_RECORD + " AS day, "
             + "sum(cost_cents - waived_cents) AS charged, sum(waived_cents) AS waived FROM consumed_record "
             + "GROUP BY wallet_id, day) r FULL OUTER JOIN daily_spend d ON d.wallet_id = r.wallet_id AND d.day = r.day "
             + "JOIN wallet w ON w.wallet_id = coalesce(d.wallet_id, r.wallet_id) "
@@ -63,7 +56,7 @@ final class LedgerVerifier {
     check("alert_snapshot",
         "SELECT w.user_sid, a.cycle, a.threshold_pct, a.spent_cents, a.budget_cents, (SELECT "
             + "coalesce(sum(c.cost_cents - c.waived_cents), 0) FROM consumed_record c WHERE c.wallet_id = a.wallet_id "
-            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + DAY_OF_RECORD.replace("occurred_at_ms", "c.occurred_at_ms")
+            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + LedgerSql.DAY_OF_RECORD.replace("occurred_at_ms", "c.occurred_at_ms")
             + ", 1, 7) = a.cycle) AS charged FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id "
             + "WHERE a.spent_cents <> charged OR a.spent_cents * 100 < a.budget_cents * a.threshold_pct",
         rs -> "the " + rs.getInt(3) + " % alert of wallet " + rs.getString(1) + " for " + rs.getString(2)

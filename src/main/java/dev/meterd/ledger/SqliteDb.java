@@ -13,7 +13,9 @@ import java.util.Map;
 /**
  * One SQLite connection and what every part of the store does with it: cached statements, a read,
  * a write transaction. The parts of one {@link SqliteLedger} share one instance and synchronize on
- * it, so a daemon's worker and its HTTP handlers can share the store.
+ * it, so several threads may call it; but a node's run keeps its transaction open between calls,
+ * so while one is open other threads' writes are refused (the daemon gives its HTTP handlers a
+ * ledger of their own).
  *
  * <p>Implementation notes. A write is one {@code BEGIN IMMEDIATE} transaction run as statements
  * on an autocommit connection ({@link SqliteTransactions}): it returns only once COMMIT has
@@ -34,6 +36,12 @@ final class SqliteDb {
   private final Map<String, PreparedStatement> statements = new HashMap<>();
   /** Told when a write rolls back: caches patched inside it no longer hold. */
   private final List<Runnable> rollbackListeners = new ArrayList<>();
+  /**
+   * The thread whose node's run holds this connection's transaction open between calls, or null.
+   * Another thread's write would end that transaction (its BEGIN fails, its ROLLBACK rolls back the
+   * node's rows), so it is refused: a thread that writes beside a run needs a ledger of its own.
+   */
+  private Thread nodeWriter;
   /** Runs right after each successful COMMIT; tests use it to take the write lock at that moment. */
   private Runnable afterCommit = () -> {};
 
@@ -66,6 +74,10 @@ final class SqliteDb {
    * succeeded, and throws only if it did not: nothing that can fail runs after it.
    */
   synchronized <T> T write(String what, SqlWork<T> work) {
+    if (nodeWriter != null && nodeWriter != Thread.currentThread()) {
+      throw new IllegalStateException("cannot " + what + ": this connection is inside the run of a node on thread "
+          + nodeWriter.getName() + "; open a ledger of its own for writes beside a run");
+    }
     T result;
     try {
       SqliteTransactions.beginImmediate(conn);
@@ -95,6 +107,11 @@ final class SqliteDb {
   /** Runs the after-commit hook: call right after a successful COMMIT only. */
   void committed() {
     afterCommit.run();
+  }
+
+  /** Marks the start ({@code true}) and the end of a node's run on the current thread. Call holding this. */
+  void nodeWrite(boolean open) {
+    nodeWriter = open ? Thread.currentThread() : null;
   }
 
   void onRollback(Runnable listener) {

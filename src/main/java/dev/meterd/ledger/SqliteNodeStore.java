@@ -232,7 +232,9 @@ final class SqliteNodeStore implements NodeStore {
         SqliteTransactions.beginImmediate(db.conn);
         // Inside the transaction: a policy another process changes from now on waits for its commit.
         walletCache.sync(db.dataVersion());
-        return new SqliteNodeWrite(this, node, dryRun);
+        SqliteNodeWrite write = new SqliteNodeWrite(this, node, dryRun);
+        db.nodeWrite(true);
+        return write;
       } catch (SQLException e) {
         db.rolledBack(e);
         throw db.failure("start the run of node " + node, e);

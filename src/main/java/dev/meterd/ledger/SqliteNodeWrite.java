@@ -332,6 +332,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
         SqliteTransactions.rollback(db.conn, null);
       }
       done = true;
+      db.nodeWrite(false);
     }
   }
 }

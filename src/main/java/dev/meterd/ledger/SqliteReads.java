@@ -101,7 +101,7 @@ final class SqliteReads implements LedgerReads {
 
   @Override
   public List<UsageBucket> usage(Bucket bucket, LocalDate from, LocalDate to) {
-    String day = "date(occurred_at_ms / 1000, 'unixepoch')";
+    String day = LedgerSql.DAY_OF_RECORD;
     String start = switch (bucket) {
       case DAY -> day;
       case WEEK -> "date(" + day + ", '-6 days', 'weekday 1')";
@@ -184,8 +184,10 @@ final class SqliteReads implements LedgerReads {
   @Override
   public List<TopupDue> topupsDue() {
     return db.query("list the wallets due a top-up", () -> {
-      PreparedStatement ps = db.stmt("SELECT w.user_sid, w.balance_cents, w.auto_topup_threshold_cents, "
-          + "w.auto_topup_amount_cents, r.requested_at FROM wallet w LEFT JOIN topup_request r "
+      // An open request shows what it asked for; a wallet with none yet, what its settings would ask.
+      PreparedStatement ps = db.stmt("SELECT w.user_sid, w.balance_cents, "
+          + "coalesce(r.threshold_cents, w.auto_topup_threshold_cents), "
+          + "coalesce(r.amount_cents, w.auto_topup_amount_cents), r.requested_at FROM wallet w LEFT JOIN topup_request r "
           + "ON r.wallet_id = w.wallet_id AND r.lifted_at IS NULL WHERE w.auto_topup_threshold_cents > 0 "
           + "AND w.auto_topup_amount_cents > 0 AND w.balance_cents < w.auto_topup_threshold_cents ORDER BY w.user_sid");
       List<TopupDue> result = new ArrayList<>();

@@ -122,6 +122,23 @@ class PaymentWebhookIT {
   }
 
   @Test
+  void aPaymentInAnotherCurrencyIsAcknowledgedButNotCreditedAndLoggedAsAnError() throws Exception {
+    String body = succeeded("evt_jpy", CUSTOMER, "10000").replace("\"usd\"", "\"jpy\"");
+    HttpResponse<Buffer> r = deliver(body, signed(body));
+    String reason = "the PaymentIntent is in jpy, not the ledger's USD ([billing] currency): 10000 of its units for "
+        + "wallet " + CUSTOMER + " were not credited; credit what they are worth with a top-up if they are due";
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.bodyAsJsonObject()).isEqualTo(new JsonObject().put("received", true).put("event_id", "evt_jpy")
+        .put("ignored", reason));
+    assertThat(ledger()).isEmpty();
+    assertThat(logLines()).contains("ERROR payment webhook: event evt_jpy acknowledged but NOT credited: " + reason);
+    // Upper case is the same currency.
+    String usd = succeeded("evt_usd", CUSTOMER, "500").replace("\"usd\"", "\"USD\"");
+    assertThat(deliver(usd, signed(usd)).statusCode()).isEqualTo(200);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(500);
+  }
+
+  @Test
   void aWrongSignatureIs400AndLoggedWithoutTheBody() throws Exception {
     String body = succeeded("evt_1", CUSTOMER, "1999");
     long t = clock.instant().getEpochSecond();

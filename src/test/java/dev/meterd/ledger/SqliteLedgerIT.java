@@ -210,6 +210,34 @@ class SqliteLedgerIT {
     }
   }
 
+  /**
+   * A node's run keeps the connection's transaction open between its calls: a grant from another
+   * thread on the same ledger would end it (its failed BEGIN rolls back the node's rows, whose
+   * later inserts would then commit one by one, uncharged). It is refused, and the run commits whole.
+   */
+  @Test
+  void anotherThreadsWriteDuringANodesRunIsRefusedAndTheRunCommitsWhole() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      try (NodeStore.NodeWrite w = ledger.nodeStore().beginNode("A", false)) {
+        w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 5)));
+        java.util.concurrent.CompletableFuture<Object> grant = java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> ledger.walletStore().credit("u2", TxnType.GRANT, 50, "alice", null));
+        assertThatThrownBy(grant::join).hasCauseInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("cannot credit the wallet of u2: this connection is inside the run of a node on "
+                + "thread " + Thread.currentThread().getName());
+        w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k2", "u1", 6)));
+        w.commit(new NodeCursor("c0ffee", "7ree", null));
+      }
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-11);
+      assertThat(ledger.reads().wallet("u2")).isEmpty();
+      // Once the run is over, the other thread writes.
+      java.util.concurrent.CompletableFuture.supplyAsync(
+          () -> ledger.walletStore().credit("u2", TxnType.GRANT, 50, "alice", null)).join();
+      assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(50);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
   @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
     open().close();
