@@ -60,6 +60,10 @@ class WebhookDeliveriesIT {
     receiver.start();
     answer(500);
     repo = new UsageRepo(tmp.resolve("usage.git"));
+    // u1 has credit for its record: the only event is B's halt (a charge below zero sends wallet.depleted).
+    try (dev.meterd.ledger.SqliteLedger ledger = dev.meterd.ledger.SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      ledger.walletStore().credit("u1", dev.meterd.ledger.TxnType.GRANT, 100, "setup", null);
+    }
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)),
         "nodes/B/" + HOUR_10, "schema = 1\n[[records]]\nidempotency_key = \"b\"\nuser_sid = \"u\"\ncost_cents = -5\n"
             + "occurred_at = 2026-11-21T10:00:00Z\n");

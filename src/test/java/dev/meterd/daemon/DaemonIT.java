@@ -327,15 +327,15 @@ class DaemonIT {
     awaitStartRun(1);
     assertThat(json("GET", "/admin/usage/summary?bucket=day")).isEqualTo(new JsonObject("""
         {"bucket":"day","buckets":[
-          {"start":"2026-11-20","records":1,"cost_cents":10},
-          {"start":"2026-11-21","records":2,"cost_cents":25},
-          {"start":"2026-12-01","records":1,"cost_cents":1}]}"""));
+          {"start":"2026-11-20","records":1,"cost_cents":10,"charged_cents":10,"waived_cents":0},
+          {"start":"2026-11-21","records":2,"cost_cents":25,"charged_cents":25,"waived_cents":0},
+          {"start":"2026-12-01","records":1,"cost_cents":1,"charged_cents":1,"waived_cents":0}]}"""));
     assertThat(json("GET", "/admin/usage/summary?bucket=week")).isEqualTo(new JsonObject("""
         {"bucket":"week","buckets":[
-          {"start":"2026-11-16","records":3,"cost_cents":35},
-          {"start":"2026-11-30","records":1,"cost_cents":1}]}"""));
+          {"start":"2026-11-16","records":3,"cost_cents":35,"charged_cents":35,"waived_cents":0},
+          {"start":"2026-11-30","records":1,"cost_cents":1,"charged_cents":1,"waived_cents":0}]}"""));
     assertThat(json("GET", "/admin/usage/summary?bucket=month&from=2026-11-21&to=2026-12-01")).isEqualTo(new JsonObject("""
-        {"bucket":"month","buckets":[{"start":"2026-11-01","records":2,"cost_cents":25}]}"""));
+        {"bucket":"month","buckets":[{"start":"2026-11-01","records":2,"cost_cents":25,"charged_cents":25,"waived_cents":0}]}"""));
     assertThat(call("GET", "/admin/usage/summary?bucket=year", ADMIN_TOKEN).statusCode()).isEqualTo(400);
     assertThat(call("GET", "/admin/usage/summary?from=yesterday", ADMIN_TOKEN).statusCode()).isEqualTo(400);
   }

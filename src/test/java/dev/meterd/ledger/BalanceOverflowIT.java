@@ -29,11 +29,16 @@ class BalanceOverflowIT {
     return SqliteLedger.open(tmp.resolve("l.db"), clock);
   }
 
+  /**
+   * Consumes one record; each node's records are of their own day (A the 21st, B the 22nd), so that
+   * a wallet's spend of one day stays within 64 bits while its balance reaches the end of them.
+   */
   private static void consume(SqliteLedger ledger, String node, String key, String user, long cost)
       throws BatchContentException {
+    Instant at = Instant.parse("2026-11-21T10:00:00Z").plus(java.time.Duration.ofDays(node.charAt(0) - 'A'));
     try (NodeStore.NodeWrite w = ledger.nodeStore().beginNode(node, false)) {
       w.add("nodes/" + node + "/usage_2026-11-21-10.toml",
-          List.of(new UsageRecord(key, user, cost, Instant.parse("2026-11-21T10:00:00Z"), null, null, 1)));
+          List.of(new UsageRecord(key, user, cost, at, null, null, 1)));
       w.commit(new NodeCursor("c0ffee", "7ree", null));
     }
   }

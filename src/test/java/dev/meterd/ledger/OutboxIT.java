@@ -97,7 +97,10 @@ class OutboxIT {
       assertThat(events(ledger)).hasSize(1);
       consume(ledger, "A", false);
       consume(ledger, "B", false);
-      assertThat(events(ledger)).hasSize(2).last().isEqualTo("node.resumed {\"node\":\"A\",\"reason\":\"run\","
+      // A's charge takes u1 below zero (wallet.depleted, once), in the transaction that resumes A.
+      assertThat(events(ledger).get(1)).isEqualTo("wallet.depleted {\"user_sid\":\"u1\",\"balance_cents\":-5,"
+          + "\"txn_id\":1,\"depleted_at\":\"2026-11-21T10:05:00Z\"}");
+      assertThat(events(ledger)).hasSize(3).last().isEqualTo("node.resumed {\"node\":\"A\",\"reason\":\"run\","
           + "\"halted_since\":\"2026-11-21T10:05:00Z\",\"last_error\":{\"kind\":\"content\","
           + "\"file\":\"nodes/A/usage_2026-11-21-10.toml\",\"line\":7,\"error\":\"cost_cents must be >= 0, got -5\"}}");
     }
