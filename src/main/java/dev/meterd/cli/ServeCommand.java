@@ -22,6 +22,7 @@ import sun.misc.Signal;
     description = {"Runs the daemon: aggregation every [aggregator] interval_seconds and on "
         + "POST /admin/aggregate-now, and the HTTP server on [http] listen.",
         "Needs an admin token: METERD_ADMIN_TOKEN (its name is admin) or [admin] tokens_file.",
+        "METERD_CREDIT_ENFORCEMENT_ENABLED=true|false overrides [enforcement] enabled.",
         "SIGTERM or SIGINT lets the node in flight finish, then exits 0."})
 final class ServeCommand implements Callable<Integer> {
 
@@ -75,7 +76,7 @@ final class ServeCommand implements Callable<Integer> {
   private String demoBanner;
 
   private int serve() throws Exception {
-    Context ctx = main.context();
+    Context ctx = main.context().withEnvironment(main.env);
     if (demoInterval != null) {
       ctx = ctx.withInterval(demoInterval);
     }
