@@ -5,7 +5,7 @@ import java.util.Optional;
 /**
  * One open store, as the small parts its callers need: the engine's {@link NodeStore}, the
  * {@link WalletStore} for credits, the {@link LedgerReads} of the API and the pages, the
- * {@link LedgerAudit} of {@code verify}, and the run lock. {@link SqliteLedger} is the embedded
+ * {@link LedgerAudit} of {@code verify}, the {@link HoldStore} of authorize, and the run lock. {@link SqliteLedger} is the embedded
  * store; callers see only these interfaces, so a shared store (PostgreSQL) can follow.
  *
  * <p>Failures of the store itself are {@link LedgerException}s.
@@ -19,6 +19,9 @@ public interface Ledger extends AutoCloseable {
   LedgerReads reads();
 
   LedgerAudit audit();
+
+  /** Holds, and the credit authorize decides on. */
+  HoldStore holds();
 
   /** Takes the store's run lock; empty when another run (in any process) holds it. */
   Optional<RunLock> tryLockRun();

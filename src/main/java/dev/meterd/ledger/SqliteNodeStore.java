@@ -20,6 +20,7 @@ final class SqliteNodeStore implements NodeStore {
   private final SqliteWalletRows rows;
   final SqliteWalletCache walletCache;
   final SqliteSpend spend;
+  final SqliteHolds holds;
   /**
    * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
    * committed (PRAGMA data_version moved), patched row by row after this connection's own writes,
@@ -28,11 +29,13 @@ final class SqliteNodeStore implements NodeStore {
   private Map<String, NodeTrack> trackCache;
   private long trackCacheVersion;
 
-  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend) {
+  SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend,
+      SqliteHolds holds) {
     this.db = db;
     this.rows = rows;
     this.walletCache = walletCache;
     this.spend = spend;
+    this.holds = holds;
     db.onRollback(this::dropTracks);
   }
 
