@@ -31,9 +31,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The admin HTTP API, {@code /health} and {@code /metrics}. Every ledger call is blocking (JDBC)
- * and runs on a worker thread, never on the event loop. Errors are JSON {@code {"error":...}};
- * a 500 never carries a stack trace.
+ * The admin HTTP API, the gateways' {@code /v1/...} ({@link GatewayApi}), {@code /health} and
+ * {@code /metrics}. Every ledger call is blocking (JDBC) and runs on a worker thread, never on the
+ * event loop. Errors are JSON {@code {"error":...}}; a 500 never carries a stack trace.
  */
 public final class AdminApi {
 
@@ -43,6 +43,7 @@ public final class AdminApi {
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 500;
   static final String ADMIN_NAME = "meterd.admin";
+  static final String ROLE_REFUSED = "this token's role is authorize, which may call only /v1/...; use an admin token";
   private static final Set<TxnType> PAYMENTS = EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND);
 
   private final Vertx vertx;
@@ -52,15 +53,18 @@ public final class AdminApi {
   private final Supplier<String> metrics;
   private final long maxGrantCents;
   private final AdminPages pages;
+  private final GatewayApi gateway;
   private final java.time.Clock clock;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
    *     for the request's own {@code http://} + Host
+   * @param enforce {@code [enforcement] enabled}: authorize and holds refuse, not only flag
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
-      Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock) {
+      Supplier<String> metrics, long maxGrantCents, String publicOrigin, boolean enforce, java.time.Clock clock) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
+    this.gateway = new GatewayApi(vertx, ledger, tokens, enforce, clock);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -83,6 +87,7 @@ public final class AdminApi {
     router.get("/health").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "ok")));
     router.get("/metrics").handler(this::metrics);
     pages.mountPublic(router);
+    gateway.mount(router);
     router.route("/admin/*").handler(this::authenticate);
     pages.mount(router);
     router.post("/admin/aggregate-now").handler(this::aggregateNow);
@@ -117,9 +122,13 @@ public final class AdminApi {
    * is {@code /admin/x}, and is the API).
    */
   private void authenticate(RoutingContext ctx) {
-    String header = ctx.request().getHeader("Authorization");
-    String token = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
-    Optional<String> name = tokens.authenticate(token);
+    Optional<AdminTokens.Principal> principal = tokens.principal(bearerToken(ctx));
+    if (principal.isPresent() && principal.get().role() != AdminTokens.Role.ADMIN) {
+      // The token is good, its role is not: 403 (401 would tell the client to fix its credentials).
+      error(ctx, 403, ROLE_REFUSED);
+      return;
+    }
+    Optional<String> name = principal.map(AdminTokens.Principal::name);
     if (name.isEmpty() && AdminPages.isPage(ctx.normalizedPath())) {
       name = pages.sessionAdmin(ctx);
       if (name.isEmpty()) {
@@ -138,6 +147,12 @@ public final class AdminApi {
     }
     ctx.put(ADMIN_NAME, name.get());
     ctx.next();
+  }
+
+  /** The bearer token of a request's Authorization header, or null. */
+  static String bearerToken(RoutingContext ctx) {
+    String header = ctx.request().getHeader("Authorization");
+    return header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
   }
 
   private void metrics(RoutingContext ctx) {
@@ -224,7 +239,7 @@ public final class AdminApi {
    * The request's body as a JSON object, or null once a 400 naming what is wrong was sent: a body
    * naming a member twice is refused (which value counts would depend on who reads it).
    */
-  private static JsonObject jsonBody(RoutingContext ctx, String shape) {
+  static JsonObject jsonBody(RoutingContext ctx, String shape) {
     try {
       String duplicate = duplicateMember(ctx.body().buffer());
       if (duplicate != null) {
@@ -272,7 +287,7 @@ public final class AdminApi {
     }).onFailure(e -> fail(ctx, e));
   }
 
-  private static void respond(RoutingContext ctx, Idempotent.Response response) {
+  static void respond(RoutingContext ctx, Idempotent.Response response) {
     send(ctx, response.status(), response.body());
   }
 
@@ -330,7 +345,7 @@ public final class AdminApi {
     }
   }
 
-  private static void fail(RoutingContext ctx, Throwable e) {
+  static void fail(RoutingContext ctx, Throwable e) {
     if (e instanceof ApiException api) {
       error(ctx, api.status, api.getMessage());
     } else if (e instanceof RunInProgressException) {
@@ -350,7 +365,7 @@ public final class AdminApi {
     send(ctx, status, body.encode());
   }
 
-  private static void send(RoutingContext ctx, int status, String json) {
+  static void send(RoutingContext ctx, int status, String json) {
     if (!ctx.response().ended()) {
       ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(json);
     }

@@ -34,6 +34,15 @@ public record GrantRequest(String userSid, long amountCents, String note) {
   }
 
   /**
+   * A JSON member's value as an integer, or null when it is not one: a number written with a
+   * fraction or an exponent ({@code 1.0}, {@code 1e2}), a string, a boolean or null is not.
+   */
+  static BigInteger integer(Object value) {
+    return value instanceof Integer || value instanceof Long ? BigInteger.valueOf(((Number) value).longValue())
+        : value instanceof BigInteger big ? big : null;
+  }
+
+  /**
    * The grant of an HTTP body. JSON numbers written with a fraction or an exponent ({@code 1.0},
    * {@code 1e2}) are refused, as are strings, booleans and null: an amount of money is an integer
    * written as one.
@@ -45,10 +54,7 @@ public record GrantRequest(String userSid, long amountCents, String note) {
       throw new ApiException(400, BODY_SHAPE);
     }
     Object value = body.getValue("amount_cents");
-    BigInteger amount = value instanceof Integer || value instanceof Long
-        ? BigInteger.valueOf(((Number) value).longValue())
-        : value instanceof BigInteger big ? big : null;
-    OptionalLong cents = centsWithin(amount, maxCents);
+    OptionalLong cents = centsWithin(integer(value), maxCents);
     if (cents.isEmpty()) {
       throw new ApiException(400, "amount_cents must be an integer from 1 to " + maxCents
           + " (whole cents, without a fraction or exponent), got "

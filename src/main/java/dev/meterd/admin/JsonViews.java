@@ -3,6 +3,7 @@ package dev.meterd.admin;
 import dev.meterd.engine.NodeOutcome;
 import dev.meterd.engine.RunSummary;
 import dev.meterd.ledger.BudgetAlert;
+import dev.meterd.ledger.Hold;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeError;
@@ -165,6 +166,25 @@ public final class JsonViews {
         .put("initiated_by", t.initiatedBy())
         .put("source", source)
         .put("note", t.note());
+  }
+
+  /**
+   * A hold, with its wallet's available balance; its state at {@code now} ({@code expired} once
+   * its time has passed while active).
+   */
+  public static JsonObject hold(Hold h, long availableCents, Instant now) {
+    return new JsonObject()
+        .put("hold_id", h.holdId())
+        .put("user_sid", h.userSid())
+        .put("amount_cents", h.amountCents())
+        .put("node", h.node())
+        .put("idempotency_key", h.idempotencyKey())
+        .put("state", h.stateAt(now))
+        .put("created_at", time(h.createdAt()))
+        .put("expires_at", time(h.expiresAt()))
+        .put("initiated_by", h.initiatedBy())
+        .put("ended_at", time(h.endedAt()))
+        .put("available_cents", availableCents);
   }
 
   public static JsonObject verifyReport(List<Violation> violations) {

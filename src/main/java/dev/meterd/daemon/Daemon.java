@@ -59,12 +59,13 @@ public final class Daemon implements AutoCloseable {
       String host = listen.substring(0, colon).replace("[", "").replace("]", "");
       int port = Integer.parseInt(listen.substring(colon + 1));
       HttpVerticle http = new HttpVerticle(host, port, v -> new AdminApi(v, apiLedger, tokens, service,
-          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock).router());
+          metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(),
+          config.credit().enforcement(), clock).router());
       await(vertx.deployVerticle(http));
       await(vertx.deployVerticle(new AggregationVerticle(service, config.aggregator().interval()),
           new DeploymentOptions()));
-      log.info("meterd serving on http://{}:{} (aggregation every {} s)", host, http.actualPort(),
-          config.aggregator().interval().toSeconds());
+      log.info("meterd serving on http://{}:{} (aggregation every {} s, credit enforcement {})", host,
+          http.actualPort(), config.aggregator().interval().toSeconds(), config.credit().enforcement() ? "on" : "off");
       return new Daemon(vertx, service, http, source, runLedger, apiLedger);
     } catch (Exception e) {
       await(vertx.close());

@@ -28,12 +28,14 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The real daemon on a free loopback port over a test repository, and a Vert.x web client to
- * talk to it. Tokens: {@link #ADMIN_TOKEN} (named admin) and {@link #ALICE_TOKEN} (named alice).
+ * talk to it. Tokens: {@link #ADMIN_TOKEN} (named admin) and {@link #ALICE_TOKEN} (named alice),
+ * both admin, and {@link #GATEWAY_TOKEN} (named gateway, role authorize).
  */
 public final class RunningDaemon implements AutoCloseable {
 
   public static final String ADMIN_TOKEN = "admin-token-0123456789";
   public static final String ALICE_TOKEN = "alice-token-0123456789";
+  public static final String GATEWAY_TOKEN = "gateway-token-0123456789";
 
   /** The configuration's {@code [admin] max_grant_cents}. */
   public static final long MAX_GRANT_CENTS = 10_000;
@@ -65,7 +67,7 @@ public final class RunningDaemon implements AutoCloseable {
 
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig) throws Exception {
     Path tokens = tmp.resolve("tokens");
-    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
+    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\nauthorize gateway:" + GATEWAY_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
     Files.writeString(configFile, """
         [storage]
