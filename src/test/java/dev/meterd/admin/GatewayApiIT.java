@@ -9,14 +9,9 @@ import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpResponse;
-import io.vertx.ext.web.client.WebClient;
-import io.vertx.ext.web.client.WebClientOptions;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -47,10 +42,6 @@ class GatewayApiIT {
   private UsageRepo repo;
   private RunningDaemon daemon;
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T12:00:00Z"));
-  private final Vertx vertx = Vertx.vertx();
-  /** Fifty connections, so that fifty holds are in flight at once. */
-  private final WebClient wide = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1"),
-      new PoolOptions().setHttp1MaxSize(50));
 
   @BeforeEach
   void setUp() throws Exception {
@@ -63,8 +54,6 @@ class GatewayApiIT {
       daemon.close();
     }
     repo.close();
-    wide.close();
-    RunningDaemon.get(vertx.close());
   }
 
   private void start(boolean enforce) throws Exception {
@@ -114,8 +103,7 @@ class GatewayApiIT {
   }
 
   private Future<HttpResponse<Buffer>> holdRequest(String user, long cents, String node, String key, long ttl) {
-    return wide.request(HttpMethod.POST, daemon.port(), "127.0.0.1", "/v1/holds")
-        .bearerTokenAuthentication(RunningDaemon.GATEWAY_TOKEN)
+    return daemon.request("POST", "/v1/holds", RunningDaemon.GATEWAY_TOKEN)
         .sendJsonObject(new JsonObject().put("user_sid", user).put("amount_cents", cents).put("node", node)
             .put("idempotency_key", key).put("ttl_seconds", ttl));
   }

@@ -6,16 +6,11 @@ import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpRequest;
 import io.vertx.ext.web.client.HttpResponse;
-import io.vertx.ext.web.client.WebClient;
-import io.vertx.ext.web.client.WebClientOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -53,10 +48,6 @@ class IdempotencyIT {
 
   private UsageRepo repo;
   private RunningDaemon daemon;
-  private final Vertx vertx = Vertx.vertx();
-  /** Twenty connections, so that twenty requests are in flight at once, not five at a time. */
-  private final WebClient wide = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1"),
-      new PoolOptions().setHttp1MaxSize(20));
 
   @BeforeEach
   void setUp() throws Exception {
@@ -69,8 +60,6 @@ class IdempotencyIT {
       daemon.close();
     }
     repo.close();
-    wide.close();
-    RunningDaemon.get(vertx.close());
   }
 
   private void start(Clock clock) throws Exception {
@@ -78,8 +67,7 @@ class IdempotencyIT {
   }
 
   private HttpRequest<Buffer> grant(String path, String key) {
-    HttpRequest<Buffer> r = wide.request(HttpMethod.POST, daemon.port(), "127.0.0.1", path)
-        .bearerTokenAuthentication(RunningDaemon.ALICE_TOKEN);
+    HttpRequest<Buffer> r = daemon.request("POST", path, RunningDaemon.ALICE_TOKEN);
     return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
   }
 

@@ -13,12 +13,10 @@ import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Violation;
 import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.LedgerContents;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -81,10 +79,7 @@ class HoldSettlementIT {
   }
 
   private void exec(String sql) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
-        Statement st = c.createStatement()) {
-      st.execute(sql);
-    }
+    LedgerContents.exec(tmp.resolve("meterd.db"), sql);
   }
 
   @Test

@@ -14,6 +14,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpRequest;
 import io.vertx.ext.web.client.HttpResponse;
@@ -44,8 +45,9 @@ public final class RunningDaemon implements AutoCloseable {
   private final Path configFile;
   private final Path dbFile;
   private final Vertx vertx = Vertx.vertx();
+  /** Fifty connections: a test's concurrent requests (twenty grants, fifty holds) are in flight at once. */
   private final WebClient client = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1")
-      .setFollowRedirects(false));
+      .setFollowRedirects(false), new PoolOptions().setHttp1MaxSize(50));
 
   public RunningDaemon(Path tmp, UsageRepo repo) throws Exception {
     this(tmp, repo, Clock.systemUTC(), "");
