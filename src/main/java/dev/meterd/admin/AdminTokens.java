@@ -143,11 +143,17 @@ public final class AdminTokens {
     return Optional.ofNullable(match);
   }
 
-  private static byte[] digest(String token) {
+  /** One digest per thread: looking the algorithm up costs about as much as hashing a token, on every request. */
+  private static final ThreadLocal<MessageDigest> SHA_256 = ThreadLocal.withInitial(() -> {
     try {
-      return MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
+      return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("every Java runtime has SHA-256", e);
     }
+  });
+
+  private static byte[] digest(String token) {
+    // digest() resets the instance, so the next call on this thread starts afresh.
+    return SHA_256.get().digest(token.getBytes(StandardCharsets.UTF_8));
   }
 }
