@@ -32,6 +32,7 @@ final class AuthorizeQueue {
 
   static final int MAX_WAITING = 10_000;
   static final int MAX_BATCH = 1_000;
+  private static final long MAX_DRAIN_NANOS = 1_000_000_000L;
 
   /** One request: its wallet, its cost (or null), and where to answer it. */
   record Pending(String userSid, Long costCents, RoutingContext ctx, Context context) {}
@@ -71,10 +72,19 @@ final class AuthorizeQueue {
     return true;
   }
 
-  /** Answers batches until the queue is empty; a request queued as it stops starts the next drain. */
+  /**
+   * Answers batches until the queue is empty; a request queued as it stops starts the next drain.
+   * Under a load that never lets the queue empty, it hands over to a new task every
+   * {@link #MAX_DRAIN_NANOS}, still draining: Vert.x warns of a worker busy for a minute.
+   */
   private Void drain() {
+    long started = System.nanoTime();
     List<Pending> batch = new ArrayList<>();
     while (true) {
+      if (System.nanoTime() - started > MAX_DRAIN_NANOS) {
+        worker.executeBlocking(this::drain, false);
+        return null;
+      }
       Pending p;
       while (batch.size() < MAX_BATCH && (p = queue.poll()) != null) {
         batch.add(p);

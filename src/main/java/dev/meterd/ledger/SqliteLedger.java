@@ -12,7 +12,9 @@ import java.util.Optional;
 import org.sqlite.SQLiteConfig;
 
 /**
- * The ledger in one SQLite file: one connection ({@link SqliteDb}) shared by the store's parts.
+ * The ledger in one SQLite file: one connection ({@link SqliteDb}) shared by the store's parts,
+ * and a second one, opened on first use, that only reads the credit authorize decides on
+ * ({@link SqliteCreditReads}: it must never wait behind a write).
  *
  * <p>Every write is one {@code BEGIN IMMEDIATE} transaction (WAL, {@code synchronous=FULL}: this is
  * money), so a crash leaves either the old state or the new one, and two processes on one file
