@@ -26,8 +26,10 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "authorize", mixinStandardHelpOptions = true,
     description = {"Starts the real daemon (HTTP server, enforcement on) on a free loopback port over a temp ledger of "
         + "funded wallets, and drives GET /v1/authorize/{user}?cost_cents=N over keep-alive connections with an "
-        + "authorize token: requests/s and latency (p50, p99, max), measured by the client from send to last byte.",
-        "Each connection sends its next request when the last one is answered (a closed loop)."})
+        + "authorize token: requests/s, latency (p50, p99, max) from a request's first byte written to its answer's "
+        + "last byte read, and the process's CPU per request (the load generator's share apart).",
+        "Each connection sends its next request when the last one is answered (a closed loop); the load generator "
+        + "runs in this process, on the same cores as the server."})
 final class AuthorizeBench implements Callable<Integer> {
 
   private static final String TOKEN_NAME = "bench";
