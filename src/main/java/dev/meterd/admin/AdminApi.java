@@ -34,9 +34,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The admin HTTP API, {@code /health} and {@code /metrics}. Every ledger call is blocking (JDBC)
- * and runs on a worker thread, never on the event loop. Errors are JSON {@code {"error":...}};
- * a 500 never carries a stack trace.
+ * The admin HTTP API, the gateways' {@code /v1/...} ({@link GatewayApi}), {@code /health} and
+ * {@code /metrics}. Every ledger call is blocking (JDBC) and runs on a worker thread, never on the
+ * event loop. Errors are JSON {@code {"error":...}}; a 500 never carries a stack trace.
  */
 public final class AdminApi {
 
@@ -46,6 +46,7 @@ public final class AdminApi {
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 500;
   static final String ADMIN_NAME = "meterd.admin";
+  static final String ROLE_REFUSED = "this token's role is authorize, which may call only /v1/...; use an admin token";
   private static final Set<TxnType> PAYMENTS = EnumSet.of(TxnType.GRANT, TxnType.TOPUP, TxnType.REFUND);
 
   private final Vertx vertx;
@@ -55,6 +56,7 @@ public final class AdminApi {
   private final Supplier<String> metrics;
   private final long maxGrantCents;
   private final AdminPages pages;
+  private final GatewayApi gateway;
   private final java.time.Clock clock;
   /** Empty when {@value PaymentWebhook#SECRET_ENV} is not set: then its route is not served. */
   private final Optional<PaymentWebhook> paymentWebhook;
@@ -68,13 +70,15 @@ public final class AdminApi {
    * @param webhookTarget where webhook events are delivered (scheme, host, port), or null when no
    *     {@code [notify] webhook_url} is set
    * @param currency {@code [billing] currency}, the currency of the ledger's cents
+   * @param enforce {@code [enforcement] enabled}: authorize and holds refuse, not only flag
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
       Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
-      Optional<String> paymentWebhookSecret, String webhookTarget, String currency) {
+      Optional<String> paymentWebhookSecret, String webhookTarget, String currency, boolean enforce) {
     this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
     this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock, currency));
     this.webhooks = new WebhookDeliveries(vertx, ledger, pages, webhookTarget);
+    this.gateway = new GatewayApi(vertx, ledger, tokens, enforce, clock);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -101,6 +105,7 @@ public final class AdminApi {
         () -> log.info("payment webhook off: set {} to the provider's signing secret to serve POST {}",
             PaymentWebhook.SECRET_ENV, PaymentWebhook.PATH));
     pages.mountPublic(router);
+    gateway.mount(router);
     router.route("/admin/*").handler(this::authenticate);
     pages.mount(router);
     router.post("/admin/aggregate-now").handler(this::aggregateNow);
@@ -139,9 +144,13 @@ public final class AdminApi {
    * is {@code /admin/x}, and is the API).
    */
   private void authenticate(RoutingContext ctx) {
-    String header = ctx.request().getHeader("Authorization");
-    String token = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
-    Optional<String> name = tokens.authenticate(token);
+    Optional<AdminTokens.Principal> principal = tokens.principal(bearerToken(ctx));
+    if (principal.isPresent() && principal.get().role() != AdminTokens.Role.ADMIN) {
+      // The token is good, its role is not: 403 (401 would tell the client to fix its credentials).
+      error(ctx, 403, ROLE_REFUSED);
+      return;
+    }
+    Optional<String> name = principal.map(AdminTokens.Principal::name);
     if (name.isEmpty() && AdminPages.isPage(ctx.normalizedPath())) {
       name = pages.sessionAdmin(ctx);
       if (name.isEmpty()) {
@@ -160,6 +169,12 @@ public final class AdminApi {
     }
     ctx.put(ADMIN_NAME, name.get());
     ctx.next();
+  }
+
+  /** The bearer token of a request's Authorization header, or null. */
+  static String bearerToken(RoutingContext ctx) {
+    String header = ctx.request().getHeader("Authorization");
+    return header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
   }
 
   private void metrics(RoutingContext ctx) {
@@ -298,7 +313,7 @@ public final class AdminApi {
     }).onFailure(e -> fail(ctx, e));
   }
 
-  private static void respond(RoutingContext ctx, Idempotent.Response response) {
+  static void respond(RoutingContext ctx, Idempotent.Response response) {
     send(ctx, response.status(), response.body());
   }
 
@@ -342,7 +357,7 @@ public final class AdminApi {
    * @param shape the message for a body that is not a JSON object
    * @throws ApiException 400
    */
-  private static JsonObject jsonBody(RoutingContext ctx, String shape) {
+  static JsonObject jsonBody(RoutingContext ctx, String shape) {
     try {
       String duplicate = duplicateMember(ctx.body().buffer());
       if (duplicate != null) {
@@ -399,7 +414,7 @@ public final class AdminApi {
     send(ctx, status, body.encode());
   }
 
-  private static void send(RoutingContext ctx, int status, String json) {
+  static void send(RoutingContext ctx, int status, String json) {
     if (!ctx.response().ended()) {
       ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(json);
     }

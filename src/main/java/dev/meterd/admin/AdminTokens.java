@@ -14,10 +14,19 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * The admin tokens: {@code METERD_ADMIN_TOKEN} (named {@code admin}) and the named tokens of
- * {@code [admin] tokens_file}, one {@code name:token} a line. Only SHA-256 digests are kept in
- * memory; a presented token is hashed and compared with every digest in constant time, so
- * neither the time nor the answer tells how close a guess was.
+ * The bearer tokens: {@code METERD_ADMIN_TOKEN} (named {@code admin}, role admin) and the named
+ * tokens of {@code [admin] tokens_file}, one a line:
+ *
+ * <pre>
+ * NAME:TOKEN              an admin token (the format before roles, unchanged)
+ * admin NAME:TOKEN        the same, the role named
+ * authorize NAME:TOKEN    a gateway's token: only /v1/... (authorize and holds)
+ * </pre>
+ *
+ * The role comes first, before a space, so an old line keeps its meaning whatever its token
+ * holds (a token may contain ':'); a name cannot contain a space, so no old line looks like a
+ * role. Only SHA-256 digests are kept in memory; a presented token is hashed and compared with
+ * every digest in constant time, so neither the time nor the answer tells how close a guess was.
  */
 public final class AdminTokens {
 
@@ -26,7 +35,26 @@ public final class AdminTokens {
   static final int MIN_TOKEN_CHARS = 16;
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
-  private record Entry(String name, byte[] digest) {}
+  /** What a token may call. */
+  public enum Role {
+    /** Everything. */
+    ADMIN,
+    /** Only {@code /v1/...}: authorize and holds. */
+    AUTHORIZE;
+
+    static Role of(String word) {
+      return switch (word) {
+        case "admin" -> ADMIN;
+        case "authorize" -> AUTHORIZE;
+        default -> null;
+      };
+    }
+  }
+
+  /** Who presented a token: its name (the {@code initiated_by} of what it does) and its role. */
+  public record Principal(String name, Role role) {}
+
+  private record Entry(Principal principal, byte[] digest) {}
 
   private final List<Entry> entries;
 
@@ -43,7 +71,7 @@ public final class AdminTokens {
       if (fromEnv.length() < MIN_TOKEN_CHARS) {
         problems.add(ENV + " must be at least " + MIN_TOKEN_CHARS + " characters");
       } else {
-        entries.add(new Entry(ENV_NAME, digest(fromEnv)));
+        entries.add(new Entry(new Principal(ENV_NAME, Role.ADMIN), digest(fromEnv)));
       }
     }
     if (tokensFile != null) {
@@ -55,20 +83,8 @@ public final class AdminTokens {
       }
       for (int i = 0; i < lines.size(); i++) {
         String line = lines.get(i).strip();
-        if (line.isEmpty() || line.startsWith("#")) {
-          continue;
-        }
-        int colon = line.indexOf(':');
-        String name = colon < 0 ? "" : line.substring(0, colon);
-        String token = colon < 0 ? "" : line.substring(colon + 1);
-        // The line's text is never quoted back: it holds a secret.
-        if (!NAME.matcher(name).matches()) {
-          problems.add(tokensFile + " line " + (i + 1) + " must be NAME:TOKEN with NAME of [A-Za-z0-9._-]");
-        } else if (token.length() < MIN_TOKEN_CHARS) {
-          problems.add(tokensFile + " line " + (i + 1) + ": the token of " + name + " must be at least "
-              + MIN_TOKEN_CHARS + " characters");
-        } else {
-          entries.add(new Entry(name, digest(token)));
+        if (!line.isEmpty() && !line.startsWith("#")) {
+          fileLine(tokensFile + " line " + (i + 1), line, entries, problems);
         }
       }
     }
@@ -78,30 +94,66 @@ public final class AdminTokens {
     return new AdminTokens(entries);
   }
 
+  /** One line of the tokens file: an entry, or a problem (never quoting the line: it holds a secret). */
+  private static void fileLine(String where, String line, List<Entry> entries, List<String> problems) {
+    Role role = Role.ADMIN;
+    int space = line.indexOf(' ');
+    int colon = line.indexOf(':');
+    if (space >= 0 && (colon < 0 || space < colon)) {
+      role = Role.of(line.substring(0, space));
+      if (role == null) {
+        problems.add(where + " must be NAME:TOKEN or ROLE NAME:TOKEN with ROLE admin or authorize");
+        return;
+      }
+      line = line.substring(space + 1).strip();
+      colon = line.indexOf(':');
+    }
+    String name = colon < 0 ? "" : line.substring(0, colon);
+    String token = colon < 0 ? "" : line.substring(colon + 1);
+    if (!NAME.matcher(name).matches()) {
+      problems.add(where + " must be NAME:TOKEN with NAME of [A-Za-z0-9._-]");
+    } else if (token.length() < MIN_TOKEN_CHARS) {
+      problems.add(where + ": the token of " + name + " must be at least " + MIN_TOKEN_CHARS + " characters");
+    } else {
+      entries.add(new Entry(new Principal(name, role), digest(token)));
+    }
+  }
+
   public boolean isEmpty() {
     return entries.isEmpty();
   }
 
-  /** The name of the presented token, or empty when it matches none. */
+  /** The name of the presented token when it is an admin token; empty otherwise. */
   public Optional<String> authenticate(String presented) {
+    return principal(presented).filter(p -> p.role() == Role.ADMIN).map(Principal::name);
+  }
+
+  /** Who the presented token names, whatever its role; empty when it matches none. */
+  public Optional<Principal> principal(String presented) {
     if (presented == null) {
       return Optional.empty();
     }
     byte[] candidate = digest(presented);
-    String match = null;
+    Principal match = null;
     for (Entry e : entries) {
       if (MessageDigest.isEqual(e.digest, candidate) && match == null) {
-        match = e.name;
+        match = e.principal;
       }
     }
     return Optional.ofNullable(match);
   }
 
-  private static byte[] digest(String token) {
+  /** One digest per thread: looking the algorithm up costs about as much as hashing a token, on every request. */
+  private static final ThreadLocal<MessageDigest> SHA_256 = ThreadLocal.withInitial(() -> {
     try {
-      return MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
+      return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("every Java runtime has SHA-256", e);
     }
+  });
+
+  private static byte[] digest(String token) {
+    // digest() resets the instance, so the next call on this thread starts afresh.
+    return SHA_256.get().digest(token.getBytes(StandardCharsets.UTF_8));
   }
 }

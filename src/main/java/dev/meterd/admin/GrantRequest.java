@@ -32,6 +32,15 @@ public record GrantRequest(String userSid, long amountCents, String note) {
   }
 
   /**
+   * A JSON member's value as an integer, or null when it is not one: a number written with a
+   * fraction or an exponent ({@code 1.0}, {@code 1e2}), a string, a boolean or null is not.
+   */
+  static BigInteger integer(Object value) {
+    return value instanceof Integer || value instanceof Long ? BigInteger.valueOf(((Number) value).longValue())
+        : value instanceof BigInteger big ? big : null;
+  }
+
+  /**
    * The grant of an HTTP body. JSON numbers written with a fraction or an exponent ({@code 1.0},
    * {@code 1e2}) are refused, as are strings, booleans and null: an amount of money is an integer
    * written as one.
@@ -72,13 +81,6 @@ public record GrantRequest(String userSid, long amountCents, String note) {
           + (object.containsKey(member) ? Json.encode(value) : "nothing"));
     }
     return cents.getAsLong();
-  }
-
-  /** A decoded JSON value as an integer when it was written as one, else null. */
-  static BigInteger integer(Object value) {
-    return value instanceof Integer || value instanceof Long
-        ? BigInteger.valueOf(((Number) value).longValue())
-        : value instanceof BigInteger big ? big : null;
   }
 
   /** The body's {@code note}: a string, or null when absent. */

@@ -4,6 +4,7 @@ import dev.meterd.engine.NodeOutcome;
 import dev.meterd.engine.RunSummary;
 import dev.meterd.ledger.BudgetAlert;
 import dev.meterd.ledger.Delivery;
+import dev.meterd.ledger.Hold;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeError;
@@ -186,6 +187,25 @@ public final class JsonViews {
         .put("retried_by", d.retriedBy())
         .put("retried_at", time(d.retriedAt()))
         .put("event", new JsonObject(d.body()));
+  }
+
+  /**
+   * A hold, with its wallet's available balance; its state at {@code now} ({@code expired} once
+   * its time has passed while active).
+   */
+  public static JsonObject hold(Hold h, long availableCents, Instant now) {
+    return new JsonObject()
+        .put("hold_id", h.holdId())
+        .put("user_sid", h.userSid())
+        .put("amount_cents", h.amountCents())
+        .put("node", h.node())
+        .put("idempotency_key", h.idempotencyKey())
+        .put("state", h.stateAt(now))
+        .put("created_at", time(h.createdAt()))
+        .put("expires_at", time(h.expiresAt()))
+        .put("initiated_by", h.initiatedBy())
+        .put("ended_at", time(h.endedAt()))
+        .put("available_cents", availableCents);
   }
 
   public static JsonObject verifyReport(List<Violation> violations) {

@@ -38,7 +38,7 @@ import picocli.CommandLine.ParentCommand;
     description = {"Measures meterd on a synthetic usage repository (nodes x files x records, random UUID keys):",
         "records/s of a full run, ms of a poll with no change and of a poll where 10 nodes changed, peak heap.",
         "Run it as `java -Xmx256m -jar target/meterd.jar bench` to check the memory bound."},
-    subcommands = {BenchCommand.Parse.class, BenchCommand.Keys.class})
+    subcommands = {BenchCommand.Parse.class, BenchCommand.Keys.class, AuthorizeBench.class})
 final class BenchCommand implements Callable<Integer> {
 
   @ParentCommand
@@ -230,6 +230,11 @@ final class BenchCommand implements Callable<Integer> {
 
   /** Where the figures go: the command's stdout. */
   private static PrintStream sink = System.out;
+
+  /** Sends the figures of the command running to {@code out}. */
+  static void useSink(PrintStream out) {
+    sink = out;
+  }
 
   static void say(String format, Object... args) {
     sink.println(String.format(java.util.Locale.ROOT, format, args));

@@ -61,6 +61,11 @@ final class Context implements AutoCloseable {
         c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin(), c.credit(), c.webhooks()));
   }
 
+  /** The same context with the environment's overrides of the configuration (the daemon's). */
+  Context withEnvironment(java.util.Map<String, String> env) {
+    return new Context(main, ConfigLoader.withEnvironment(config, env));
+  }
+
   SqliteLedger ledger() {
     if (ledger == null) {
       ledger = openLedger();

@@ -27,6 +27,7 @@ import sun.misc.Signal;
         "Needs an admin token: METERD_ADMIN_TOKEN (its name is admin) or [admin] tokens_file.",
         "METERD_PAYMENT_WEBHOOK_SECRET (the payment provider's signing secret, whsec_...) turns on "
             + "POST /webhooks/payments.",
+        "METERD_CREDIT_ENFORCEMENT_ENABLED=true|false overrides [enforcement] enabled.",
         "SIGTERM or SIGINT lets the node in flight finish, then exits 0."})
 final class ServeCommand implements Callable<Integer> {
 
@@ -90,7 +91,7 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   private int serve() throws Exception {
-    Context ctx = main.context();
+    Context ctx = main.context().withEnvironment(main.env);
     if (demoInterval != null) {
       ctx = ctx.withInterval(demoInterval);
     }

@@ -43,6 +43,8 @@ public final class ConfigLoader {
   static final String TOKENS_FILE = "tokens_file";
   static final String MAX_GRANT_CENTS = "max_grant_cents";
   static final String ENFORCEMENT_ENABLED = "enabled";
+  /** Overrides {@code [enforcement] enabled} when set: {@code true} or {@code false}. */
+  public static final String ENFORCEMENT_ENV = "METERD_CREDIT_ENFORCEMENT_ENABLED";
   static final String CURRENCY = "currency";
   static final String THRESHOLDS_PCT = "thresholds_pct";
   static final String WEBHOOK_URL = "webhook_url";
@@ -149,6 +151,26 @@ public final class ConfigLoader {
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant),
         credit(),
         notifyConfig());
+  }
+
+  /**
+   * The configuration with {@code [enforcement] enabled} overridden by the environment's
+   * {@link #ENFORCEMENT_ENV}, when set (an empty value is unset, as for every meterd variable).
+   *
+   * @throws ConfigException the variable is neither {@code true} nor {@code false}
+   */
+  public static MeterdConfig withEnvironment(MeterdConfig config, Map<String, String> env) {
+    String value = env.get(ENFORCEMENT_ENV);
+    if (value == null || value.isEmpty()) {
+      return config;
+    }
+    if (!value.equals("true") && !value.equals("false")) {
+      throw new ConfigException("in the environment", List.of(ENFORCEMENT_ENV + " must be true or false, got \""
+          + value + "\"; unset it to use [enforcement] enabled of the configuration"));
+    }
+    MeterdConfig.Credit c = config.credit();
+    return new MeterdConfig(config.source(), config.storage(), config.aggregator(), config.http(), config.admin(),
+        new MeterdConfig.Credit(c.alertThresholdsPct(), Boolean.parseBoolean(value), c.currency()), config.webhooks());
   }
 
   private MeterdConfig.Credit credit() {

@@ -79,13 +79,13 @@ public final class Daemon implements AutoCloseable {
       String webhookTarget = webhooks == null ? null : webhooks.target();
       HttpVerticle http = new HttpVerticle(host, port, v -> new AdminApi(v, apiLedger, tokens, service,
           metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock, paymentWebhookSecret,
-          webhookTarget, config.credit().currency())
+          webhookTarget, config.credit().currency(), config.credit().enforcement())
           .router());
       await(vertx.deployVerticle(http));
       await(vertx.deployVerticle(new AggregationVerticle(service, config.aggregator().interval()),
           new DeploymentOptions()));
-      log.info("meterd serving on http://{}:{} (aggregation every {} s)", host, http.actualPort(),
-          config.aggregator().interval().toSeconds());
+      log.info("meterd serving on http://{}:{} (aggregation every {} s, credit enforcement {})", host,
+          http.actualPort(), config.aggregator().interval().toSeconds(), config.credit().enforcement() ? "on" : "off");
       if (webhooks != null) {
         webhooks.start();
         log.info("webhook events go to {} (retried for up to {} s)", webhooks.target(),

@@ -6,7 +6,8 @@ import java.util.Optional;
  * One open store, as the small parts its callers need: the engine's {@link NodeStore}, the
  * {@link WalletStore} for credits, the {@link PaymentStore} for top-ups and refunds, the
  * {@link LedgerReads} of the API and the pages, the {@link LedgerAudit} of {@code verify}, the
- * {@link Outbox} of webhook events, and the run lock. {@link SqliteLedger} is the embedded
+ * {@link Outbox} of webhook events, the {@link HoldStore} of authorize, and the run lock.
+ * {@link SqliteLedger} is the embedded
  * store; callers see only these interfaces, so a shared store (PostgreSQL) can follow.
  *
  * <p>Failures of the store itself are {@link LedgerException}s.
@@ -25,6 +26,9 @@ public interface Ledger extends AutoCloseable {
 
   /** The webhook outbox's delivery side: the worker's claims and outcomes, the admin's list. */
   Outbox outbox();
+
+  /** Holds, and the credit authorize decides on. */
+  HoldStore holds();
 
   /** Takes the store's run lock; empty when another run (in any process) holds it. */
   Optional<RunLock> tryLockRun();

@@ -79,8 +79,29 @@ final class LedgerVerifier {
             + "WHERE c.node_id = n.node_id) AS actual FROM node n WHERE n.records_consumed_total <> actual",
         rs -> "node " + rs.getString(1) + " counts " + rs.getLong(2) + " consumed records, but the index holds "
             + rs.getLong(3));
+    checkHolds();
     checkHashChain();
     return violations;
+  }
+
+  /** The record of a hold: a consumed record of the hold's node with its key. */
+  private static final String HOLD_RECORD = "EXISTS (SELECT 1 FROM consumed_record c JOIN node n "
+      + "ON n.node_id = c.node_id WHERE n.name = h.node AND c.idempotency_key = h.idempotency_key)";
+
+  /**
+   * No settled hold is still counted, nor a hold counted whose record was consumed: a settled hold
+   * points at a consumed record, and an active one at none (settlement is in the record's own
+   * transaction, and a hold is never placed for a record already consumed).
+   */
+  private void checkHolds() throws SQLException {
+    check("hold_settled",
+        "SELECT h.hold_id, h.node, h.idempotency_key FROM hold h WHERE h.state = 'settled' AND NOT " + HOLD_RECORD,
+        rs -> "hold " + rs.getLong(1) + " is settled, but node " + rs.getString(2) + " has no consumed record "
+            + rs.getString(3));
+    check("hold_unsettled",
+        "SELECT h.hold_id, h.node, h.idempotency_key FROM hold h WHERE h.state = 'active' AND " + HOLD_RECORD,
+        rs -> "hold " + rs.getLong(1) + " still counts, but its record " + rs.getString(3) + " of node "
+            + rs.getString(2) + " was consumed");
   }
 
   private interface Row {

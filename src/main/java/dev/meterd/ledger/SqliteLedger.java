@@ -12,7 +12,9 @@ import java.util.Optional;
 import org.sqlite.SQLiteConfig;
 
 /**
- * The ledger in one SQLite file: one connection ({@link SqliteDb}) shared by the store's parts.
+ * The ledger in one SQLite file: one connection ({@link SqliteDb}) shared by the store's parts,
+ * and a second one, opened on first use, that only reads the credit authorize decides on
+ * ({@link SqliteCreditReads}: it must never wait behind a write).
  *
  * <p>Every write is one {@code BEGIN IMMEDIATE} transaction (WAL, {@code synchronous=FULL}: this is
  * money), so a crash leaves either the old state or the new one, and two processes on one file
@@ -31,20 +33,24 @@ public final class SqliteLedger implements Ledger {
   private final SqliteReads reads;
   private final SqliteAudit audit;
   private final SqliteOutbox outbox;
+  private final SqliteCreditReads creditReads;
+  private final SqliteHolds holds;
   /**
    * The run lock's file, beside the database's real path: every name of one database (relative,
    * absolute, through a symbolic link) must lock the same file.
    */
   private final Path runLockFile;
 
-  private SqliteLedger(SqliteDb db, Path runLockFile, CreditRules rules) {
+  private SqliteLedger(SqliteDb db, Path runLockFile, CreditRules rules, SqliteCreditReads.Connector reader) {
     this.db = db;
     this.runLockFile = runLockFile;
     this.outbox = new SqliteOutbox(db);
     SqliteWalletRows rows = new SqliteWalletRows(db, outbox);
     SqliteWalletCache walletCache = new SqliteWalletCache();
     SqliteSpend spend = new SqliteSpend(db, rules, outbox);
-    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox);
+    this.creditReads = new SqliteCreditReads(reader, db.clock, db.where);
+    this.holds = new SqliteHolds(db, creditReads);
+    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox, holds);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.payments = new SqlitePayments(db, rows);
     this.reads = new SqliteReads(db, nodeStore);
@@ -71,19 +77,13 @@ public final class SqliteLedger implements Ledger {
     } catch (IOException e) {
       throw new LedgerException("cannot create the folder of the database " + file + ": " + e.getMessage(), e);
     }
-    SQLiteConfig config = new SQLiteConfig();
-    config.setJournalMode(SQLiteConfig.JournalMode.WAL);
-    config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
-    config.setBusyTimeout(busyTimeoutMs);
-    config.enforceForeignKeys(true);
-    config.setCacheSize(-32_768);
     Connection conn = null;
     try {
-      conn = DriverManager.getConnection("jdbc:sqlite:" + file, config.toProperties());
+      conn = connect(file, busyTimeoutMs);
       Migrations.upgrade(conn, file.toString());
       Path real = file.toRealPath();
       return new SqliteLedger(new SqliteDb(conn, clock, file.toString()),
-          real.resolveSibling(real.getFileName() + ".run-lock"), rules);
+          real.resolveSibling(real.getFileName() + ".run-lock"), rules, () -> connectReader(file, busyTimeoutMs));
     } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
@@ -91,6 +91,28 @@ public final class SqliteLedger implements Ledger {
       closeQuietly(conn);
       throw e;
     }
+  }
+
+  private static Connection connect(Path file, int busyTimeoutMs) throws SQLException {
+    SQLiteConfig config = new SQLiteConfig();
+    config.setJournalMode(SQLiteConfig.JournalMode.WAL);
+    config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
+    config.setBusyTimeout(busyTimeoutMs);
+    config.enforceForeignKeys(true);
+    config.setCacheSize(-32_768);
+    return DriverManager.getConnection("jdbc:sqlite:" + file, config.toProperties());
+  }
+
+  /** A connection that can only read (query_only): the credit reads' own, see {@link SqliteCreditReads}. */
+  private static Connection connectReader(Path file, int busyTimeoutMs) throws SQLException {
+    Connection conn = connect(file, busyTimeoutMs);
+    try (java.sql.Statement st = conn.createStatement()) {
+      st.execute("PRAGMA query_only = true");
+    } catch (SQLException e) {
+      closeQuietly(conn);
+      throw e;
+    }
+    return conn;
   }
 
   private static void closeQuietly(Connection conn) {
@@ -144,6 +166,11 @@ public final class SqliteLedger implements Ledger {
   }
 
   @Override
+  public HoldStore holds() {
+    return holds;
+  }
+
+  @Override
   public Optional<RunLock> tryLockRun() {
     return FileRunLock.tryLock(runLockFile);
   }
@@ -155,6 +182,10 @@ public final class SqliteLedger implements Ledger {
 
   @Override
   public void close() {
-    db.close();
+    try {
+      creditReads.close();
+    } finally {
+      db.close();
+    }
   }
 }

@@ -21,6 +21,7 @@ final class SqliteNodeStore implements NodeStore {
   final SqliteWalletCache walletCache;
   final SqliteSpend spend;
   final SqliteOutbox outbox;
+  final SqliteHolds holds;
   /**
    * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
    * committed (PRAGMA data_version moved), patched row by row after this connection's own writes,
@@ -30,12 +31,13 @@ final class SqliteNodeStore implements NodeStore {
   private long trackCacheVersion;
 
   SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend,
-      SqliteOutbox outbox) {
+      SqliteOutbox outbox, SqliteHolds holds) {
     this.db = db;
     this.rows = rows;
     this.walletCache = walletCache;
     this.spend = spend;
     this.outbox = outbox;
+    this.holds = holds;
     db.onRollback(this::dropTracks);
   }
 

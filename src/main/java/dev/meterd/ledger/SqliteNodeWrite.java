@@ -19,7 +19,7 @@ import java.util.function.Consumer;
 /**
  * One node's run inside the {@code BEGIN IMMEDIATE} transaction {@link SqliteNodeStore#beginNode}
  * opened: its records, one charge per wallet, the balances, the wallets' daily counters, the
- * budget alerts they reach and the cursor commit together.
+ * budget alerts they reach, the holds their records settle and the cursor commit together.
  *
  * <p>Implementation notes. Dedup is the primary key of {@code consumed_record}: a record is
  * inserted with {@code ON CONFLICT DO NOTHING} and only a refused insert is looked up, to tell a
@@ -75,6 +75,10 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   /** Per wallet and UTC day of the records: the day's charges before this write, and this write's. */
   private final Map<WalletDay, DaySpend> days = new LinkedHashMap<>();
   private final List<BudgetAlert> alertsFired = new ArrayList<>();
+  /** Whether the node had active holds when this write began (the write lock keeps it so). */
+  private final boolean settling;
+  /** The keys consumed by this write, kept only when {@link #settling}: their holds are settled at commit. */
+  private final List<String> settledKeys = new ArrayList<>();
   private final PreparedStatement insertRecord;
   private long nextTxnId;
   private long consumed;
@@ -94,6 +98,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     this.now = db.clock.instant().toString();
     this.nodeId = store.ensureNode(node);
     this.nextTxnId = rows.nextTxnId();
+    this.settling = store.holds.hasActive(node);
     this.insertRecord = db.stmt("INSERT INTO consumed_record (node_id, idempotency_key, "
         + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
         + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
@@ -150,6 +155,9 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
       debited = Math.addExact(debited, split.chargedCents());
       newestOccurredAtMs = Math.max(newestOccurredAtMs, occurredAtMs);
       consumed++;
+      if (settling) {
+        settledKeys.add(r.idempotencyKey());
+      }
       return;
     }
     if (fresh) {
@@ -233,6 +241,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
       try {
         writeCharges(cursor);
         writeSpendAndAlerts();
+        store.holds.settle(node, settledKeys, now);
         probe.accept(NodeStore.CommitStage.LEDGER_ROWS_WRITTEN);
         probe.accept(NodeStore.CommitStage.BEFORE_CURSOR);
         moveCursor(cursor);

@@ -51,4 +51,35 @@ class AdminTokensTest {
     assertThat(AdminTokens.load(Map.of(), null).isEmpty()).isTrue();
     assertThat(AdminTokens.load(Map.of(AdminTokens.ENV, ""), null).isEmpty()).isTrue();
   }
+
+  @Test
+  void aRoleBeforeTheNameMakesAnAuthorizeTokenWhileTheOldLineStaysAdmin() throws Exception {
+    Path file = tmp.resolve("tokens");
+    Files.writeString(file, "alice:" + SIXTEEN + "\nadmin bob:" + SIXTEEN + "b\nauthorize gateway-1:" + SIXTEEN
+        + "g\ncarol:" + SIXTEEN + ":authorize\n");
+    AdminTokens tokens = AdminTokens.load(Map.of(AdminTokens.ENV, SIXTEEN + "e"), file);
+    assertThat(tokens.principal(SIXTEEN)).contains(new AdminTokens.Principal("alice", AdminTokens.Role.ADMIN));
+    assertThat(tokens.principal(SIXTEEN + "b")).contains(new AdminTokens.Principal("bob", AdminTokens.Role.ADMIN));
+    assertThat(tokens.principal(SIXTEEN + "g"))
+        .contains(new AdminTokens.Principal("gateway-1", AdminTokens.Role.AUTHORIZE));
+    // A token may hold ':', so an old line ending in ":authorize" is an admin token with that token.
+    assertThat(tokens.principal(SIXTEEN + ":authorize"))
+        .contains(new AdminTokens.Principal("carol", AdminTokens.Role.ADMIN));
+    assertThat(tokens.principal(SIXTEEN + "e")).contains(new AdminTokens.Principal("admin", AdminTokens.Role.ADMIN));
+    assertThat(tokens.authenticate(SIXTEEN + "g")).as("an authorize token is no admin token").isEmpty();
+    assertThat(tokens.authenticate(SIXTEEN + "b")).contains("bob");
+  }
+
+  @Test
+  void anUnknownRoleOrAShortAuthorizeTokenIsRefusedWithoutQuotingTheLine() throws Exception {
+    Path file = tmp.resolve("tokens");
+    Files.writeString(file, "superuser dave:" + SIXTEEN + "\nauthorize gw:short\nauthorize :" + SIXTEEN + "\n");
+    assertThatThrownBy(() -> AdminTokens.load(Map.of(), file))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration of the admin tokens:\n"
+            + "  " + file + " line 1 must be NAME:TOKEN or ROLE NAME:TOKEN with ROLE admin or authorize\n"
+            + "  " + file + " line 2: the token of gw must be at least 16 characters\n"
+            + "  " + file + " line 3 must be NAME:TOKEN with NAME of [A-Za-z0-9._-]")
+        .message().doesNotContain(SIXTEEN).doesNotContain("short");
+  }
 }

@@ -6,15 +6,12 @@ import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpRequest;
 import io.vertx.ext.web.client.HttpResponse;
-import io.vertx.ext.web.client.WebClient;
-import io.vertx.ext.web.client.WebClientOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -52,10 +49,6 @@ class IdempotencyIT {
 
   private UsageRepo repo;
   private RunningDaemon daemon;
-  private final Vertx vertx = Vertx.vertx();
-  /** Twenty connections, so that twenty requests are in flight at once, not five at a time. */
-  private final WebClient wide = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1"),
-      new PoolOptions().setHttp1MaxSize(20));
 
   @BeforeEach
   void setUp() throws Exception {
@@ -68,8 +61,6 @@ class IdempotencyIT {
       daemon.close();
     }
     repo.close();
-    wide.close();
-    RunningDaemon.get(vertx.close());
   }
 
   private void start(Clock clock) throws Exception {
@@ -77,7 +68,8 @@ class IdempotencyIT {
   }
 
   private HttpRequest<Buffer> grant(String path, String key) {
-    return daemon.post(wide, path, key);
+    HttpRequest<Buffer> r = daemon.request("POST", path, RunningDaemon.ALICE_TOKEN);
+    return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
   }
 
   private HttpResponse<Buffer> send(String path, String key, JsonObject body) throws Exception {

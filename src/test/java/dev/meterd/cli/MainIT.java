@@ -436,6 +436,26 @@ class MainIT {
     assertThat(out).contains("meterd (strict TOML 1.0, validated records)").contains("tomlj");
   }
 
+  @Test
+  void serveRefusesAnEnforcementVariableThatIsNeitherTrueNorFalse() {
+    assertThat(withEnv(Map.of("METERD_CREDIT_ENFORCEMENT_ENABLED", "on", "METERD_ADMIN_TOKEN", "0123456789abcdef"),
+        "serve", "--db", tmp.resolve("meterd.db").toString())).isEqualTo(2);
+    assertThat(err.strip()).isEqualTo("meterd: invalid configuration in the environment:\n"
+        + "  METERD_CREDIT_ENFORCEMENT_ENABLED must be true or false, got \"on\"; unset it to use [enforcement] "
+        + "enabled of the configuration");
+  }
+
+  @Test
+  void benchAuthorizeDrivesTheRealServerOverKeepAliveConnectionsAndCountsEveryAnswer() {
+    assertThat(raw("bench", "authorize", "--wallets", "3", "--requests", "300", "--warmup", "30", "--connections", "4"))
+        .as(err).isEqualTo(0);
+    assertThat(out).contains("authorize: 300 requests (after 30 to warm up) over 4 keep-alive connections, 3 wallets: ")
+        .contains("answers 200: 300, 402: 0; CPU per request ");
+    assertThat(raw("bench", "authorize", "--connections", "0")).isEqualTo(2);
+    assertThat(err).contains("bench authorize needs --wallets, --requests >= 1, --warmup >= 0 and --connections from 1 "
+        + "to 1000");
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"aggregate", "status", "wallet", "node", "verify", "bench", "demo-repo"})
   void everyCommandTakesHelp(String command) {

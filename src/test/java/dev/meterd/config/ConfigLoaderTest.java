@@ -176,4 +176,21 @@ class ConfigLoaderTest {
             + "  alerts.thresholds_pct must be a list of ascending whole percentages from 1 to 1000, e.g. [50, 80, 100], "
             + "got [80, 50]");
   }
+
+  @Test
+  void theEnvironmentOverridesEnforcementWithTrueOrFalseAndRefusesAnythingElse() {
+    MeterdConfig on = ConfigLoader.parse("[enforcement]\nenabled = true\n", "on.toml");
+    String env = ConfigLoader.ENFORCEMENT_ENV;
+    assertThat(ConfigLoader.withEnvironment(on, java.util.Map.of(env, "false")).credit().enforcement()).isFalse();
+    assertThat(ConfigLoader.withEnvironment(ConfigLoader.defaults(), java.util.Map.of(env, "true")).credit()
+        .enforcement()).isTrue();
+    assertThat(ConfigLoader.withEnvironment(on, java.util.Map.of()).credit().enforcement()).isTrue();
+    assertThat(ConfigLoader.withEnvironment(on, java.util.Map.of(env, "")).credit().enforcement()).isTrue();
+    for (String bad : java.util.List.of("yes", "TRUE", "1", " true")) {
+      assertThatThrownBy(() -> ConfigLoader.withEnvironment(on, java.util.Map.of(env, bad)))
+          .isInstanceOf(ConfigException.class)
+          .hasMessage("invalid configuration in the environment:\n  METERD_CREDIT_ENFORCEMENT_ENABLED must be true "
+              + "or false, got \"" + bad + "\"; unset it to use [enforcement] enabled of the configuration");
+    }
+  }
 }

@@ -12,6 +12,7 @@ import dev.meterd.ledger.Wallet;
 import dev.meterd.ledger.WalletSpend;
 import dev.meterd.policy.WalletSettings;
 import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.LedgerContents;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
 import java.nio.file.Path;
@@ -107,10 +108,7 @@ class CreditPoliciesIT {
   }
 
   private void exec(String sql) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
-        Statement st = c.createStatement()) {
-      st.execute(sql);
-    }
+    LedgerContents.exec(tmp.resolve("meterd.db"), sql);
   }
 
   @Test

@@ -18,6 +18,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonArray;
+import io.vertx.core.http.PoolOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpRequest;
 import io.vertx.ext.web.client.HttpResponse;
@@ -32,12 +33,14 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The real daemon on a free loopback port over a test repository, and a Vert.x web client to
- * talk to it. Tokens: {@link #ADMIN_TOKEN} (named admin) and {@link #ALICE_TOKEN} (named alice).
+ * talk to it. Tokens: {@link #ADMIN_TOKEN} (named admin) and {@link #ALICE_TOKEN} (named alice),
+ * both admin, and {@link #GATEWAY_TOKEN} (named gateway, role authorize).
  */
 public final class RunningDaemon implements AutoCloseable {
 
   public static final String ADMIN_TOKEN = "admin-token-0123456789";
   public static final String ALICE_TOKEN = "alice-token-0123456789";
+  public static final String GATEWAY_TOKEN = "gateway-token-0123456789";
 
   /** The configuration's {@code [admin] max_grant_cents}. */
   public static final long MAX_GRANT_CENTS = 10_000;
@@ -46,8 +49,9 @@ public final class RunningDaemon implements AutoCloseable {
   private final Path configFile;
   private final Path dbFile;
   private final Vertx vertx = Vertx.vertx();
+  /** Fifty connections: a test's concurrent requests (twenty grants, fifty holds) are in flight at once. */
   private final WebClient client = WebClient.create(vertx, new WebClientOptions().setDefaultHost("127.0.0.1")
-      .setFollowRedirects(false));
+      .setFollowRedirects(false), new PoolOptions().setHttp1MaxSize(50));
 
   public RunningDaemon(Path tmp, UsageRepo repo) throws Exception {
     this(tmp, repo, Clock.systemUTC(), "");
@@ -99,7 +103,7 @@ public final class RunningDaemon implements AutoCloseable {
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, String moreSections,
       WebhookSigner signer, Map<String, String> env) throws Exception {
     Path tokens = tmp.resolve("tokens");
-    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\n");
+    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\nauthorize gateway:" + GATEWAY_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
     Files.writeString(configFile, """
         [storage]

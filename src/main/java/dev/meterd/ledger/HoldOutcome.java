@@ -1,0 +1,31 @@
+package dev.meterd.ledger;
+
+import dev.meterd.policy.Authorization;
+
+/** What a request for a hold came to. Only {@link Placed} wrote anything. */
+public sealed interface HoldOutcome {
+
+  /**
+   * The hold is placed, now or before.
+   *
+   * @param availableCents the wallet's available balance with the hold counted
+   * @param before true when the same node and key placed it before, with the same user and amount:
+   *     nothing was written now
+   */
+  record Placed(Hold hold, long availableCents, boolean before) implements HoldOutcome {}
+
+  /** The wallet is refused, as authorize would refuse it for the hold's amount (enforcement on). */
+  record Refused(Authorization.Decision decision) implements HoldOutcome {}
+
+  /** The node and key already hold credit for another user or amount: nothing was written. */
+  record Conflict(Hold existing) implements HoldOutcome {}
+
+  /** The record of the node and key was already consumed, so a hold for it would never settle. */
+  record RecordConsumed(String node, String idempotencyKey) implements HoldOutcome {}
+
+  /** The request's Idempotency-Key answered before: the stored answer, and nothing written. */
+  record Replayed(Idempotent.Response response) implements HoldOutcome {}
+
+  /** The request's Idempotency-Key came before with another request: nothing written. */
+  record KeyReused(String key) implements HoldOutcome {}
+}

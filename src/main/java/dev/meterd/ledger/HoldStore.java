@@ -1,0 +1,49 @@
+package dev.meterd.ledger;
+
+import dev.meterd.policy.Authorization;
+import java.util.Collection;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+
+/**
+ * Holds on wallets' credit, and the credit that authorize decides on. Reads are answered from a
+ * cache that is never stale: each call first asks the database whether any other connection
+ * (another process, or this process's other connections) has committed since the last call, and
+ * forgets everything if one has.
+ */
+public interface HoldStore {
+
+  /**
+   * The credit of several wallets, each as of a moment after this call began: one freshness check
+   * for all of them. A user without a wallet has {@link Authorization.Credit#NONE}, with its holds.
+   */
+  Map<String, Authorization.Credit> credits(Collection<String> userSids);
+
+  /** The credit of one wallet; see {@link #credits}. */
+  default Authorization.Credit credit(String userSid) {
+    return credits(java.util.List.of(userSid)).get(userSid);
+  }
+
+  /**
+   * Places a hold: the decision (authorize's, for the hold's amount) and the insert are one write
+   * transaction, so concurrent holds, in any process, can never take the available balance below
+   * zero while {@code enforce} is on. The same node and key again answer the hold placed before.
+   *
+   * @param initiatedBy the name of the token placing it
+   * @param claim the request's Idempotency-Key, or null; claimed, and answered with
+   *     {@code respond}'s response, in the same transaction, only when the hold is placed (a
+   *     refusal moves nothing, so a retry after a top-up is decided afresh)
+   * @throws BalanceOutOfRangeException the wallet's holds would come to more than a long holds
+   */
+  HoldOutcome place(HoldRequest request, boolean enforce, String initiatedBy, Idempotent.Claim claim,
+      Function<HoldOutcome.Placed, Idempotent.Response> respond);
+
+  /**
+   * Releases an active hold (expired or not); a hold released before stays as it was, as does a
+   * settled one (its state says so).
+   *
+   * @return the hold as it is now; empty when there is no such hold
+   */
+  Optional<Hold> release(long holdId, String releasedBy);
+}

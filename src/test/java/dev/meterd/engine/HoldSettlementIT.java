@@ -1,0 +1,145 @@
+package dev.meterd.engine;
+
+import static dev.meterd.testing.UsageRepo.batch;
+import static dev.meterd.testing.UsageRepo.record;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meterd.batch.BatchParser;
+import dev.meterd.ledger.Hold;
+import dev.meterd.ledger.HoldOutcome;
+import dev.meterd.ledger.HoldRequest;
+import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.Violation;
+import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.testing.LedgerContents;
+import dev.meterd.testing.MutableClock;
+import dev.meterd.testing.UsageRepo;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Holds settled in the node's own transaction when their record is consumed, expiring by the
+ * clock, and {@code verify}'s rules on them, over real runs and a real SQLite file.
+ */
+class HoldSettlementIT {
+
+  @TempDir
+  Path tmp;
+
+  private UsageRepo repo;
+  private GitBatchSource source;
+  private SqliteLedger ledger;
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T12:00:00Z"));
+
+  @BeforeEach
+  void setUp() throws Exception {
+    repo = new UsageRepo(tmp.resolve("usage.git"));
+    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (source != null) {
+      source.close();
+    }
+    ledger.close();
+    repo.close();
+  }
+
+  private RunSummary run(boolean dryRun) throws Exception {
+    if (source == null) {
+      source = GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty());
+    }
+    return new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock, FaultInjector.NONE)
+        .run(new RunRequest(dryRun, java.util.Set.of()));
+  }
+
+  private Hold hold(String user, long cents, String node, String key, Duration ttl) {
+    HoldOutcome outcome = ledger.holds().place(new HoldRequest(user, cents, node, key, ttl), true, "gateway", null,
+        placed -> null);
+    assertThat(outcome).isInstanceOf(HoldOutcome.Placed.class);
+    return ((HoldOutcome.Placed) outcome).hold();
+  }
+
+  /** The hold as stored now: placing it again with the same node and key answers it. */
+  private Hold reread(Hold h) {
+    HoldOutcome again = ledger.holds().place(new HoldRequest(h.userSid(), h.amountCents(), h.node(),
+        h.idempotencyKey(), Duration.ofSeconds(1)), true, "gateway", null, placed -> null);
+    assertThat(((HoldOutcome.Placed) again).before()).isTrue();
+    return ((HoldOutcome.Placed) again).hold();
+  }
+
+  private void exec(String sql) throws Exception {
+    LedgerContents.exec(tmp.resolve("meterd.db"), sql);
+  }
+
+  @Test
+  void aHoldIsSettledInItsRecordsTransactionAndTheChargeIsTheRecordsCostOnce() throws Exception {
+    ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "ops", null);
+    Hold h = hold("u1", 300, "A", "k1", Duration.ofMinutes(5));
+    Hold other = hold("u1", 100, "B", "k1", Duration.ofMinutes(5));
+    assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(600);
+
+    repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("k1", "u1", 250), record("k2", "u1", 5)));
+    RunSummary dry = run(true);
+    assertThat(dry.recordsConsumed()).isEqualTo(2);
+    assertThat(reread(h).state()).as("a dry run settles nothing").isEqualTo(Hold.State.ACTIVE);
+
+    run(false);
+    Hold settled = reread(h);
+    assertThat(settled.state()).isEqualTo(Hold.State.SETTLED);
+    assertThat(settled.endedAt()).isEqualTo(clock.instant());
+    assertThat(reread(other).state()).as("the same key of another node is another record").isEqualTo(Hold.State.ACTIVE);
+    // Charged the records' cost, 255, once; only node B's hold still counts.
+    assertThat(ledger.holds().credit("u1").balanceCents()).isEqualTo(745);
+    assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(645);
+    List<LedgerTxn> txns = ledger.reads().transactions("u1", 10);
+    assertThat(txns).extracting(LedgerTxn::amountCents).containsExactly(-255L, 1_000L);
+
+    repo.commit("nodes/A/" + UsageRepo.HOUR_11, batch(record("k3", "u1", 1)));
+    run(false);
+    assertThat(ledger.holds().credit("u1").balanceCents()).isEqualTo(744);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  @Test
+  void aHoldCountsUntilItsExpiryAndNotAMillisecondAfter() {
+    ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "ops", null);
+    Hold h = hold("u1", 400, "A", "k1", Duration.ofSeconds(60));
+    assertThat(h.expiresAt()).isEqualTo(Instant.parse("2026-11-21T12:01:00Z"));
+    clock.advance(Duration.ofMillis(59_999));
+    assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(600);
+    clock.advance(Duration.ofMillis(1));
+    assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(1_000);
+    assertThat(reread(h).stateAt(clock.instant())).isEqualTo("expired");
+    // The credit it held is free again for another hold, even with enforcement on.
+    hold("u1", 1_000, "A", "k2", Duration.ofSeconds(60));
+    assertThat(ledger.holds().credit("u1").availableCents()).isZero();
+  }
+
+  @Test
+  void verifyFindsAHoldStillCountedAfterItsRecordAndASettledHoldWithoutOne() throws Exception {
+    ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "ops", null);
+    Hold h = hold("u1", 300, "A", "k1", Duration.ofMinutes(5));
+    Hold unrecorded = hold("u1", 100, "A", "k9", Duration.ofMinutes(5));
+    repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("k1", "u1", 250)));
+    run(false);
+    assertThat(ledger.audit().verify()).isEmpty();
+
+    exec("UPDATE hold SET state = 'active', ended_at = NULL WHERE hold_id = " + h.holdId());
+    exec("UPDATE hold SET state = 'settled', ended_at = '2026-11-21T12:00:00Z' WHERE hold_id = "
+        + unrecorded.holdId());
+    assertThat(ledger.audit().verify()).containsExactly(
+        new Violation("hold_settled", "hold " + unrecorded.holdId() + " is settled, but node A has no consumed record k9"),
+        new Violation("hold_unsettled", "hold " + h.holdId() + " still counts, but its record k1 of node A was consumed"));
+  }
+}
