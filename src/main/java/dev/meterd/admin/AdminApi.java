@@ -72,7 +72,7 @@ public final class AdminApi {
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
       Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
       Optional<String> paymentWebhookSecret, String webhookTarget, String currency) {
-    this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
+    this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock, new Money(currency));
     this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock, currency));
     this.webhooks = new WebhookDeliveries(vertx, ledger, pages, webhookTarget);
     this.vertx = vertx;

@@ -66,22 +66,23 @@ final class AdminPages {
   /** The origin the pages are served at ([http] public_url), or null for http:// + Host. */
   private final String publicOrigin;
   private final Clock clock;
-  private final PebbleEngine engine = new PebbleEngine.Builder()
-      .loader(templateLoader())
-      .strictVariables(false)
-      .build();
+  private final Money money;
+  private final PebbleEngine engine;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final SecureRandom random = new SecureRandom();
   private final byte[] stylesheet;
 
   AdminPages(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger, String publicOrigin,
-      Clock clock) {
+      Clock clock, Money money) {
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
     this.trigger = trigger;
     this.publicOrigin = publicOrigin;
     this.clock = clock;
+    this.money = money;
+    this.engine = new PebbleEngine.Builder().loader(templateLoader()).strictVariables(false)
+        .extension(new PageFilters(money)).build();
     this.stylesheet = resource("/webroot/admin.css");
   }
 
@@ -219,13 +220,13 @@ final class AdminPages {
       model.put("lastRun", trigger.lastRun().map(r -> r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
           + ": " + count(r.recordsConsumed(), "record") + ", " + count(r.halted().size(), "node") + " halted")
           .orElse(null));
-      chart(model, ledger.reads().usage(LedgerReads.Bucket.DAY, null, null));
+      chart(model, ledger.reads().usage(LedgerReads.Bucket.DAY, null, null), money);
       return model;
     });
   }
 
   /** Usage per day as bars of an inline SVG chart: no script, nothing fetched. */
-  private static void chart(Map<String, Object> model, List<LedgerReads.UsageBucket> days) {
+  private static void chart(Map<String, Object> model, List<LedgerReads.UsageBucket> days, Money money) {
     List<LedgerReads.UsageBucket> shown = days.subList(Math.max(0, days.size() - CHART_DAYS), days.size());
     long max = shown.stream().mapToLong(LedgerReads.UsageBucket::costCents).max().orElse(0);
     int barWidth = 24;
@@ -235,7 +236,7 @@ final class AdminPages {
       LedgerReads.UsageBucket b = shown.get(i);
       long height = max == 0 ? 0 : Math.max(1, Math.round(110.0 * b.costCents() / max));
       bars.add(Map.of("x", i * (barWidth + gap), "y", 120 - height, "width", barWidth, "height", height,
-          "label", b.start() + ": " + b.costCents() + " cents, " + b.records() + " records"));
+          "label", b.start() + ": " + money.format(b.costCents()) + ", " + count(b.records(), "record")));
     }
     model.put("bars", bars);
     // A fixed width of CHART_DAYS slots, so that a few days do not stretch into wide bars.

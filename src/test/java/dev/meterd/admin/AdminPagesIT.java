@@ -190,6 +190,30 @@ class AdminPagesIT {
   }
 
   @Test
+  void everyPageShowsAmountsAsMoneyWhileTheJsonKeepsIntegerCents() throws Exception {
+    HttpResponse<Buffer> grant = RunningDaemon.get(daemon.request("POST", "/admin/wallets/u_2/grant",
+        RunningDaemon.ADMIN_TOKEN).sendJsonObject(new io.vertx.core.json.JsonObject().put("amount_cents", 1851)));
+    assertThat(grant.statusCode()).as(grant.bodyAsString()).isEqualTo(200);
+    assertThat(daemon.json("GET", "/admin/wallets/u_2").getValue("balance_cents")).isEqualTo(1846);
+    String cookie = sessionCookie();
+
+    Document overview = Jsoup.parse(page("/admin/ui/", cookie).bodyAsString());
+    assertThat(overview.selectFirst("#total-balance").text()).isEqualTo("$18.36");
+    assertThat(overview.select("svg.chart rect title").eachText()).containsExactly("2026-11-21: $0.15, 2 records");
+
+    Document users = Jsoup.parse(page("/admin/ui/users", cookie).bodyAsString());
+    assertThat(users.select("#users tbody tr").eachText()).hasSize(2);
+    assertThat(users.select("#users tbody td.num").eachText()).containsExactly("-$0.10", "$18.46");
+
+    Document wallet = Jsoup.parse(page("/admin/ui/users/u_2", cookie).bodyAsString());
+    assertThat(wallet.selectFirst("#balance").text()).isEqualTo("$18.46");
+    assertThat(wallet.select("#transactions tbody td:nth-child(3)").eachText()).containsExactly("$18.51", "-$0.05");
+
+    Document payments = Jsoup.parse(page("/admin/ui/payments", cookie).bodyAsString());
+    assertThat(payments.select("#payments tbody td.num").eachText()).containsExactly("$18.51");
+  }
+
+  @Test
   void theStylesheetIsServedWithoutLogin() throws Exception {
     HttpResponse<Buffer> css = daemon.call("GET", "/admin/ui/static/admin.css", null);
     assertThat(css.statusCode()).isEqualTo(200);
