@@ -131,7 +131,6 @@ final class AdminPages {
   void mount(Router router) {
     router.get("/admin/ui/").handler(this::overview);
     router.get("/admin/ui/users").handler(this::users);
-    router.get("/admin/ui/users/:user").handler(this::wallet);
     router.get("/admin/ui/payments").handler(this::payments);
     router.get("/admin/ui/aggregator").handler(this::aggregator);
     router.post("/admin/ui/aggregator/run").handler(this::runNow);
@@ -256,14 +255,6 @@ final class AdminPages {
     });
   }
 
-  private void wallet(RoutingContext ctx) {
-    String user = ctx.pathParam("user");
-    page(ctx, "wallet", () -> {
-      Wallet wallet = ledger.reads().wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
-      return Map.of("wallet", wallet, "transactions", ledger.reads().transactions(user, AdminApi.MAX_PAGE));
-    });
-  }
-
   private void payments(RoutingContext ctx) {
     String cursorText = ctx.request().getParam("cursor");
     Long cursor = cursorText == null ? null : AdminApi.longParam("cursor", cursorText);
@@ -330,6 +321,15 @@ final class AdminPages {
           ctx.redirect("/admin/ui/aggregator?message=" + java.net.URLEncoder.encode(message,
               java.nio.charset.StandardCharsets.UTF_8));
         });
+  }
+
+  /**
+   * Answers a form's post with a redirect to a page that shows {@code message} as its notice (Post,
+   * Redirect, Get: reloading the page then does not post again).
+   */
+  static void seeOther(RoutingContext ctx, String path, String message) {
+    ctx.response().setStatusCode(303).putHeader("Location", path + "?message="
+        + java.net.URLEncoder.encode(message, java.nio.charset.StandardCharsets.UTF_8)).end();
   }
 
   // ---- rendering
