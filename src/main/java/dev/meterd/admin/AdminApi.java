@@ -110,6 +110,7 @@ public final class AdminApi {
     router.route("/admin/*").handler(this::authenticate);
     pages.mount(router);
     walletPage.mount(router);
+    new CreditPages(ledger, pages).mount(router);
     router.post("/admin/aggregate-now").handler(this::aggregateNow);
     router.get("/admin/aggregator-state").handler(this::aggregatorState);
     router.get("/admin/list-users").handler(this::listUsers);

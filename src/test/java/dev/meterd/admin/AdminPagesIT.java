@@ -116,6 +116,7 @@ class AdminPagesIT {
     Map<String, Document> pages = new TreeMap<>();
     for (String path : List.of("/admin/ui/", "/admin/ui/users", "/admin/ui/users/" + encodedUser,
         "/admin/ui/users?q=" + encodedUser, "/admin/ui/payments", "/admin/ui/aggregator", "/admin/ui/deliveries",
+        "/admin/ui/alerts", "/admin/ui/alerts?user=" + encodedUser + "&cycle=2026-11", "/admin/ui/topups",
         "/admin/ui/deliveries?status=failed", "/admin/ui/login")) {
       HttpResponse<Buffer> r = page(path, cookie);
       assertThat(r.statusCode()).as(path).isEqualTo(200);
@@ -140,6 +141,8 @@ class AdminPagesIT {
     assertThat(pages.get("/admin/ui/users?q=" + encodedUser).selectFirst("form.search input[name=q]").val())
         .isEqualTo(HOSTILE);
     assertThat(pages.get("/admin/ui/aggregator").select("td").eachText()).anyMatch(t -> t.contains(hostileAt));
+    assertThat(pages.get("/admin/ui/alerts?user=" + encodedUser + "&cycle=2026-11")
+        .selectFirst("form.search input[name=user]").val()).isEqualTo(HOSTILE);
   }
 
   @Test

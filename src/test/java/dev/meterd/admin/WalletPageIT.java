@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The wallet page on the real server, in EUR, on a clock fixed at 2026-11-21T10:05:00Z: spend
- * against budget and cap, the wallet's own usage chart, and its settings and credit forms.
+ * against budget and cap, the wallet's own usage chart, and its settings and credit forms; and the
+ * pages of alerts and top-ups due across wallets.
  */
 class WalletPageIT {
 
@@ -244,5 +245,42 @@ class WalletPageIT {
     JsonObject wallet = daemon.json("GET", "/admin/wallets/u1");
     assertThat(wallet.getLong("balance_cents")).isEqualTo(100);
     assertThat(wallet.getLong("monthly_budget_cents")).isZero();
+  }
+
+  private Document get(String path) throws Exception {
+    HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("GET", path, null).putHeader("Cookie", cookie).send());
+    assertThat(r.statusCode()).as(path + ": " + r.bodyAsString()).isEqualTo(200);
+    return Jsoup.parse(r.bodyAsString());
+  }
+
+  @Test
+  void theAlertsAndTopUpsDuePagesListWhatFiredAndWhatIsDue() throws Exception {
+    patch("u1", "{\"monthly_budget_cents\": 1000, \"auto_topup_threshold_cents\": 500, "
+        + "\"auto_topup_amount_cents\": 2000}");
+    patch("u2", "{\"auto_topup_threshold_cents\": 100, \"auto_topup_amount_cents\": 1000}");
+    grant("u1", 600);
+    repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("r1", "u1", 900, "2026-11-21T10:00:00Z")));
+    assertThat(daemon.json("POST", "/admin/aggregate-now").getInteger("records_consumed")).isEqualTo(1);
+
+    Document alerts = get("/admin/ui/alerts");
+    assertThat(alerts.select("#alerts tbody tr").eachText()).containsExactly(
+        NOW + " u1 2026-11 80% €9.00 €10.00", NOW + " u1 2026-11 50% €9.00 €10.00");
+    assertThat(alerts.selectFirst("nav a[aria-current=page]").text()).isEqualTo("Alerts");
+    assertThat(get("/admin/ui/alerts?cycle=2026-11&user=u1").select("#alerts tbody tr")).hasSize(2);
+    assertThat(get("/admin/ui/alerts?cycle=2026-10").select("#alerts tbody tr").eachText())
+        .containsExactly("No alerts match.");
+    assertThat(get("/admin/ui/alerts?user=u2").selectFirst("form.search input[name=user]").val()).isEqualTo("u2");
+    HttpResponse<Buffer> badCycle = RunningDaemon.get(daemon.request("GET", "/admin/ui/alerts?cycle=11-2026", null)
+        .putHeader("Cookie", cookie).send());
+    assertThat(badCycle.statusCode()).isEqualTo(400);
+    assertThat(badCycle.bodyAsJsonObject().getString("error")).isEqualTo("cycle must be a month YYYY-MM, got 11-2026");
+
+    Document topups = get("/admin/ui/topups");
+    assertThat(topups.select("#topups tbody tr").eachText()).containsExactly(
+        "u1 -€3.00 €5.00 €20.00 " + NOW,
+        "u2 €0.00 €1.00 €10.00 none yet: the threshold was raised above the balance after its last write");
+    assertThat(topups.select("#topups tbody a").eachAttr("href")).containsExactly("/admin/ui/users/u1",
+        "/admin/ui/users/u2");
+    assertThat(topups.selectFirst("nav a[aria-current=page]").text()).isEqualTo("Top-ups due");
   }
 }
