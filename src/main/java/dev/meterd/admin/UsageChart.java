@@ -1,5 +1,10 @@
 package dev.meterd.admin;
 
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -21,6 +26,57 @@ final class UsageChart {
   static final int HEIGHT = 156;
 
   private UsageChart() {}
+
+  /**
+   * A slot's usage.
+   *
+   * @param records how many records, or null where only the amounts are counted (a wallet's days)
+   */
+  record Usage(long chargedCents, long waivedCents, Long records) {
+
+    static final Usage NONE = new Usage(0, 0, null);
+  }
+
+  /**
+   * The {@code days} days to {@code lastDay}, a slot each (a day without usage at zero), labelled
+   * every 7th day counting back from the last.
+   */
+  static Map<String, Object> byDay(LocalDate lastDay, int days, Map<LocalDate, Usage> usage, Money money) {
+    List<Slot> slots = new ArrayList<>();
+    for (int back = days - 1; back >= 0; back--) {
+      LocalDate day = lastDay.minusDays(back);
+      slots.add(slot(back % 7 == 0 ? day.toString().substring(5) : null, day.toString(),
+          usage.getOrDefault(day, Usage.NONE), money));
+    }
+    return model(slots, money, "day (UTC)");
+  }
+
+  /**
+   * The {@code hours} hours to the one starting at {@code lastHour}, a slot each, labelled at every
+   * 6th hour of the day (the day itself at midnight).
+   */
+  static Map<String, Object> byHour(Instant lastHour, int hours, Map<Instant, Usage> usage, Money money) {
+    List<Slot> slots = new ArrayList<>();
+    for (int back = hours - 1; back >= 0; back--) {
+      Instant hour = lastHour.minus(Duration.ofHours(back));
+      LocalDateTime utc = LocalDateTime.ofInstant(hour, ZoneOffset.UTC);
+      String label = utc.getHour() % 6 != 0 ? null
+          : utc.getHour() == 0 ? utc.toLocalDate().toString().substring(5) : String.format("%02d:00", utc.getHour());
+      String when = utc.toLocalDate() + " " + String.format("%02d:00", utc.getHour()) + " UTC";
+      slots.add(slot(label, when, usage.getOrDefault(hour, Usage.NONE), money));
+    }
+    return model(slots, money, "hour (UTC)");
+  }
+
+  /** A slot titled "2026-11-21: $10.00, 3 records ($6.00 charged, $4.00 waived)". */
+  private static Slot slot(String axisLabel, String when, Usage u, Money money) {
+    long cost = Math.addExact(u.chargedCents(), u.waivedCents());
+    String title = when + ": " + money.format(cost)
+        + (u.records() == null ? "" : ", " + AdminPages.count(u.records(), "record"))
+        + (u.waivedCents() == 0 ? "" : " (" + money.format(u.chargedCents()) + " charged, "
+            + money.format(u.waivedCents()) + " waived)");
+    return new Slot(axisLabel, title, u.chargedCents(), u.waivedCents());
+  }
 
   /**
    * One slot of the chart.

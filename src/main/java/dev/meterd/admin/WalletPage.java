@@ -123,20 +123,11 @@ final class WalletPage {
     return SpendBar.of(spend.dayChargedCents(), cap, List.of(), text);
   }
 
-  /** The wallet's last {@value #CHART_DAYS} days to today, a slot each, days without usage at zero. */
+  /** The wallet's last {@value #CHART_DAYS} days to today. */
   private Map<String, Object> chart(List<DailySpend> days, LocalDate today) {
-    Map<LocalDate, DailySpend> byDay = new HashMap<>();
-    days.forEach(d -> byDay.put(d.day(), d));
-    List<UsageChart.Slot> slots = new ArrayList<>();
-    for (int i = CHART_DAYS - 1; i >= 0; i--) {
-      LocalDate day = today.minusDays(i);
-      DailySpend d = byDay.getOrDefault(day, new DailySpend(day, 0, 0));
-      String title = day + ": " + money.format(d.chargedCents()) + " charged"
-          + (d.waivedCents() == 0 ? "" : ", " + money.format(d.waivedCents()) + " waived");
-      slots.add(new UsageChart.Slot(i % 7 == 0 ? day.toString().substring(5) : null, title, d.chargedCents(),
-          d.waivedCents()));
-    }
-    return UsageChart.model(slots, money, "day (UTC)");
+    Map<LocalDate, UsageChart.Usage> byDay = new HashMap<>();
+    days.forEach(d -> byDay.put(d.day(), new UsageChart.Usage(d.chargedCents(), d.waivedCents(), null)));
+    return UsageChart.byDay(today, CHART_DAYS, byDay, money);
   }
 
   /** The settings form's fields: amounts as typed (empty for off), and the cents they were shown as. */

@@ -67,6 +67,15 @@ public interface LedgerReads {
   /** A wallet's policy changes, newest first. */
   List<SettingsChange> settingsChanges(String userSid, int limit);
 
+  /**
+   * Consumed records grouped by the UTC hour of their {@code occurred_at}, oldest first; hours
+   * without usage are absent.
+   *
+   * @param from first instant included
+   * @param to first instant excluded
+   */
+  List<HourlyUsage> usageByHour(Instant from, Instant to);
+
   /** A wallet's spend in {@code cycle} and on {@code day} (zero for a wallet with none). */
   WalletSpend spend(String userSid, YearMonth cycle, LocalDate day);
 

@@ -124,6 +124,24 @@ final class SqliteReads implements LedgerReads {
   }
 
   @Override
+  public List<HourlyUsage> usageByHour(Instant from, Instant to) {
+    return db.query("sum the usage by hour", () -> {
+      PreparedStatement ps = db.stmt("SELECT " + LedgerSql.HOUR_OF_RECORD + " AS h, count(*), sum(cost_cents), "
+          + "sum(waived_cents) FROM consumed_record WHERE occurred_at_ms >= ? AND occurred_at_ms < ? "
+          + "GROUP BY h ORDER BY h");
+      ps.setLong(1, from.toEpochMilli());
+      ps.setLong(2, to.toEpochMilli());
+      List<HourlyUsage> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new HourlyUsage(Instant.ofEpochMilli(rs.getLong(1)), rs.getLong(2), rs.getLong(3), rs.getLong(4)));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
   public List<DailySpend> dailySpend(String userSid, LocalDate from, LocalDate to) {
     return db.query("read the daily spend of " + userSid, () -> {
       PreparedStatement ps = db.stmt("SELECT s.day, s.charged_cents, s.waived_cents FROM daily_spend s "

@@ -133,8 +133,8 @@ class WalletPageIT {
 
     Element chart = doc.selectFirst("svg#wallet-usage");
     List<String> titles = chart.select("g.bar > title").eachText();
-    assertThat(titles).hasSize(30).startsWith("2026-10-23: €0.00 charged")
-        .endsWith("2026-11-20: €1.00 charged", "2026-11-21: €6.00 charged, €4.00 waived");
+    assertThat(titles).hasSize(30).startsWith("2026-10-23: €0.00")
+        .endsWith("2026-11-20: €1.00", "2026-11-21: €10.00 (€6.00 charged, €4.00 waived)");
     Element today = chart.select("g.bar").last();
     assertThat(today.selectFirst("rect.charged").attr("height")).isEqualTo("67");
     assertThat(today.selectFirst("rect.waived").attr("height")).isEqualTo("45");
