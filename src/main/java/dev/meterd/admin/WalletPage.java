@@ -8,6 +8,7 @@ import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.ledger.WalletSpend;
 import dev.meterd.policy.WalletSettings;
+import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -25,6 +26,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -161,17 +164,29 @@ final class WalletPage {
 
   // ---- the forms
 
+  /**
+   * The form's request for the wallet of {@code user}; empty once a form it refuses has been
+   * answered with a notice that says why, after {@code refusal}.
+   */
+  private <T> Optional<T> read(RoutingContext ctx, String user, String refusal, Function<MultiMap, T> form) {
+    try {
+      GrantRequest.checkUser(user);
+      return Optional.of(form.apply(ctx.request().formAttributes()));
+    } catch (ApiException e) {
+      AdminPages.seeOther(ctx, path(user), refusal + e.getMessage() + ".");
+      return Optional.empty();
+    }
+  }
+
   private void saveSettings(RoutingContext ctx) {
     String user = ctx.pathParam("user");
     String by = AdminApi.adminName(ctx);
-    WalletSettings.Patch patch;
-    try {
-      GrantRequest.checkUser(user);
-      patch = WalletForms.settingsPatch(ctx.request().formAttributes(), money);
-    } catch (ApiException e) {
-      AdminPages.seeOther(ctx, path(user), "Settings not saved: " + e.getMessage() + ".");
+    Optional<WalletSettings.Patch> read = read(ctx, user, "Settings not saved: ",
+        form -> WalletForms.settingsPatch(form, money));
+    if (read.isEmpty()) {
       return;
     }
+    WalletSettings.Patch patch = read.get();
     if (patch.empty()) {
       AdminPages.seeOther(ctx, path(user), "Nothing to save: the settings are as they were shown.");
       return;
@@ -189,16 +204,10 @@ final class WalletPage {
   private void credit(RoutingContext ctx) {
     String user = ctx.pathParam("user");
     String by = AdminApi.adminName(ctx);
-    WalletForms.Credit credit;
-    try {
-      GrantRequest.checkUser(user);
-      credit = WalletForms.credit(ctx.request().formAttributes(), money, maxGrantCents);
-    } catch (ApiException e) {
-      AdminPages.seeOther(ctx, path(user), "Nothing was credited: " + e.getMessage() + ".");
-      return;
-    }
-    vertx.executeBlocking(() -> creditOnce(user, credit, by), false).onComplete(ar -> AdminPages.seeOther(ctx,
-        path(user), ar.succeeded() ? notice(ar.result()) : "Nothing was credited: " + ar.cause().getMessage()));
+    read(ctx, user, "Nothing was credited: ", form -> WalletForms.credit(form, money, maxGrantCents))
+        .ifPresent(credit -> vertx.executeBlocking(() -> creditOnce(user, credit, by), false)
+            .onComplete(ar -> AdminPages.seeOther(ctx, path(user),
+                ar.succeeded() ? notice(ar.result()) : "Nothing was credited: " + ar.cause().getMessage())));
   }
 
   /** The API's write under the form's key: a grant, or a payment credited once per payment id too. */
