@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `serve --demo` on a fresh machine: it prints a token and the admin page's address, its writer
-# keeps committing, and the balances move between two looks; SIGTERM stops it with exit 0.
+# keeps committing, and the balances move between two looks; within a few minutes its story has
+# played (u_alice's budget alert fired, u_carol's top-up requested and paid, node edge-lab-1
+# halted on a bad record and resumed on its fix); SIGTERM stops it with exit 0.
 set -euo pipefail
 
 SMOKE=smoke_demo
@@ -28,6 +30,21 @@ for _ in $(seq 1 30); do
   [ "$(total)" != "$first" ] && { moved=yes; break; }
 done
 [ -n "$moved" ] || fail "balances did not move in 30 s (total stayed $first)"
+api() { curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port$1"; }
+played=
+for _ in $(seq 1 180); do
+  alerts=$(api /admin/alerts)
+  payments=$(api /admin/list-payments)
+  events=$(api "/admin/webhooks/deliveries?limit=500")
+  lab=$(api /admin/aggregator-state | python3 -c 'import json,sys; print([n["status"] for n in json.load(sys.stdin)["nodes"] if n["node"] == "edge-lab-1"])')
+  if [[ "$alerts" == *'"user_sid":"u_alice"'* && "$payments" == *'"initiated_by":"demo-payments"'* \
+    && "$events" == *'"node.halted"'* && "$events" == *'"node.resumed"'* && "$lab" == "['ok']" ]]; then
+    played=yes
+    break
+  fi
+  sleep 1
+done
+[ -n "$played" ] || fail "the demo's story did not play in 180 s: alerts $alerts; payments $payments; lab node $lab"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/admin/ui/")
 [ "$code" = 303 ] || fail "the pages answered $code without a login"
 

@@ -1,5 +1,6 @@
 package dev.meterd.admin;
 
+import dev.meterd.config.MeterdConfig;
 import dev.meterd.engine.RunInProgressException;
 
 import dev.meterd.ledger.Idempotent;
@@ -61,6 +62,7 @@ public final class AdminApi {
   /** Empty when {@value PaymentWebhook#SECRET_ENV} is not set: then its route is not served. */
   private final Optional<PaymentWebhook> paymentWebhook;
   private final WebhookDeliveries webhooks;
+  private final WalletPage walletPage;
 
   /**
    * @param publicOrigin the origin the pages are served at ({@code [http] public_url}), or null
@@ -69,16 +71,20 @@ public final class AdminApi {
    *     {@link PaymentWebhook#secretFrom}), or empty to serve no payment webhook
    * @param webhookTarget where webhook events are delivered (scheme, host, port), or null when no
    *     {@code [notify] webhook_url} is set
-   * @param currency {@code [billing] currency}, the currency of the ledger's cents
-   * @param enforce {@code [enforcement] enabled}: authorize and holds refuse, not only flag
+   * @param credit {@code [billing] currency}, the currency of the ledger's cents, the alert
+   *     thresholds the pages mark, and {@code [enforcement] enabled}: authorize and holds refuse,
+   *     not only flag
    */
   public AdminApi(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger,
       Supplier<String> metrics, long maxGrantCents, String publicOrigin, java.time.Clock clock,
-      Optional<String> paymentWebhookSecret, String webhookTarget, String currency, boolean enforce) {
-    this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock);
-    this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock, currency));
+      Optional<String> paymentWebhookSecret, String webhookTarget, MeterdConfig.Credit credit) {
+    Money money = new Money(credit.currency());
+    this.pages = new AdminPages(vertx, ledger, tokens, trigger, publicOrigin, clock, money);
+    this.walletPage = new WalletPage(vertx, ledger, pages, money, clock, maxGrantCents, credit.alertThresholdsPct());
+    this.paymentWebhook = paymentWebhookSecret.map(secret -> new PaymentWebhook(vertx, ledger, secret, clock,
+        credit.currency()));
     this.webhooks = new WebhookDeliveries(vertx, ledger, pages, webhookTarget);
-    this.gateway = new GatewayApi(vertx, ledger, tokens, enforce, clock);
+    this.gateway = new GatewayApi(vertx, ledger, tokens, credit.enforcement(), clock);
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
@@ -108,6 +114,8 @@ public final class AdminApi {
     gateway.mount(router);
     router.route("/admin/*").handler(this::authenticate);
     pages.mount(router);
+    walletPage.mount(router);
+    new CreditPages(ledger, pages).mount(router);
     router.post("/admin/aggregate-now").handler(this::aggregateNow);
     router.get("/admin/aggregator-state").handler(this::aggregatorState);
     router.get("/admin/list-users").handler(this::listUsers);

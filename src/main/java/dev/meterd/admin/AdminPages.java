@@ -2,6 +2,7 @@ package dev.meterd.admin;
 
 import dev.meterd.engine.RunInProgressException;
 
+import dev.meterd.ledger.HourlyUsage;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
@@ -24,6 +25,9 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.EnumSet;
@@ -56,6 +60,7 @@ final class AdminPages {
   static final Duration SESSION_TTL = Duration.ofHours(12);
   static final int MAX_SESSIONS = 1_000;
   private static final int CHART_DAYS = 30;
+  private static final int CHART_HOURS = 48;
 
   private record Session(String admin, Instant expiresAt) {}
 
@@ -66,22 +71,23 @@ final class AdminPages {
   /** The origin the pages are served at ([http] public_url), or null for http:// + Host. */
   private final String publicOrigin;
   private final Clock clock;
-  private final PebbleEngine engine = new PebbleEngine.Builder()
-      .loader(templateLoader())
-      .strictVariables(false)
-      .build();
+  private final Money money;
+  private final PebbleEngine engine;
   private final Map<String, Session> sessions = new ConcurrentHashMap<>();
   private final SecureRandom random = new SecureRandom();
   private final byte[] stylesheet;
 
   AdminPages(Vertx vertx, Ledger ledger, AdminTokens tokens, AggregationTrigger trigger, String publicOrigin,
-      Clock clock) {
+      Clock clock, Money money) {
     this.vertx = vertx;
     this.ledger = ledger;
     this.tokens = tokens;
     this.trigger = trigger;
     this.publicOrigin = publicOrigin;
     this.clock = clock;
+    this.money = money;
+    this.engine = new PebbleEngine.Builder().loader(templateLoader()).strictVariables(false)
+        .extension(new PageFilters(money)).build();
     this.stylesheet = resource("/webroot/admin.css");
   }
 
@@ -130,7 +136,6 @@ final class AdminPages {
   void mount(Router router) {
     router.get("/admin/ui/").handler(this::overview);
     router.get("/admin/ui/users").handler(this::users);
-    router.get("/admin/ui/users/:user").handler(this::wallet);
     router.get("/admin/ui/payments").handler(this::payments);
     router.get("/admin/ui/aggregator").handler(this::aggregator);
     router.post("/admin/ui/aggregator/run").handler(this::runNow);
@@ -216,33 +221,34 @@ final class AdminPages {
       model.put("records", nodes.values().stream().mapToLong(NodeState::recordsConsumedTotal).sum());
       model.put("nodes", nodes.size());
       model.put("halted", nodes.values().stream().filter(NodeState::halted).count());
-      model.put("lastRun", trigger.lastRun().map(r -> r.startedAt().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+      model.put("lastRun", trigger.lastRun().map(r -> r.startedAt().truncatedTo(ChronoUnit.SECONDS)
           + ": " + count(r.recordsConsumed(), "record") + ", " + count(r.halted().size(), "node") + " halted")
           .orElse(null));
-      chart(model, ledger.reads().usage(LedgerReads.Bucket.DAY, null, null));
+      charts(model);
       return model;
     });
   }
 
-  /** Usage per day as bars of an inline SVG chart: no script, nothing fetched. */
-  private static void chart(Map<String, Object> model, List<LedgerReads.UsageBucket> days) {
-    List<LedgerReads.UsageBucket> shown = days.subList(Math.max(0, days.size() - CHART_DAYS), days.size());
-    long max = shown.stream().mapToLong(LedgerReads.UsageBucket::costCents).max().orElse(0);
-    int barWidth = 24;
-    int gap = 6;
-    List<Map<String, Object>> bars = new ArrayList<>();
-    for (int i = 0; i < shown.size(); i++) {
-      LedgerReads.UsageBucket b = shown.get(i);
-      long height = max == 0 ? 0 : Math.max(1, Math.round(110.0 * b.costCents() / max));
-      bars.add(Map.of("x", i * (barWidth + gap), "y", 120 - height, "width", barWidth, "height", height,
-          "label", b.start() + ": " + b.costCents() + " cents, " + b.records() + " records"));
+  /**
+   * The overview's two usage charts: the last {@value #CHART_DAYS} days to today, and the last
+   * {@value #CHART_HOURS} hours to the current one.
+   */
+  private void charts(Map<String, Object> model) {
+    Instant now = clock.instant();
+    LocalDate today = LocalDate.ofInstant(now, ZoneOffset.UTC);
+    Map<LocalDate, UsageChart.Usage> days = new HashMap<>();
+    for (LedgerReads.UsageBucket b : ledger.reads().usage(LedgerReads.Bucket.DAY, today.minusDays(CHART_DAYS - 1),
+        today.plusDays(1))) {
+      days.put(b.start(), new UsageChart.Usage(b.chargedCents(), b.waivedCents(), b.records()));
     }
-    model.put("bars", bars);
-    // A fixed width of CHART_DAYS slots, so that a few days do not stretch into wide bars.
-    model.put("chartWidth", CHART_DAYS * (barWidth + gap));
-    model.put("lastX", Math.max(0, shown.size() * (barWidth + gap) - gap));
-    model.put("firstDay", shown.isEmpty() ? "" : shown.get(0).start().toString());
-    model.put("lastDay", shown.size() < 2 ? "" : shown.get(shown.size() - 1).start().toString());
+    model.put("byDay", UsageChart.byDay(today, CHART_DAYS, days, money));
+    Instant hour = now.truncatedTo(ChronoUnit.HOURS);
+    Map<Instant, UsageChart.Usage> hours = new HashMap<>();
+    for (HourlyUsage h : ledger.reads().usageByHour(hour.minus(Duration.ofHours(CHART_HOURS - 1)),
+        hour.plus(Duration.ofHours(1)))) {
+      hours.put(h.hour(), new UsageChart.Usage(h.chargedCents(), h.waivedCents(), h.records()));
+    }
+    model.put("byHour", UsageChart.byHour(hour, CHART_HOURS, hours, money));
   }
 
   private void users(RoutingContext ctx) {
@@ -252,14 +258,6 @@ final class AdminPages {
       List<Wallet> wallets = ledger.reads().wallets().stream()
           .filter(w -> needle.isEmpty() || w.userSid().toLowerCase(Locale.ROOT).contains(needle)).toList();
       return Map.of("wallets", wallets, "q", q);
-    });
-  }
-
-  private void wallet(RoutingContext ctx) {
-    String user = ctx.pathParam("user");
-    page(ctx, "wallet", () -> {
-      Wallet wallet = ledger.reads().wallet(user).orElseThrow(() -> new ApiException(404, "no wallet for user " + user));
-      return Map.of("wallet", wallet, "transactions", ledger.reads().transactions(user, AdminApi.MAX_PAGE));
     });
   }
 
@@ -329,6 +327,15 @@ final class AdminPages {
           ctx.redirect("/admin/ui/aggregator?message=" + java.net.URLEncoder.encode(message,
               java.nio.charset.StandardCharsets.UTF_8));
         });
+  }
+
+  /**
+   * Answers a form's post with a redirect to a page that shows {@code message} as its notice (Post,
+   * Redirect, Get: reloading the page then does not post again).
+   */
+  static void seeOther(RoutingContext ctx, String path, String message) {
+    ctx.response().setStatusCode(303).putHeader("Location", path + "?message="
+        + java.net.URLEncoder.encode(message, java.nio.charset.StandardCharsets.UTF_8)).end();
   }
 
   // ---- rendering

@@ -72,6 +72,7 @@ final class ServeCommand implements Callable<Integer> {
     }
     DemoWriter writer = new DemoWriter(repoDir, dir.resolve("edge"), java.time.Clock.systemUTC());
     writer.start(3);
+    demoRepo = repoDir;
     demoBanner = "meterd demo: usage repository " + repoDir + ", database " + main.db
         + "\nmeterd demo: admin token " + token;
     return writer;
@@ -79,6 +80,8 @@ final class ServeCommand implements Callable<Integer> {
 
   private Duration demoInterval;
   private String demoBanner;
+  /** The demo's usage repository, or null when not a demo. */
+  private Path demoRepo;
 
   /** The signer of METERD_WEBHOOK_SECRET, needed when [notify] webhook_url is set; null otherwise. */
   private WebhookSigner webhookSigner(Context ctx) {
@@ -104,11 +107,23 @@ final class ServeCommand implements Callable<Integer> {
     Optional<String> paymentWebhookSecret = PaymentWebhook.secretFrom(main.env);
     BatchParser parser = ctx.parser();
     WebhookSigner signer = webhookSigner(ctx);
+    SqliteLedger apiLedger = ctx.openLedger();
+    try (SqliteLedger storyLedger = demoRepo == null ? null : ctx.openLedger();
+        DemoStory story = demoRepo == null ? null : new DemoStory(demoRepo, ctx.config.source().branch(), storyLedger,
+            ctx.clock)) {
+      if (story != null) {
+        story.fundWallets();
+      }
+      return serve(ctx, tokens, parser, signer, apiLedger, paymentWebhookSecret, story);
+    }
+  }
+
+  private int serve(Context ctx, AdminTokens tokens, BatchParser parser, WebhookSigner signer, SqliteLedger apiLedger,
+      Optional<String> paymentWebhookSecret, DemoStory story) throws Exception {
     CountDownLatch stop = new CountDownLatch(1);
     // Handled signals replace the JVM's default exit (status 143), so a clean stop exits 0.
     Signal.handle(new Signal("TERM"), s -> stop.countDown());
     Signal.handle(new Signal("INT"), s -> stop.countDown());
-    SqliteLedger apiLedger = ctx.openLedger();
     Daemon started;
     try {
       started = Daemon.start(ctx.config, tokens, parser, ctx.source(), ctx.ledger(), apiLedger, ctx.clock,
@@ -122,6 +137,9 @@ final class ServeCommand implements Callable<Integer> {
       if (demoBanner != null) {
         main.out.println(demoBanner + "\nmeterd demo: open " + base + "/admin/ui/login and log in with the token");
         main.out.flush();
+      }
+      if (story != null) {
+        story.start();
       }
       main.err.println("meterd: serving on " + base + " (stop with SIGTERM or Ctrl-C)");
       stop.await();

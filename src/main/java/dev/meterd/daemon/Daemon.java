@@ -79,7 +79,7 @@ public final class Daemon implements AutoCloseable {
       String webhookTarget = webhooks == null ? null : webhooks.target();
       HttpVerticle http = new HttpVerticle(host, port, v -> new AdminApi(v, apiLedger, tokens, service,
           metrics::scrape, config.admin().maxGrantCents(), config.http().publicOrigin(), clock, paymentWebhookSecret,
-          webhookTarget, config.credit().currency(), config.credit().enforcement())
+          webhookTarget, config.credit())
           .router());
       await(vertx.deployVerticle(http));
       await(vertx.deployVerticle(new AggregationVerticle(service, config.aggregator().interval()),

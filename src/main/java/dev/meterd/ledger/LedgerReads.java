@@ -58,6 +58,24 @@ public interface LedgerReads {
    */
   List<UsageBucket> usage(Bucket bucket, LocalDate from, LocalDate to);
 
+  /**
+   * A wallet's daily counters from {@code from} (included) to {@code to} (excluded), oldest first;
+   * days without usage are absent.
+   */
+  List<DailySpend> dailySpend(String userSid, LocalDate from, LocalDate to);
+
+  /** A wallet's policy changes, newest first. */
+  List<SettingsChange> settingsChanges(String userSid, int limit);
+
+  /**
+   * Consumed records grouped by the UTC hour of their {@code occurred_at}, oldest first; hours
+   * without usage are absent.
+   *
+   * @param from first instant included
+   * @param to first instant excluded
+   */
+  List<HourlyUsage> usageByHour(Instant from, Instant to);
+
   /** A wallet's spend in {@code cycle} and on {@code day} (zero for a wallet with none). */
   WalletSpend spend(String userSid, YearMonth cycle, LocalDate day);
 

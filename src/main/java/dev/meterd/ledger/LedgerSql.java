@@ -32,6 +32,9 @@ final class LedgerSql {
   static final String DAY_OF_RECORD =
       "date((occurred_at_ms - ((occurred_at_ms % 86400000) + 86400000) % 86400000) / 1000, 'unixepoch')";
 
+  /** A record's UTC hour as epoch milliseconds, floored as {@link #DAY_OF_RECORD} floors days. */
+  static final String HOUR_OF_RECORD = "(occurred_at_ms - ((occurred_at_ms % 3600000) + 3600000) % 3600000)";
+
   static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "
       + "t.occurred_at, t.initiated_by, n.name, t.source_commit, t.source_records, t.note, p.payment_id "
       + "FROM ledger_txn t JOIN wallet w ON w.wallet_id = t.wallet_id "

@@ -124,6 +124,62 @@ final class SqliteReads implements LedgerReads {
   }
 
   @Override
+  public List<HourlyUsage> usageByHour(Instant from, Instant to) {
+    return db.query("sum the usage by hour", () -> {
+      PreparedStatement ps = db.stmt("SELECT " + LedgerSql.HOUR_OF_RECORD + " AS h, count(*), sum(cost_cents), "
+          + "sum(waived_cents) FROM consumed_record WHERE occurred_at_ms >= ? AND occurred_at_ms < ? "
+          + "GROUP BY h ORDER BY h");
+      ps.setLong(1, from.toEpochMilli());
+      ps.setLong(2, to.toEpochMilli());
+      List<HourlyUsage> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new HourlyUsage(Instant.ofEpochMilli(rs.getLong(1)), rs.getLong(2), rs.getLong(3), rs.getLong(4)));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public List<DailySpend> dailySpend(String userSid, LocalDate from, LocalDate to) {
+    return db.query("read the daily spend of " + userSid, () -> {
+      PreparedStatement ps = db.stmt("SELECT s.day, s.charged_cents, s.waived_cents FROM daily_spend s "
+          + "JOIN wallet w ON w.wallet_id = s.wallet_id WHERE w.user_sid = ? AND s.day >= ? AND s.day < ? "
+          + "ORDER BY s.day");
+      ps.setString(1, userSid);
+      ps.setString(2, from.toString());
+      ps.setString(3, to.toString());
+      List<DailySpend> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new DailySpend(LocalDate.parse(rs.getString(1)), rs.getLong(2), rs.getLong(3)));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
+  public List<SettingsChange> settingsChanges(String userSid, int limit) {
+    return db.query("read the settings changes of " + userSid, () -> {
+      PreparedStatement ps = db.stmt("SELECT c.changed_at, c.initiated_by, c.old_settings, c.new_settings "
+          + "FROM wallet_settings_change c JOIN wallet w ON w.wallet_id = c.wallet_id WHERE w.user_sid = ? "
+          + "ORDER BY c.change_id DESC LIMIT ?");
+      ps.setString(1, userSid);
+      ps.setInt(2, limit);
+      List<SettingsChange> result = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          result.add(new SettingsChange(Instant.parse(rs.getString(1)), rs.getString(2),
+              SqliteWalletStore.settings(rs.getString(3)), SqliteWalletStore.settings(rs.getString(4))));
+        }
+      }
+      return result;
+    });
+  }
+
+  @Override
   public WalletSpend spend(String userSid, YearMonth cycle, LocalDate day) {
     return db.query("read the spend of " + userSid, () -> {
       PreparedStatement ps = db.stmt("SELECT coalesce(sum(s.charged_cents), 0), coalesce(sum(s.waived_cents), 0), "

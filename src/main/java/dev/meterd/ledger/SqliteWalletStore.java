@@ -1,6 +1,7 @@
 package dev.meterd.ledger;
 
 import dev.meterd.policy.WalletSettings;
+import io.vertx.core.json.JsonObject;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -66,6 +67,13 @@ final class SqliteWalletStore implements WalletStore {
     return "{\"monthly_budget_cents\":" + s.monthlyBudgetCents() + ",\"daily_cap_cents\":" + s.dailyCapCents()
         + ",\"auto_topup_threshold_cents\":" + s.autoTopupThresholdCents() + ",\"auto_topup_amount_cents\":"
         + s.autoTopupAmountCents() + ",\"enabled\":" + s.enabled() + "}";
+  }
+
+  /** The settings of a change log's JSON, as {@link #json} wrote them. */
+  static WalletSettings settings(String json) {
+    JsonObject o = new JsonObject(json);
+    return new WalletSettings(o.getLong("monthly_budget_cents"), o.getLong("daily_cap_cents"),
+        o.getLong("auto_topup_threshold_cents"), o.getLong("auto_topup_amount_cents"), o.getBoolean("enabled"));
   }
 
   private Wallet wallet(String userSid) throws SQLException {

@@ -38,7 +38,9 @@ class AdminPagesIT {
     repo.commit("nodes/A/" + HOUR_10, batch(record("a1", HOSTILE, 10), record("a2", "u_2", 5)),
         "nodes/B/" + HOUR_10, "schema = 1\n[[records]]\nidempotency_key = \"b\"\nuser_sid = \"u\"\ncost_cents = -5\n"
             + "occurred_at = 2026-11-21T10:00:00Z\n");
-    daemon = new RunningDaemon(tmp, repo);
+    // The charts show the days and hours to now: a fixed now keeps what they show the same on any day.
+    daemon = new RunningDaemon(tmp, repo, java.time.Clock.fixed(java.time.Instant.parse("2026-11-21T10:05:00Z"),
+        java.time.ZoneOffset.UTC), "");
     daemon.awaitStartRun(2);
   }
 
@@ -116,6 +118,7 @@ class AdminPagesIT {
     Map<String, Document> pages = new TreeMap<>();
     for (String path : List.of("/admin/ui/", "/admin/ui/users", "/admin/ui/users/" + encodedUser,
         "/admin/ui/users?q=" + encodedUser, "/admin/ui/payments", "/admin/ui/aggregator", "/admin/ui/deliveries",
+        "/admin/ui/alerts", "/admin/ui/alerts?user=" + encodedUser + "&cycle=2026-11", "/admin/ui/topups",
         "/admin/ui/deliveries?status=failed", "/admin/ui/login")) {
       HttpResponse<Buffer> r = page(path, cookie);
       assertThat(r.statusCode()).as(path).isEqualTo(200);
@@ -140,6 +143,8 @@ class AdminPagesIT {
     assertThat(pages.get("/admin/ui/users?q=" + encodedUser).selectFirst("form.search input[name=q]").val())
         .isEqualTo(HOSTILE);
     assertThat(pages.get("/admin/ui/aggregator").select("td").eachText()).anyMatch(t -> t.contains(hostileAt));
+    assertThat(pages.get("/admin/ui/alerts?user=" + encodedUser + "&cycle=2026-11")
+        .selectFirst("form.search input[name=user]").val()).isEqualTo(HOSTILE);
   }
 
   @Test
@@ -187,6 +192,57 @@ class AdminPagesIT {
     }
     assertThat(daemon.json("GET", "/admin/aggregator-state").getJsonArray("nodes").getJsonObject(1)
         .getString("status")).isEqualTo("halted");
+  }
+
+  @Test
+  void everyPageShowsAmountsAsMoneyWhileTheJsonKeepsIntegerCents() throws Exception {
+    HttpResponse<Buffer> grant = RunningDaemon.get(daemon.request("POST", "/admin/wallets/u_2/grant",
+        RunningDaemon.ADMIN_TOKEN).sendJsonObject(new io.vertx.core.json.JsonObject().put("amount_cents", 1851)));
+    assertThat(grant.statusCode()).as(grant.bodyAsString()).isEqualTo(200);
+    assertThat(daemon.json("GET", "/admin/wallets/u_2").getValue("balance_cents")).isEqualTo(1846);
+    String cookie = sessionCookie();
+
+    Document overview = Jsoup.parse(page("/admin/ui/", cookie).bodyAsString());
+    assertThat(overview.selectFirst("#total-balance").text()).isEqualTo("$18.36");
+    assertThat(overview.select("svg#usage-by-day g.bar > title").last().text()).isEqualTo("2026-11-21: $0.15, 2 records");
+
+    Document users = Jsoup.parse(page("/admin/ui/users", cookie).bodyAsString());
+    assertThat(users.select("#users tbody tr").eachText()).hasSize(2);
+    assertThat(users.select("#users tbody td.num").eachText()).containsExactly("-$0.10", "$18.46");
+
+    Document wallet = Jsoup.parse(page("/admin/ui/users/u_2", cookie).bodyAsString());
+    assertThat(wallet.selectFirst("#balance").text()).isEqualTo("$18.46");
+    assertThat(wallet.select("#transactions tbody td:nth-child(3)").eachText()).containsExactly("$18.51", "-$0.05");
+
+    Document payments = Jsoup.parse(page("/admin/ui/payments", cookie).bodyAsString());
+    assertThat(payments.select("#payments tbody td.num").eachText()).containsExactly("$18.51");
+  }
+
+  @Test
+  void theOverviewChartsUsageByHourForTwoDaysAndByDayForThirtyWithLabelledAxes() throws Exception {
+    repo.commit("nodes/D/usage_2026-11-20-23.toml", batch(record("d1", "u_2", 30, "2026-11-20T23:30:00Z")),
+        "nodes/D/usage_2026-11-19-10.toml", batch(record("d0", "u_2", 7, "2026-11-19T10:59:59Z")));
+    assertThat(daemon.json("POST", "/admin/aggregate-now").getInteger("records_consumed")).isEqualTo(2);
+    Document overview = Jsoup.parse(page("/admin/ui/", sessionCookie()).bodyAsString());
+
+    org.jsoup.nodes.Element byHour = overview.selectFirst("svg#usage-by-hour");
+    List<String> hours = byHour.select("g.bar > title").eachText();
+    assertThat(hours).hasSize(48).startsWith("2026-11-19 11:00 UTC: $0.00")
+        .endsWith("2026-11-21 10:00 UTC: $0.15, 2 records");
+    assertThat(hours.get(36)).isEqualTo("2026-11-20 23:00 UTC: $0.30, 1 record");
+    assertThat(byHour.select("g.bar").get(36).selectFirst("rect.charged").attr("height")).isEqualTo("112");
+    assertThat(byHour.select("g.bar").get(47).selectFirst("rect.charged").attr("height")).isEqualTo("56");
+    assertThat(byHour.select("g.bar").get(0).select("rect.charged")).isEmpty();
+    assertThat(byHour.select("text.x-label").eachText())
+        .containsExactly("12:00", "18:00", "11-20", "06:00", "12:00", "18:00", "11-21", "06:00");
+    assertThat(byHour.select("text.y-label").eachText()).containsExactly("$0.30", "$0.00");
+    assertThat(byHour.select("text.axis-name").eachText()).containsExactly("cost", "hour (UTC)");
+
+    org.jsoup.nodes.Element byDay = overview.selectFirst("svg#usage-by-day");
+    assertThat(byDay.select("g.bar > title").eachText()).hasSize(30).startsWith("2026-10-23: $0.00")
+        .endsWith("2026-11-19: $0.07, 1 record", "2026-11-20: $0.30, 1 record", "2026-11-21: $0.15, 2 records");
+    assertThat(byDay.select("text.x-label").eachText()).containsExactly("10-24", "10-31", "11-07", "11-14", "11-21");
+    assertThat(byDay.select("text.axis-name").eachText()).containsExactly("cost", "day (UTC)");
   }
 
   @Test

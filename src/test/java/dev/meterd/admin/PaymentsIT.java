@@ -235,7 +235,7 @@ class PaymentsIT {
       rows.add(row.select("td").get(2).text() + " " + row.select("td").get(3).text() + " "
           + row.select("td").get(6).text());
     }
-    assertThat(rows).containsExactly("refund 30 re_<b>", "topup 500 pi_1", "grant 100 ");
+    assertThat(rows).containsExactly("refund $0.30 re_<b>", "topup $5.00 pi_1", "grant $1.00 ");
     assertThat(page.bodyAsString()).contains("re_&lt;b&gt;").doesNotContain("re_<b>");
   }
 }
