@@ -149,6 +149,10 @@ final class GatewayApi {
       AdminApi.error(ctx, 409, "node " + h.node() + " already holds " + h.amountCents() + " cents of user "
           + h.userSid() + " for idempotency_key " + h.idempotencyKey() + " (hold " + h.holdId()
           + "); a key names one record: send a new key for other work");
+    } else if (outcome instanceof HoldOutcome.Ended ended) {
+      Hold h = ended.existing();
+      AdminApi.error(ctx, 409, "hold " + h.holdId() + " of node " + h.node() + " for idempotency_key "
+          + h.idempotencyKey() + " is " + ended.state() + " and holds nothing; send a new key to hold credit again");
     } else if (outcome instanceof HoldOutcome.RecordConsumed consumed) {
       AdminApi.error(ctx, 409, "the record " + consumed.idempotencyKey() + " of node " + consumed.node()
           + " was already consumed, so a hold for it would never settle; nothing was held");

@@ -20,6 +20,12 @@ public sealed interface HoldOutcome {
   /** The node and key already hold credit for another user or amount: nothing was written. */
   record Conflict(Hold existing) implements HoldOutcome {}
 
+  /**
+   * The node and key held credit before, and that hold has ended (expired or released): it holds
+   * nothing now, and placing it again under the same key would skip the wallet's check.
+   */
+  record Ended(Hold existing, String state) implements HoldOutcome {}
+
   /** The record of the node and key was already consumed, so a hold for it would never settle. */
   record RecordConsumed(String node, String idempotencyKey) implements HoldOutcome {}
 

@@ -46,4 +46,7 @@ public interface HoldStore {
    * @return the hold as it is now; empty when there is no such hold
    */
   Optional<Hold> release(long holdId, String releasedBy);
+
+  /** A hold as stored; empty when there is no such hold. */
+  Optional<Hold> hold(long holdId);
 }

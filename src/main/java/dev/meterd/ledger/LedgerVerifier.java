@@ -84,9 +84,10 @@ final class LedgerVerifier {
     return violations;
   }
 
-  /** The record of a hold: a consumed record of the hold's node with its key. */
+  /** The record of a hold: a consumed record of the hold's node with its key, of the hold's user. */
   private static final String HOLD_RECORD = "EXISTS (SELECT 1 FROM consumed_record c JOIN node n "
-      + "ON n.node_id = c.node_id WHERE n.name = h.node AND c.idempotency_key = h.idempotency_key)";
+      + "ON n.node_id = c.node_id JOIN wallet w ON w.wallet_id = c.wallet_id WHERE n.name = h.node "
+      + "AND c.idempotency_key = h.idempotency_key AND w.user_sid = h.user_sid)";
 
   /**
    * No settled hold is still counted, nor a hold counted whose record was consumed: a settled hold
@@ -97,7 +98,7 @@ final class LedgerVerifier {
     check("hold_settled",
         "SELECT h.hold_id, h.node, h.idempotency_key FROM hold h WHERE h.state = 'settled' AND NOT " + HOLD_RECORD,
         rs -> "hold " + rs.getLong(1) + " is settled, but node " + rs.getString(2) + " has no consumed record "
-            + rs.getString(3));
+            + rs.getString(3) + " of the hold's user");
     check("hold_unsettled",
         "SELECT h.hold_id, h.node, h.idempotency_key FROM hold h WHERE h.state = 'active' AND " + HOLD_RECORD,
         rs -> "hold " + rs.getLong(1) + " still counts, but its record " + rs.getString(3) + " of node "

@@ -86,6 +86,13 @@ final class SqliteHolds implements HoldStore {
       if (!hold.userSid().equals(request.userSid()) || hold.amountCents() != request.amountCents()) {
         return new HoldOutcome.Conflict(hold);
       }
+      // Only a hold that still counts is answered again; one that ended reserves nothing.
+      if (hold.state() == Hold.State.SETTLED) {
+        return new HoldOutcome.RecordConsumed(request.node(), request.idempotencyKey());
+      }
+      if (!hold.counts(now)) {
+        return new HoldOutcome.Ended(hold, hold.stateAt(now));
+      }
       return new HoldOutcome.Placed(hold, SqliteCreditReads.load(db, hold.userSid(), now.toEpochMilli())
           .credit().availableCents(), true);
     }
@@ -149,6 +156,11 @@ final class SqliteHolds implements HoldStore {
     return hold;
   }
 
+  @Override
+  public Optional<Hold> hold(long holdId) {
+    return db.query("read hold " + holdId, () -> byId(holdId));
+  }
+
   // ---- inside a node's transaction
 
   /** Whether the node has any active hold (expired or not): if not, its records settle nothing. */
@@ -164,13 +176,16 @@ final class SqliteHolds implements HoldStore {
    * Settles the active holds (expired or not) of records the node's transaction consumed: they no
    * longer count, and the records are charged their own cost as any other.
    */
-  void settle(String node, Collection<String> consumedKeys, String now) throws SQLException {
+  void settle(String node, Map<String, String> consumedKeyUsers, String now) throws SQLException {
+    // The record settles the hold of its own user only: a record of another user is charged to
+    // that user, and the hold it did not spend stays until it expires or is released.
     PreparedStatement ps = db.stmt("UPDATE hold SET state = 'settled', ended_at = ? "
-        + "WHERE node = ? AND idempotency_key = ? AND state = 'active'");
-    for (String key : consumedKeys) {
+        + "WHERE node = ? AND idempotency_key = ? AND user_sid = ? AND state = 'active'");
+    for (Map.Entry<String, String> e : consumedKeyUsers.entrySet()) {
       ps.setString(1, now);
       ps.setString(2, node);
-      ps.setString(3, key);
+      ps.setString(3, e.getKey());
+      ps.setString(4, e.getValue());
       ps.executeUpdate();
     }
   }

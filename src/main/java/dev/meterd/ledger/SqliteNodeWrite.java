@@ -77,8 +77,11 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   private final List<BudgetAlert> alertsFired = new ArrayList<>();
   /** Whether the node had active holds when this write began (the write lock keeps it so). */
   private final boolean settling;
-  /** The keys consumed by this write, kept only when {@link #settling}: their holds are settled at commit. */
-  private final List<String> settledKeys = new ArrayList<>();
+  /**
+   * The keys consumed by this write and their users, kept only when {@link #settling}: the holds of
+   * those users for those keys are settled at commit.
+   */
+  private final Map<String, String> settledKeys = new HashMap<>();
   private final PreparedStatement insertRecord;
   private long nextTxnId;
   private long consumed;
@@ -156,7 +159,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
       newestOccurredAtMs = Math.max(newestOccurredAtMs, occurredAtMs);
       consumed++;
       if (settling) {
-        settledKeys.add(r.idempotencyKey());
+        settledKeys.put(r.idempotencyKey(), r.userSid());
       }
       return;
     }

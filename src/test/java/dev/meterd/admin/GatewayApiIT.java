@@ -237,10 +237,11 @@ class GatewayApiIT {
     JsonObject wallet = daemon.json("GET", "/admin/wallets/u1");
     assertThat(wallet.getJsonArray("transactions").stream().map(t -> ((JsonObject) t).getLong("amount_cents")))
         .containsExactly(-250L, 1_000L);
-    // The same node and key again answer the settled hold, and place nothing.
-    JsonObject again = hold("u1", 300, "A", "k1").bodyAsJsonObject();
-    assertThat(again.getLong("hold_id")).isEqualTo(h.getLong("hold_id"));
-    assertThat(again.getString("state")).isEqualTo("settled");
+    // The same node and key again: its record was consumed, nothing is held.
+    HttpResponse<Buffer> again = hold("u1", 300, "A", "k1");
+    assertThat(again.statusCode()).isEqualTo(409);
+    assertThat(again.bodyAsJsonObject().getString("error")).isEqualTo("the record k1 of node A was already "
+        + "consumed, so a hold for it would never settle; nothing was held");
 
     // A second hold expires on time: it counts until 12:05:00 exclusive.
     assertThat(hold("u1", 500, "A", "k2").statusCode()).isEqualTo(200);
@@ -249,7 +250,11 @@ class GatewayApiIT {
     assertAnswer("u1", 200, allowed(750, 250, false, null));
     clock.advance(Duration.ofMillis(1));
     assertAnswer("u1", 200, allowed(750, 750, false, null));
-    assertThat(hold("u1", 500, "A", "k2").bodyAsJsonObject().getString("state")).isEqualTo("expired");
+    // Its key again is refused: an expired hold reserves nothing, and answering it would skip the check.
+    HttpResponse<Buffer> expired = hold("u1", 500, "A", "k2");
+    assertThat(expired.statusCode()).isEqualTo(409);
+    assertThat(expired.bodyAsJsonObject().getString("error")).matches("hold [0-9]+ of node A for idempotency_key k2 "
+        + "is expired and holds nothing; send a new key to hold credit again");
   }
 
   @Test

@@ -70,12 +70,9 @@ class HoldSettlementIT {
     return ((HoldOutcome.Placed) outcome).hold();
   }
 
-  /** The hold as stored now: placing it again with the same node and key answers it. */
+  /** The hold as stored now. */
   private Hold reread(Hold h) {
-    HoldOutcome again = ledger.holds().place(new HoldRequest(h.userSid(), h.amountCents(), h.node(),
-        h.idempotencyKey(), Duration.ofSeconds(1)), true, "gateway", null, placed -> null);
-    assertThat(((HoldOutcome.Placed) again).before()).isTrue();
-    return ((HoldOutcome.Placed) again).hold();
+    return ledger.holds().hold(h.holdId()).orElseThrow();
   }
 
   private void exec(String sql) throws Exception {
@@ -139,7 +136,39 @@ class HoldSettlementIT {
     exec("UPDATE hold SET state = 'settled', ended_at = '2026-11-21T12:00:00Z' WHERE hold_id = "
         + unrecorded.holdId());
     assertThat(ledger.audit().verify()).containsExactly(
-        new Violation("hold_settled", "hold " + unrecorded.holdId() + " is settled, but node A has no consumed record k9"),
+        new Violation("hold_settled", "hold " + unrecorded.holdId() + " is settled, but node A has no consumed record k9 of the hold's user"),
         new Violation("hold_unsettled", "hold " + h.holdId() + " still counts, but its record k1 of node A was consumed"));
+  }
+
+  /**
+   * A record settles the hold of its own user only: a record of another user under the held key is
+   * charged to that user, and the hold it did not spend still counts (review finding).
+   */
+  @Test
+  void aRecordOfAnotherUserDoesNotSettleTheHold() throws Exception {
+    ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "ops", null);
+    Hold h = hold("u1", 300, "A", "k1", Duration.ofMinutes(5));
+    repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("k1", "u2", 250)));
+    run(false);
+    assertThat(reread(h).state()).isEqualTo(Hold.State.ACTIVE);
+    assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(700);
+    assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(-250);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  /** Placing a hold again under a key whose hold ended is refused: it would skip the wallet's check. */
+  @Test
+  void aHoldThatEndedIsNotAnsweredAgainUnderItsKey() {
+    ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "ops", null);
+    Hold expiring = hold("u1", 300, "A", "k1", Duration.ofMinutes(1));
+    Hold released = hold("u1", 300, "A", "k2", Duration.ofMinutes(5));
+    ledger.holds().release(released.holdId(), "gateway");
+    clock.advance(Duration.ofMinutes(1));
+    HoldOutcome again = ledger.holds().place(new HoldRequest("u1", 300, "A", "k1", Duration.ofMinutes(1)), true,
+        "gateway", null, placed -> null);
+    assertThat(again).isEqualTo(new HoldOutcome.Ended(reread(expiring), "expired"));
+    assertThat(ledger.holds().place(new HoldRequest("u1", 300, "A", "k2", Duration.ofMinutes(1)), true, "gateway",
+        null, placed -> null)).isEqualTo(new HoldOutcome.Ended(reread(released), "released"));
+    assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(1_000);
   }
 }
