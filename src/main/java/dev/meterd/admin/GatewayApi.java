@@ -130,9 +130,15 @@ final class GatewayApi {
     String by = AdminApi.adminName(ctx);
     Idempotent.Claim claim = key.map(k -> HoldBody.claim(k, request, by)).orElse(null);
     vertx.executeBlocking(() -> ledger.holds().place(request, enforce, by, claim,
-            placed -> new Idempotent.Response(200, holdJson(placed.hold(), placed.availableCents()))), false)
+            placed -> new Idempotent.Response(200, placedJson(placed))), false)
         .onSuccess(outcome -> answerHold(ctx, outcome))
         .onFailure(e -> AdminApi.fail(ctx, e));
+  }
+
+  /** A placed hold's answer: with {@code low_balance}, as authorize's, true where enforcement would have refused. */
+  private String placedJson(HoldOutcome.Placed placed) {
+    return JsonViews.hold(placed.hold(), placed.availableCents(), clock.instant())
+        .put("low_balance", placed.lowBalance()).encode();
   }
 
   private String holdJson(Hold hold, long availableCents) {
@@ -141,7 +147,7 @@ final class GatewayApi {
 
   private void answerHold(RoutingContext ctx, HoldOutcome outcome) {
     if (outcome instanceof HoldOutcome.Placed placed) {
-      AdminApi.send(ctx, 200, holdJson(placed.hold(), placed.availableCents()));
+      AdminApi.send(ctx, 200, placedJson(placed));
     } else if (outcome instanceof HoldOutcome.Refused refused) {
       AdminApi.send(ctx, 402, refusal(refused.decision().refusal()));
     } else if (outcome instanceof HoldOutcome.Conflict conflict) {

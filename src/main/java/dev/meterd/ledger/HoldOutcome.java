@@ -11,8 +11,10 @@ public sealed interface HoldOutcome {
    * @param availableCents the wallet's available balance with the hold counted
    * @param before true when the same node and key placed it before, with the same user and amount:
    *     nothing was written now
+   * @param lowBalance with enforcement off: the hold was placed though enforcement would have
+   *     refused it (a hold answered again: its wallet's available balance is below zero)
    */
-  record Placed(Hold hold, long availableCents, boolean before) implements HoldOutcome {}
+  record Placed(Hold hold, long availableCents, boolean before, boolean lowBalance) implements HoldOutcome {}
 
   /** The wallet is refused, as authorize would refuse it for the hold's amount (enforcement on). */
   record Refused(Authorization.Decision decision) implements HoldOutcome {}

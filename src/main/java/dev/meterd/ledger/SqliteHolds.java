@@ -93,8 +93,8 @@ final class SqliteHolds implements HoldStore {
       if (!hold.counts(now)) {
         return new HoldOutcome.Ended(hold, hold.stateAt(now));
       }
-      return new HoldOutcome.Placed(hold, SqliteCreditReads.load(db, hold.userSid(), now.toEpochMilli())
-          .credit().availableCents(), true);
+      long available = SqliteCreditReads.load(db, hold.userSid(), now.toEpochMilli()).credit().availableCents();
+      return new HoldOutcome.Placed(hold, available, true, available < 0);
     }
     if (recordConsumed(request.node(), request.idempotencyKey())) {
       return new HoldOutcome.RecordConsumed(request.node(), request.idempotencyKey());
@@ -113,7 +113,7 @@ final class SqliteHolds implements HoldStore {
     Hold hold = insert(request, initiatedBy, now);
     long available = new Authorization.Credit(credit.balanceCents(), heldAfter, credit.enabled(),
         credit.dailyCapCents(), credit.chargedTodayCents()).availableCents();
-    return new HoldOutcome.Placed(hold, available, false);
+    return new HoldOutcome.Placed(hold, available, false, decision.lowBalance());
   }
 
   private Hold insert(HoldRequest request, String initiatedBy, Instant now) throws SQLException {

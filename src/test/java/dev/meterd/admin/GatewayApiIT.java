@@ -160,7 +160,10 @@ class GatewayApiIT {
     HttpResponse<Buffer> hold = hold("disabled", 6_000, "A", "h1");
     assertThat(hold.statusCode()).as(hold.bodyAsString()).isEqualTo(200);
     assertThat(hold.bodyAsJsonObject().getLong("available_cents")).isEqualTo(-1_000);
+    assertThat(hold.bodyAsJsonObject().getBoolean("low_balance")).as("enforcement would have refused it").isTrue();
     assertAnswer("disabled", 200, allowed(5_000, -1_000, true, null));
+    HttpResponse<Buffer> fine = hold("funded", 500, "A", "h2");
+    assertThat(fine.bodyAsJsonObject().getBoolean("low_balance")).isFalse();
   }
 
   @Test
