@@ -162,6 +162,12 @@ public final class PaymentWebhook {
     // Amounts are in the currency's smallest unit: 1000 JPY is not 10.00 USD. Acknowledged (a
     // refusal would only make the provider retry for days), not credited, and logged as an error.
     Object paid = intent.getValue("currency");
+    if (currency.equals("ISK")) {
+      // ISO 4217 gives the króna no decimals, Stripe writes its amounts with two: 100 is 1 kr.
+      return new Event.Ignored(id, "Stripe writes ISK amounts in hundredths and the ledger counts whole krónur: "
+          + cents + " hundredths for wallet " + userSid + " were not credited; credit what they are worth with a "
+          + "top-up", true);
+    }
     if (!(paid instanceof String code) || !code.equalsIgnoreCase(currency)) {
       return new Event.Ignored(id, "the PaymentIntent is in " + (paid instanceof String code ? code : "no currency")
           + ", not the ledger's " + currency + " ([billing] currency): " + cents + " of its units for wallet " + userSid

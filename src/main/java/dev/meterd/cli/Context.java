@@ -54,11 +54,17 @@ final class Context implements AutoCloseable {
     return new Context(main, config);
   }
 
-  /** The same context with another aggregation interval (the demo polls every few seconds). */
-  Context withInterval(java.time.Duration interval) {
+  /**
+   * The demo's context: runs every few seconds, and nothing of the configuration reaches outside
+   * the demo's own folder: no webhook receiver (its events would be signed and real to it), no
+   * tokens file (production tokens would open the demo).
+   */
+  Context forDemo(java.time.Duration interval) {
     MeterdConfig c = config;
     return new Context(main, new MeterdConfig(c.source(), c.storage(), new MeterdConfig.Aggregator(interval,
-        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(), c.admin(), c.credit(), c.webhooks()));
+        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(),
+        new MeterdConfig.Admin(null, c.admin().maxGrantCents()), c.credit(),
+        new MeterdConfig.Webhooks(null, c.webhooks().giveUpAfter(), c.webhooks().timeout())));
   }
 
   /** The same context with the environment's overrides of the configuration (the daemon's). */

@@ -62,7 +62,14 @@ final class ServeCommand implements Callable<Integer> {
     byte[] secret = new byte[24];
     new SecureRandom().nextBytes(secret);
     String token = HexFormat.of().formatHex(secret);
+    // Only the demo's own token: no secret of the environment reaches the demo (a payment webhook
+    // would credit its wallets, a webhook signer would sign its events for a real receiver).
     Map<String, String> env = new HashMap<>(main.env);
+    for (String name : new String[] {AdminTokens.ENV, PaymentWebhook.SECRET_ENV, WebhookSigner.ENV}) {
+      if (env.remove(name) != null && !name.equals(AdminTokens.ENV)) {
+        main.err.println("meterd demo: " + name + " is ignored: the demo sends and takes no real webhooks");
+      }
+    }
     env.put(AdminTokens.ENV, token);
     main.env = env;
     demoInterval = Duration.ofSeconds(5);
@@ -96,7 +103,11 @@ final class ServeCommand implements Callable<Integer> {
   private int serve() throws Exception {
     Context ctx = main.context().withEnvironment(main.env);
     if (demoInterval != null) {
-      ctx = ctx.withInterval(demoInterval);
+      if (ctx.config.webhooks().webhookUrl() != null || ctx.config.admin().tokensFile() != null) {
+        main.err.println("meterd demo: [notify] webhook_url and [admin] tokens_file are ignored: the demo stays "
+            + "in its own folder");
+      }
+      ctx = ctx.forDemo(demoInterval);
     }
     AdminTokens tokens = AdminTokens.load(main.env, ctx.config.admin().tokensFile());
     if (tokens.isEmpty()) {
