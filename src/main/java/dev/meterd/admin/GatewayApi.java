@@ -54,6 +54,8 @@ final class GatewayApi {
     router.delete("/v1/holds/:id").handler(this::releaseHold);
   }
 
+  private static final String ROLE = "meterd.role";
+
   /** Any known token, whatever its role; a missing or wrong one is 401 with no detail. */
   private void authenticate(RoutingContext ctx) {
     Optional<AdminTokens.Principal> principal = tokens.principal(AdminApi.bearerToken(ctx));
@@ -62,6 +64,7 @@ final class GatewayApi {
       return;
     }
     ctx.put(AdminApi.ADMIN_NAME, principal.get().name());
+    ctx.put(ROLE, principal.get().role());
     ctx.next();
   }
 
@@ -173,7 +176,13 @@ final class GatewayApi {
   private void releaseHold(RoutingContext ctx) {
     long holdId = holdId(ctx.pathParam("id"));
     String by = AdminApi.adminName(ctx);
+    boolean admin = ctx.get(ROLE) == AdminTokens.Role.ADMIN;
     vertx.executeBlocking(() -> {
+      // A gateway releases the holds it placed; another's are, to it, no hold at all.
+      Optional<Hold> placed = ledger.holds().hold(holdId);
+      if (placed.isEmpty() || !(admin || placed.get().initiatedBy().equals(by))) {
+        throw new ApiException(404, "no hold " + holdId);
+      }
       Hold hold = ledger.holds().release(holdId, by)
           .orElseThrow(() -> new ApiException(404, "no hold " + holdId));
       if (hold.state() == Hold.State.SETTLED) {

@@ -367,4 +367,20 @@ class GatewayApiIT {
     assertThat(daemon.call("GET", "/admin/wallets/u1", RunningDaemon.ADMIN_TOKEN).statusCode())
         .as("authorize opens no wallet").isEqualTo(404);
   }
+
+  /** A gateway releases the holds it placed; another gateway gets what an unknown hold gets (review finding). */
+  @Test
+  void aGatewayCannotReleaseAnotherGatewaysHoldButAnAdminCan() throws Exception {
+    start(true);
+    grant("u1", 1_000);
+    long id = hold("u1", 300, "A", "k1").bodyAsJsonObject().getLong("hold_id");
+    HttpResponse<Buffer> other = daemon.call("DELETE", "/v1/holds/" + id, RunningDaemon.OTHER_GATEWAY_TOKEN);
+    assertThat(other.statusCode()).isEqualTo(404);
+    assertThat(other.bodyAsJsonObject().getString("error")).isEqualTo("no hold " + id);
+    assertAnswer("u1", 200, allowed(1_000, 700, false, null));
+    HttpResponse<Buffer> admin = daemon.call("DELETE", "/v1/holds/" + id, RunningDaemon.ALICE_TOKEN);
+    assertThat(admin.statusCode()).isEqualTo(200);
+    assertThat(admin.bodyAsJsonObject().getString("state")).isEqualTo("released");
+    assertAnswer("u1", 200, allowed(1_000, 1_000, false, null));
+  }
 }

@@ -41,6 +41,8 @@ public final class RunningDaemon implements AutoCloseable {
   public static final String ADMIN_TOKEN = "admin-token-0123456789";
   public static final String ALICE_TOKEN = "alice-token-0123456789";
   public static final String GATEWAY_TOKEN = "gateway-token-0123456789";
+  /** Another gateway's: it may not release the first one's holds. */
+  public static final String OTHER_GATEWAY_TOKEN = "other-gateway-token-0123456789";
 
   /** The configuration's {@code [admin] max_grant_cents}. */
   public static final long MAX_GRANT_CENTS = 10_000;
@@ -103,7 +105,8 @@ public final class RunningDaemon implements AutoCloseable {
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, String moreSections,
       WebhookSigner signer, Map<String, String> env) throws Exception {
     Path tokens = tmp.resolve("tokens");
-    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\nauthorize gateway:" + GATEWAY_TOKEN + "\n");
+    Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\nauthorize gateway:" + GATEWAY_TOKEN
+        + "\nauthorize other-gateway:" + OTHER_GATEWAY_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
     Files.writeString(configFile, """
         [storage]
