@@ -366,15 +366,21 @@ public final class AdminApi {
    * @throws ApiException 400
    */
   static JsonObject jsonBody(RoutingContext ctx, String shape) {
+    JsonObject body;
     try {
       String duplicate = duplicateMember(ctx.body().buffer());
       if (duplicate != null) {
         throw new ApiException(400, "the body names \"" + duplicate + "\" more than once; send each member once");
       }
-      return ctx.body().asJsonObject();
+      body = ctx.body().asJsonObject();
     } catch (DecodeException | ClassCastException e) {
       throw new ApiException(400, shape);
     }
+    // An empty body, or the JSON null, is no object either: never null for the caller to forget.
+    if (body == null) {
+      throw new ApiException(400, shape);
+    }
+    return body;
   }
 
   private static final com.fasterxml.jackson.core.JsonFactory STRICT_JSON = com.fasterxml.jackson.core.JsonFactory

@@ -126,9 +126,6 @@ final class GatewayApi {
   private void placeHold(RoutingContext ctx) {
     Optional<String> key = IdempotencyKey.of(ctx);
     JsonObject body = AdminApi.jsonBody(ctx, HoldBody.SHAPE);
-    if (body == null) {
-      return;
-    }
     HoldRequest request = HoldBody.parse(body);
     String by = AdminApi.adminName(ctx);
     Idempotent.Claim claim = key.map(k -> HoldBody.claim(k, request, by)).orElse(null);

@@ -331,7 +331,10 @@ class GatewayApiIT {
         "{\"user_sid\":\"u1\",\"amount_cents\":1,\"node\":\"../A\",\"idempotency_key\":\"k\",\"ttl_seconds\":60}",
         "node must be a node's name: 1 to 64 of [A-Za-z0-9._-], starting with a letter or digit, got \"../A\"",
         "{\"user_sid\":\"u1\",\"amount_cents\":1,\"node\":\"A\",\"idempotency_key\":\"k\",\"ttl\":60}",
-        "unknown member \"ttl\"; " + HoldBody.SHAPE);
+        "unknown member \"ttl\"; " + HoldBody.SHAPE,
+        // No body at all, or the JSON null, is answered too (it was left without an answer).
+        "", HoldBody.SHAPE,
+        "null", HoldBody.SHAPE);
     for (Map.Entry<String, String> hold : holds.entrySet()) {
       HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("POST", "/v1/holds", RunningDaemon.GATEWAY_TOKEN)
           .sendBuffer(Buffer.buffer(hold.getKey())));
