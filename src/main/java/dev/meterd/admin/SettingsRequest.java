@@ -52,10 +52,7 @@ public final class SettingsRequest {
       return null;
     }
     Object value = body.getValue(name);
-    BigInteger amount = value instanceof Integer || value instanceof Long
-        ? BigInteger.valueOf(((Number) value).longValue())
-        : value instanceof BigInteger big ? big : null;
-    Long cents = centsOrNull(amount);
+    Long cents = centsOrNull(GrantRequest.integer(value));
     if (cents == null) {
       throw new ApiException(400, rule(name) + ", got " + Json.encode(value));
     }

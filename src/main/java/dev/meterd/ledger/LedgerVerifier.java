@@ -56,7 +56,7 @@ final class LedgerVerifier {
     check("alert_snapshot",
         "SELECT w.user_sid, a.cycle, a.threshold_pct, a.spent_cents, a.budget_cents, (SELECT "
             + "coalesce(sum(c.cost_cents - c.waived_cents), 0) FROM consumed_record c WHERE c.wallet_id = a.wallet_id "
-            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + LedgerSql.DAY_OF_RECORD.replace("occurred_at_ms", "c.occurred_at_ms")
+            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + LedgerSql.dayOf("c.occurred_at_ms")
             + ", 1, 7) = a.cycle) AS charged FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id "
             + "WHERE a.spent_cents <> charged OR a.spent_cents * 100 < a.budget_cents * a.threshold_pct",
         rs -> "the " + rs.getInt(3) + " % alert of wallet " + rs.getString(1) + " for " + rs.getString(2)
