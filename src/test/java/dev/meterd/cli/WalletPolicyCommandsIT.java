@@ -5,14 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.TxnType;
 import io.vertx.core.json.JsonObject;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,15 +20,10 @@ class WalletPolicyCommandsIT {
   private String err;
 
   private int meterd(String... args) {
-    List<String> all = new ArrayList<>(List.of(args));
-    all.addAll(List.of("--db", tmp.resolve("meterd.db").toString()));
-    ByteArrayOutputStream o = new ByteArrayOutputStream();
-    ByteArrayOutputStream e = new ByteArrayOutputStream();
-    int code = Main.execute(all.toArray(String[]::new), new PrintStream(o, true, StandardCharsets.UTF_8),
-        new PrintStream(e, true, StandardCharsets.UTF_8), Map.of());
-    out = o.toString(StandardCharsets.UTF_8);
-    err = e.toString(StandardCharsets.UTF_8);
-    return code;
+    CliRun run = CliRun.on(tmp.resolve("meterd.db"), args);
+    out = run.out();
+    err = run.err();
+    return run.code();
   }
 
   @Test
