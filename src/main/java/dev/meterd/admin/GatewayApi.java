@@ -4,6 +4,7 @@ import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.Hold;
 import dev.meterd.ledger.HoldOutcome;
 import dev.meterd.ledger.HoldRequest;
+import dev.meterd.ledger.HoldStore;
 import dev.meterd.ledger.Idempotent;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.policy.Authorization;
@@ -180,13 +181,14 @@ final class GatewayApi {
       if (placed.isEmpty() || !(admin || placed.get().initiatedBy().equals(by))) {
         throw new ApiException(404, "no hold " + holdId);
       }
-      Hold hold = ledger.holds().release(holdId, by)
+      HoldStore.Released released = ledger.holds().release(holdId, by)
           .orElseThrow(() -> new ApiException(404, "no hold " + holdId));
+      Hold hold = released.hold();
       if (hold.state() == Hold.State.SETTLED) {
         throw new ApiException(409, "hold " + holdId + " was settled when its record " + hold.idempotencyKey()
             + " of node " + hold.node() + " was consumed; there is nothing to release");
       }
-      return holdJson(hold, ledger.holds().credit(hold.userSid()).availableCents());
+      return holdJson(hold, released.availableCents());
     }, false).onSuccess(json -> AdminApi.send(ctx, 200, json)).onFailure(e -> AdminApi.fail(ctx, e));
   }
 

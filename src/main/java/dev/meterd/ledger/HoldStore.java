@@ -43,9 +43,14 @@ public interface HoldStore {
    * Releases an active hold (expired or not); a hold released before stays as it was, as does a
    * settled one (its state says so).
    *
-   * @return the hold as it is now; empty when there is no such hold
+   * @return the hold as it is now, with its wallet's available credit read in the same
+   *     transaction (so a committed release is never answered with an error); empty when there is
+   *     no such hold
    */
-  Optional<Hold> release(long holdId, String releasedBy);
+  Optional<Released> release(long holdId, String releasedBy);
+
+  /** A hold after a release, and its wallet's available credit as the release left it. */
+  record Released(Hold hold, long availableCents) {}
 
   /** A hold as stored; empty when there is no such hold. */
   Optional<Hold> hold(long holdId);

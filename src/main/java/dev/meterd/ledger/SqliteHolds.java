@@ -142,18 +142,24 @@ final class SqliteHolds implements HoldStore {
   }
 
   @Override
-  public Optional<Hold> release(long holdId, String releasedBy) {
-    Optional<Hold> hold = db.write("release hold " + holdId, () -> {
+  public Optional<Released> release(long holdId, String releasedBy) {
+    Optional<Released> released = db.write("release hold " + holdId, () -> {
+      Instant now = db.clock.instant();
       PreparedStatement ps = db.stmt("UPDATE hold SET state = 'released', ended_at = ?, released_by = ? "
           + "WHERE hold_id = ? AND state = 'active'");
-      ps.setString(1, db.clock.instant().toString());
+      ps.setString(1, now.toString());
       ps.setString(2, releasedBy);
       ps.setLong(3, holdId);
       ps.executeUpdate();
-      return byId(holdId);
+      Optional<Hold> hold = byId(holdId);
+      if (hold.isEmpty()) {
+        return Optional.<Released>empty();
+      }
+      long available = SqliteCreditReads.load(db, hold.get().userSid(), now.toEpochMilli()).credit().availableCents();
+      return Optional.of(new Released(hold.get(), available));
     });
-    hold.ifPresent(h -> reads.invalidate(h.userSid()));
-    return hold;
+    released.ifPresent(r -> reads.invalidate(r.hold().userSid()));
+    return released;
   }
 
   @Override

@@ -8,6 +8,7 @@ import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.Hold;
 import dev.meterd.ledger.HoldOutcome;
 import dev.meterd.ledger.HoldRequest;
+import dev.meterd.ledger.HoldStore;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.TxnType;
@@ -170,5 +171,24 @@ class HoldSettlementIT {
     assertThat(ledger.holds().place(new HoldRequest("u1", 300, "A", "k2", Duration.ofMinutes(1)), true, "gateway",
         null, placed -> null)).isEqualTo(new HoldOutcome.Ended(reread(released), "released"));
     assertThat(ledger.holds().credit("u1").availableCents()).isEqualTo(1_000);
+  }
+
+  /**
+   * A release answers the wallet's available credit as its own transaction left it: no second read
+   * after the commit, whose failure would answer an error for a hold that was released.
+   */
+  @Test
+  void aReleaseAnswersTheAvailableCreditOfItsOwnTransaction() {
+    ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "ops", null);
+    Hold first = hold("u1", 300, "A", "k1", Duration.ofMinutes(5));
+    hold("u1", 200, "A", "k2", Duration.ofMinutes(5));
+    HoldStore.Released released = ledger.holds().release(first.holdId(), "gateway").orElseThrow();
+    assertThat(released.hold()).isEqualTo(reread(first));
+    assertThat(released.hold().state()).isEqualTo(Hold.State.RELEASED);
+    assertThat(released.hold().releasedBy()).isEqualTo("gateway");
+    assertThat(released.availableCents()).isEqualTo(800);
+    assertThat(ledger.holds().release(first.holdId(), "other").orElseThrow())
+        .isEqualTo(new HoldStore.Released(reread(first), 800));
+    assertThat(ledger.holds().release(first.holdId() + 100, "gateway")).isEmpty();
   }
 }
