@@ -69,7 +69,8 @@ public final class Daemon implements AutoCloseable {
         .orElse(null);
     Vertx vertx = Vertx.vertx();
     try {
-      Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.NONE);
+      // Off unless a crash test starts the jar with -Dmeterd.fault, as for aggregate --once.
+      Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.fromSystemProperty());
       Metrics metrics = new Metrics(clock, apiLedger.reads().newestOccurredAt());
       AggregationService service = new AggregationService(vertx, aggregator, metrics);
       String listen = config.http().listen();
