@@ -40,13 +40,30 @@ public interface HoldStore {
       Function<HoldOutcome.Placed, Idempotent.Response> respond);
 
   /**
+   * What a release came to.
+   *
+   * @param hold the hold as it is now
+   * @param releasedNow true when this call released it; false when it had ended before (released or
+   *     settled), and stays as it was
+   */
+  record Released(Hold hold, boolean releasedNow) {}
+
+  /**
    * Releases an active hold (expired or not); a hold released before stays as it was, as does a
    * settled one (its state says so).
    *
-   * @return the hold as it is now; empty when there is no such hold
+   * @return empty when there is no such hold
    */
-  Optional<Hold> release(long holdId, String releasedBy);
+  Optional<Released> release(long holdId, String releasedBy);
 
   /** A hold as stored; empty when there is no such hold. */
   Optional<Hold> hold(long holdId);
+
+  /**
+   * A wallet's active holds at the ledger's clock: placed, and neither settled, released nor
+   * expired (those that lower its available balance now), the newest {@code limit} of them, with
+   * their count and total read in the same statement. Read from the database, not the cache: the
+   * pages ask for it, not authorize.
+   */
+  ActiveHolds active(String userSid, int limit);
 }
