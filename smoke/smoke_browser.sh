@@ -1,6 +1,7 @@
 # The admin pages in a real browser: headless Chromium (Debian's package, installed by .ci/run)
 # logs in and visits every page (overview, aggregator, users, alerts, top-ups due, a wallet with
-# its forms, payments, webhook deliveries), saves screenshots, and asserts on the rendered DOM.
+# its holds and forms, payments, webhook deliveries), saves screenshots, and asserts on the
+# rendered DOM.
 # Wallet u_2 has a budget, a daily cap and auto top-up set before the first run, so that its
 # record fires alerts, is partly waived and requests a top-up. A webhook receiver verifies every
 # event with the Standard Webhooks reference library; it is down (500) until the halted node's
@@ -67,6 +68,12 @@ done
 [[ "$deliveries" == *'"node.halted"'* && "$pending" == *'"deliveries":[]'* ]] \
   || fail "the first run's webhooks were not all given up: $deliveries $pending"
 rm "$work/receiver-down"
+# A hold on u_2 (enforcement is off: placed though its balance is below zero), which the wallet
+# page lists and the browser releases with its Release button.
+hold=$(curl -s -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"user_sid":"u_2","amount_cents":3,"node":"A","idempotency_key":"smoke-hold","ttl_seconds":3600}' \
+  "http://127.0.0.1:$port/v1/holds")
+[[ "$hold" == *'"state":"active"'* ]] || fail "the hold on u_2 was not placed: $hold"
 
 node "$here/smoke/browser/check.mjs" "http://127.0.0.1:$port" "$token" "$shots" || fail "the browser check failed"
 for s in overview aggregator users alerts topups wallet wallet-credited payments deliveries-failed deliveries; do [ -s "$shots/$s.png" ] || fail "no screenshot $s.png"; done

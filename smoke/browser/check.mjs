@@ -2,9 +2,10 @@
 // asserts on the rendered DOM: the usage charts by hour and by day, the halted node's error, a
 // hostile user_sid shown as text, the wallet of u_2 (its budget 5 cents, daily cap 4 cents and
 // auto top-up below $1.00 set before the run, its 5-cent record charged 4 and waived 1) with its
-// spend bars, its settings form and its credit form (a grant double-clicked credits once, a top-up
-// lifts the top-up due), the alerts and top-ups due, the payments, and the halted node's webhook,
-// given up after the receiver refused it, delivered by Retry now.
+// spend bars, its hold released by the Release button, its settings form and its credit form (a
+// grant double-clicked credits once, a top-up lifts the top-up due), the alerts and top-ups due,
+// the payments, and the halted node's webhook, given up after the receiver refused it, delivered
+// by Retry now.
 import { chromium } from 'playwright-core';
 
 const [base, token, shots] = process.argv.slice(2);
@@ -73,7 +74,24 @@ async function walletRows(page, type) {
   return (await page.locator('#transactions tbody tr td:nth-child(2)').allInnerTexts()).filter((t) => t === type).length;
 }
 
-/** u_2's wallet: the spend bars, the settings form, and the credit form's idempotency in a real browser. */
+/** The hold smoke_browser.sh placed on u_2, listed against its balance, then released by its button. */
+async function checkHold(page) {
+  const row = (await page.locator('#holds tbody tr').allInnerTexts()).map((r) => r.replace(/\s+/g, ' ').trim());
+  if (row.length !== 1 || !/^\d+ \$0\.03 A smoke-hold admin \S+ \S+ Release$/.test(row[0])) {
+    fail(`the holds table lists ${JSON.stringify(row)}`);
+  }
+  const summary = (await page.textContent('#holds-summary')).replace(/\s+/g, ' ').trim();
+  if (summary !== 'Balance $4.96 · held $0.03 by 1 active hold · available $4.93') fail(`the holds say "${summary}"`);
+  await page.screenshot({ path: `${shots}/wallet.png`, fullPage: true });
+  const notice = await submit(page, () => page.click('#holds button'));
+  if (!/^Hold \d+ of \$0\.03 \(node A, key smoke-hold\) released by admin; \$4\.96 is available now\.$/.test(notice)) {
+    fail(`releasing the hold says "${notice}"`);
+  }
+  const rows = await page.locator('#holds tbody tr').allInnerTexts();
+  if (rows.join() !== 'No active holds.') fail(`after the release the holds table lists ${JSON.stringify(rows)}`);
+}
+
+/** u_2's wallet: the spend bars, its hold, the settings form, and the credit form's idempotency in a real browser. */
 async function checkWallet(page) {
   await page.goto(`${base}/admin/ui/users/u_2`);
   const budget = (await page.textContent('#budget figcaption')).trim();
@@ -89,7 +107,7 @@ async function checkWallet(page) {
     fail(`the cap bar says "${cap}"`);
   }
   if (await page.locator('svg#wallet-usage g.bar').count() !== 30) fail('the wallet chart does not have 30 days');
-  await page.screenshot({ path: `${shots}/wallet.png`, fullPage: true });
+  await checkHold(page);
 
   await page.fill('#monthly_budget', '1.00');
   let notice = await submit(page, () => page.click('#save-settings'));

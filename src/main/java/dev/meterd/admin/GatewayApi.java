@@ -17,6 +17,7 @@ import java.math.BigInteger;
 import java.time.Clock;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Predicate;
 
 /**
  * The API of gateways and edge nodes, {@code /v1/...}: authorize, and holds. Any token opens it,
@@ -177,11 +178,7 @@ final class GatewayApi {
     boolean admin = ctx.get(ROLE) == AdminTokens.Role.ADMIN;
     vertx.executeBlocking(() -> {
       // A gateway releases the holds it placed; another's are, to it, no hold at all.
-      Optional<Hold> placed = ledger.holds().hold(holdId);
-      if (placed.isEmpty() || !(admin || placed.get().initiatedBy().equals(by))) {
-        throw new ApiException(404, "no hold " + holdId);
-      }
-      HoldStore.Released released = ledger.holds().release(holdId, by)
+      HoldStore.Released released = release(ledger, holdId, by, h -> admin || h.initiatedBy().equals(by))
           .orElseThrow(() -> new ApiException(404, "no hold " + holdId));
       Hold hold = released.hold();
       if (hold.state() == Hold.State.SETTLED) {
@@ -192,7 +189,23 @@ final class GatewayApi {
     }, false).onSuccess(json -> AdminApi.send(ctx, 200, json)).onFailure(e -> AdminApi.fail(ctx, e));
   }
 
-  private static long holdId(String text) {
+  /**
+   * Releases a hold as {@code by}, who may release it only if {@code mayRelease} says so: the
+   * release of {@code DELETE /v1/holds/{id}} and of the wallet page's Release button. Call on a
+   * worker thread.
+   *
+   * @return empty when there is no such hold, or none that {@code mayRelease} lets {@code by} see
+   */
+  static Optional<HoldStore.Released> release(Ledger ledger, long holdId, String by, Predicate<Hold> mayRelease) {
+    Optional<Hold> placed = ledger.holds().hold(holdId);
+    if (placed.isEmpty() || !mayRelease.test(placed.get())) {
+      return Optional.empty();
+    }
+    return ledger.holds().release(holdId, by);
+  }
+
+  /** A hold's id as a path or a form gives it. */
+  static long holdId(String text) {
     boolean digits = !text.isEmpty() && text.length() <= 19 && text.chars().allMatch(c -> c >= '0' && c <= '9');
     if (!digits || new BigInteger(text).compareTo(BigInteger.valueOf(Long.MAX_VALUE)) > 0) {
       throw new ApiException(400, "a hold's id is a whole number, got " + Json.encode(text));

@@ -33,8 +33,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One wallet's page, {@code /admin/ui/users/{user}}: its balance and transactions, its spend this
- * cycle against its budget and today against its cap, its usage per day, its settings with the
- * form that changes them, and a form that credits it (grant, top-up or refund).
+ * cycle against its budget and today against its cap, its usage per day, its active holds
+ * ({@link WalletHolds}), its settings with the form that changes them, and a form that credits it
+ * (grant, top-up or refund).
  *
  * <p>The credit form is as idempotent as the API: the page puts a fresh random idempotency key in
  * it each time it is shown, and the post is the API's write under that key, so a form submitted
@@ -55,6 +56,7 @@ final class WalletPage {
   private final Clock clock;
   private final long maxGrantCents;
   private final List<Integer> thresholdsPct;
+  private final WalletHolds holds;
   private final SecureRandom random = new SecureRandom();
 
   WalletPage(Vertx vertx, Ledger ledger, AdminPages pages, Money money, Clock clock, long maxGrantCents,
@@ -66,6 +68,7 @@ final class WalletPage {
     this.clock = clock;
     this.maxGrantCents = maxGrantCents;
     this.thresholdsPct = List.copyOf(thresholdsPct);
+    this.holds = new WalletHolds(vertx, ledger, money);
   }
 
   /** Mounts the page and its forms; behind authentication. */
@@ -73,6 +76,7 @@ final class WalletPage {
     router.get(PATH + ":user").handler(this::show);
     router.post(PATH + ":user/settings").handler(this::saveSettings);
     router.post(PATH + ":user/credit").handler(this::credit);
+    holds.mount(router);
   }
 
   static String path(String userSid) {
@@ -94,6 +98,7 @@ final class WalletPage {
       model.put("cap", capBar(wallet.settings(), spend).model());
       model.put("chart", chart(ledger.reads().dailySpend(user, today.minusDays(CHART_DAYS - 1), today.plusDays(1)),
           today));
+      model.put("holds", holds.model(wallet));
       model.put("settings", settingsForm(wallet.settings()));
       model.put("changes", changes(ledger.reads().settingsChanges(user, CHANGES_SHOWN)));
       model.put("creditKey", newKey());

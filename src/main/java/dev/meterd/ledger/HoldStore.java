@@ -40,6 +40,17 @@ public interface HoldStore {
       Function<HoldOutcome.Placed, Idempotent.Response> respond);
 
   /**
+   * What a release came to.
+   *
+   * @param hold the hold as it is now
+   * @param releasedNow true when this call released it; false when it had ended before (released or
+   *     settled), and stays as it was
+   * @param availableCents the wallet's available credit as the release left it, read in its
+   *     transaction
+   */
+  record Released(Hold hold, boolean releasedNow, long availableCents) {}
+
+  /**
    * Releases an active hold (expired or not); a hold released before stays as it was, as does a
    * settled one (its state says so).
    *
@@ -49,9 +60,14 @@ public interface HoldStore {
    */
   Optional<Released> release(long holdId, String releasedBy);
 
-  /** A hold after a release, and its wallet's available credit as the release left it. */
-  record Released(Hold hold, long availableCents) {}
-
   /** A hold as stored; empty when there is no such hold. */
   Optional<Hold> hold(long holdId);
+
+  /**
+   * A wallet's active holds at the ledger's clock: placed, and neither settled, released nor
+   * expired (those that lower its available balance now), the newest {@code limit} of them, with
+   * their count and total read in the same statement. Read from the database, not the cache: the
+   * pages ask for it, not authorize.
+   */
+  ActiveHolds active(String userSid, int limit);
 }

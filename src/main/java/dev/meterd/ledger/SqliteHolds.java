@@ -5,14 +5,17 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Function;
 
 /**
- * Holds in the SQLite store: placed and released by the API, each one write transaction, and
- * settled inside a node's transaction when their record is consumed ({@link #settle}).
+ * Holds in the SQLite store: placed and released by the API and the wallet page, each one write
+ * transaction, settled inside a node's transaction when their record is consumed ({@link #settle}),
+ * and listed for the wallet page ({@link #active}).
  *
  * <p>A hold's decision reads the wallet inside the {@code BEGIN IMMEDIATE} transaction that
  * inserts it, never the cache: the write lock orders every hold of every process, so each decides
@@ -150,13 +153,13 @@ final class SqliteHolds implements HoldStore {
       ps.setString(1, now.toString());
       ps.setString(2, releasedBy);
       ps.setLong(3, holdId);
-      ps.executeUpdate();
+      boolean releasedNow = ps.executeUpdate() == 1;
       Optional<Hold> hold = byId(holdId);
       if (hold.isEmpty()) {
         return Optional.<Released>empty();
       }
       long available = SqliteCreditReads.load(db, hold.get().userSid(), now.toEpochMilli()).credit().availableCents();
-      return Optional.of(new Released(hold.get(), available));
+      return Optional.of(new Released(hold.get(), releasedNow, available));
     });
     released.ifPresent(r -> reads.invalidate(r.hold().userSid()));
     return released;
@@ -165,6 +168,33 @@ final class SqliteHolds implements HoldStore {
   @Override
   public Optional<Hold> hold(long holdId) {
     return db.query("read hold " + holdId, () -> byId(holdId));
+  }
+
+  @Override
+  public ActiveHolds active(String userSid, int limit) {
+    if (limit < 1) {
+      throw new IllegalArgumentException("the active holds shown must be 1 or more, got " + limit);
+    }
+    return db.query("read the active holds of " + userSid, () -> {
+      // The window's count and sum are taken over every active hold, before the LIMIT: one
+      // statement, one snapshot, so the total always covers the holds listed.
+      PreparedStatement ps = db.stmt("SELECT " + HOLD_COLUMNS + ", count(*) OVER (), sum(amount_cents) OVER () "
+          + "FROM hold WHERE user_sid = ? AND state = 'active' AND expires_at_ms > ? ORDER BY hold_id DESC LIMIT ?");
+      ps.setString(1, userSid);
+      ps.setLong(2, db.clock.millis());
+      ps.setInt(3, limit);
+      List<Hold> holds = new ArrayList<>();
+      long count = 0;
+      long held = 0;
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          holds.add(row(rs));
+          count = rs.getLong(12);
+          held = rs.getLong(13);
+        }
+      }
+      return new ActiveHolds(holds, count, held);
+    });
   }
 
   // ---- inside a node's transaction
@@ -213,12 +243,14 @@ final class SqliteHolds implements HoldStore {
 
   private static Optional<Hold> one(PreparedStatement ps) throws SQLException {
     try (ResultSet rs = ps.executeQuery()) {
-      if (!rs.next()) {
-        return Optional.empty();
-      }
-      return Optional.of(new Hold(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5),
-          Instant.parse(rs.getString(6)), Instant.ofEpochMilli(rs.getLong(7)), rs.getString(8),
-          Hold.State.fromSql(rs.getString(9)), LedgerSql.instant(rs.getString(10)), rs.getString(11)));
+      return rs.next() ? Optional.of(row(rs)) : Optional.empty();
     }
+  }
+
+  /** The hold of the current row, selected as {@link #HOLD_COLUMNS}. */
+  private static Hold row(ResultSet rs) throws SQLException {
+    return new Hold(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5),
+        Instant.parse(rs.getString(6)), Instant.ofEpochMilli(rs.getLong(7)), rs.getString(8),
+        Hold.State.fromSql(rs.getString(9)), LedgerSql.instant(rs.getString(10)), rs.getString(11));
   }
 }

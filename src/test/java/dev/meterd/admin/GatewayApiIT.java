@@ -75,12 +75,6 @@ class GatewayApiIT {
     assertThat(r.getHeader("Content-Type")).isEqualTo("application/json");
   }
 
-  private void grant(String user, long cents) throws Exception {
-    HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("POST", "/admin/wallets/" + user + "/grant",
-        RunningDaemon.ADMIN_TOKEN).sendJsonObject(new JsonObject().put("amount_cents", cents)));
-    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
-  }
-
   private void patch(String user, JsonObject settings) throws Exception {
     HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("PATCH", "/admin/wallets/" + user,
         RunningDaemon.ADMIN_TOKEN).sendJsonObject(settings));
@@ -113,12 +107,12 @@ class GatewayApiIT {
    * charged 300 today, 9,700 left), disabled (5,000), and funded (1,000).
    */
   private void seedWallets() throws Exception {
-    grant("depleted", 100);
-    grant("capped", 10_000);
+    daemon.grant("depleted", 100);
+    daemon.grant("capped", 10_000);
     patch("capped", new JsonObject().put("daily_cap_cents", 300));
-    grant("disabled", 5_000);
+    daemon.grant("disabled", 5_000);
     patch("disabled", new JsonObject().put("enabled", false));
-    grant("funded", 1_000);
+    daemon.grant("funded", 1_000);
     repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("d1", "depleted", 150), record("c1", "capped", 300)));
     aggregate();
   }
@@ -193,7 +187,7 @@ class GatewayApiIT {
   @Test
   void fiftyConcurrentHoldsAgainstRoomForTenGrantExactlyTen() throws Exception {
     start(true);
-    grant("u1", 1_000);
+    daemon.grant("u1", 1_000);
     List<Future<HttpResponse<Buffer>>> calls = new ArrayList<>();
     for (int i = 0; i < 50; i++) {
       calls.add(holdRequest("u1", 100, "edge-1", "job-" + i, 300));
@@ -220,7 +214,7 @@ class GatewayApiIT {
   @Test
   void aHoldIsSettledByItsRecordChargedOnceAtTheRecordsCostAndExpiresOnTime() throws Exception {
     start(true);
-    grant("u1", 1_000);
+    daemon.grant("u1", 1_000);
     HttpResponse<Buffer> placed = hold("u1", 300, "A", "k1");
     assertThat(placed.statusCode()).as(placed.bodyAsString()).isEqualTo(200);
     JsonObject h = placed.bodyAsJsonObject();
@@ -263,7 +257,7 @@ class GatewayApiIT {
   @Test
   void holdsAreIdempotentByNodeAndKeyAndByIdempotencyKeyAndReleasedOnce() throws Exception {
     start(true);
-    grant("u1", 1_000);
+    daemon.grant("u1", 1_000);
     JsonObject first = hold("u1", 300, "A", "k1").bodyAsJsonObject();
     JsonObject second = hold("u1", 300, "A", "k1").bodyAsJsonObject();
     assertThat(second.getLong("hold_id")).isEqualTo(first.getLong("hold_id"));
@@ -375,7 +369,7 @@ class GatewayApiIT {
   @Test
   void aGatewayCannotReleaseAnotherGatewaysHoldButAnAdminCan() throws Exception {
     start(true);
-    grant("u1", 1_000);
+    daemon.grant("u1", 1_000);
     long id = hold("u1", 300, "A", "k1").bodyAsJsonObject().getLong("hold_id");
     HttpResponse<Buffer> other = daemon.call("DELETE", "/v1/holds/" + id, RunningDaemon.OTHER_GATEWAY_TOKEN);
     assertThat(other.statusCode()).isEqualTo(404);

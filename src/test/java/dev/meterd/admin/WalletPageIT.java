@@ -10,14 +10,11 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.client.HttpResponse;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
-import org.jsoup.Jsoup;
 import org.jsoup.nodes.Document;
 import org.jsoup.nodes.Element;
 import org.junit.jupiter.api.AfterEach;
@@ -39,7 +36,7 @@ class WalletPageIT {
 
   private UsageRepo repo;
   private RunningDaemon daemon;
-  private String cookie;
+  private PageSession session;
 
   @BeforeEach
   void setUp() throws Exception {
@@ -49,10 +46,7 @@ class WalletPageIT {
     daemon = new RunningDaemon(tmp, repo, Clock.fixed(Instant.parse(NOW), ZoneOffset.UTC), "",
         "[billing]\ncurrency = \"EUR\"\n", null);
     daemon.awaitStartRun(0);
-    HttpResponse<Buffer> login = RunningDaemon.get(daemon.request("POST", "/admin/ui/login", null)
-        .sendForm(MultiMap.caseInsensitiveMultiMap().add("token", RunningDaemon.ALICE_TOKEN)));
-    assertThat(login.statusCode()).isEqualTo(303);
-    cookie = login.cookies().get(0).substring(0, login.cookies().get(0).indexOf(';'));
+    session = new PageSession(daemon, RunningDaemon.ALICE_TOKEN);
   }
 
   @AfterEach
@@ -62,10 +56,7 @@ class WalletPageIT {
   }
 
   private Document page(String user) throws Exception {
-    HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("GET", WalletPage.path(user), null)
-        .putHeader("Cookie", cookie).send());
-    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
-    return Jsoup.parse(r.bodyAsString());
+    return session.get(WalletPage.path(user));
   }
 
   /** The fields a browser would post from the form as the page shows it. */
@@ -80,28 +71,17 @@ class WalletPageIT {
   }
 
   private HttpResponse<Buffer> post(String user, String action, MultiMap form, String origin) throws Exception {
-    return RunningDaemon.get(daemon.request("POST", WalletPage.path(user) + "/" + action, null)
-        .putHeader("Cookie", cookie).putHeader("Origin", origin).sendForm(form));
+    return session.post(WalletPage.path(user) + "/" + action, form, origin);
   }
 
   /** Posts a form from the pages' own origin and answers the notice its redirect carries. */
   private String submit(String user, String action, MultiMap form) throws Exception {
-    HttpResponse<Buffer> r = post(user, action, form, daemon.origin());
-    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(303);
-    String location = r.getHeader("Location");
-    assertThat(location).startsWith(WalletPage.path(user) + "?message=");
-    return URLDecoder.decode(location.substring(location.indexOf('=') + 1), StandardCharsets.UTF_8);
+    return session.submit(WalletPage.path(user) + "/" + action, form, WalletPage.path(user));
   }
 
   private void patch(String user, String body) throws Exception {
     HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("PATCH", "/admin/wallets/" + user,
         RunningDaemon.ADMIN_TOKEN).putHeader("Content-Type", "application/json").sendBuffer(Buffer.buffer(body)));
-    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
-  }
-
-  private void grant(String user, long cents) throws Exception {
-    HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("POST", "/admin/wallets/" + user + "/grant",
-        RunningDaemon.ADMIN_TOKEN).sendJsonObject(new JsonObject().put("amount_cents", cents)));
     assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
   }
 
@@ -153,7 +133,7 @@ class WalletPageIT {
 
   @Test
   void theSettingsFormChangesWhatItChangedAttributedToTheAdminAndKeepsTheRest() throws Exception {
-    grant("u1", 100);
+    daemon.grant("u1", 100);
     MultiMap form = fields(page("u1"), "settings");
     // Another admin changes the daily cap after the page was shown: the form, which did not touch it, keeps it.
     patch("u1", "{\"daily_cap_cents\": 700}");
@@ -181,7 +161,7 @@ class WalletPageIT {
 
   @Test
   void aCreditFormSubmittedTwiceCreditsOnce() throws Exception {
-    grant("u1", 100);
+    daemon.grant("u1", 100);
     MultiMap form = fields(page("u1"), "credit");
     assertThat(form.get("idempotency_key")).startsWith("page-").hasSize(27);
     assertThat(form.get("kind")).isEqualTo("grant");
@@ -203,7 +183,7 @@ class WalletPageIT {
 
   @Test
   void aTopUpIsRecordedOncePerPaymentIdAcrossForms() throws Exception {
-    grant("u1", 100);
+    daemon.grant("u1", 100);
     MultiMap first = fields(page("u1"), "credit").set("kind", "topup").set("amount", "5").set("payment_id", "pi_1");
     String toppedUp = "Top-up pi_1 of €5.00 to u1: transaction 2, recorded at " + NOW + " by alice.";
     assertThat(submit("u1", "credit", first)).isEqualTo(toppedUp);
@@ -232,7 +212,7 @@ class WalletPageIT {
 
   @Test
   void formsPostedFromAnotherOriginAreRefusedAndChangeNothing() throws Exception {
-    grant("u1", 100);
+    daemon.grant("u1", 100);
     Document doc = page("u1");
     MultiMap credit = fields(doc, "credit").set("amount", "50");
     MultiMap settings = fields(doc, "settings").set("monthly_budget", "1");
@@ -248,9 +228,7 @@ class WalletPageIT {
   }
 
   private Document get(String path) throws Exception {
-    HttpResponse<Buffer> r = RunningDaemon.get(daemon.request("GET", path, null).putHeader("Cookie", cookie).send());
-    assertThat(r.statusCode()).as(path + ": " + r.bodyAsString()).isEqualTo(200);
-    return Jsoup.parse(r.bodyAsString());
+    return session.get(path);
   }
 
   @Test
@@ -258,7 +236,7 @@ class WalletPageIT {
     patch("u1", "{\"monthly_budget_cents\": 1000, \"auto_topup_threshold_cents\": 500, "
         + "\"auto_topup_amount_cents\": 2000}");
     patch("u2", "{\"auto_topup_threshold_cents\": 100, \"auto_topup_amount_cents\": 1000}");
-    grant("u1", 600);
+    daemon.grant("u1", 600);
     repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("r1", "u1", 900, "2026-11-21T10:00:00Z")));
     assertThat(daemon.json("POST", "/admin/aggregate-now").getInteger("records_consumed")).isEqualTo(1);
 
@@ -270,8 +248,7 @@ class WalletPageIT {
     assertThat(get("/admin/ui/alerts?cycle=2026-10").select("#alerts tbody tr").eachText())
         .containsExactly("No alerts match.");
     assertThat(get("/admin/ui/alerts?user=u2").selectFirst("form.search input[name=user]").val()).isEqualTo("u2");
-    HttpResponse<Buffer> badCycle = RunningDaemon.get(daemon.request("GET", "/admin/ui/alerts?cycle=11-2026", null)
-        .putHeader("Cookie", cookie).send());
+    HttpResponse<Buffer> badCycle = session.call("/admin/ui/alerts?cycle=11-2026");
     assertThat(badCycle.statusCode()).isEqualTo(400);
     assertThat(badCycle.bodyAsJsonObject().getString("error")).isEqualTo("cycle must be a month YYYY-MM, got 11-2026");
 

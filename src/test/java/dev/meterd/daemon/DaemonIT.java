@@ -235,6 +235,7 @@ class DaemonIT {
           "/admin/list-billing", "/admin/list-payments", "/admin/wallets/u1", "/admin/usage/summary",
           "/admin/ui/", "/admin/ui/users", "/admin/ui/users/u1", "/admin/ui/payments", "/admin/ui/aggregator",
           "/admin/ui/alerts", "/admin/ui/topups", "/admin/ui/users/u1/settings", "/admin/ui/users/u1/credit",
+          "/admin/ui/users/u1/holds/release",
           "/admin/aggregate-now", "/admin/wallets/u1/grant", "/admin/ui/aggregator/run",
           "/admin/ui/aggregator/resume")) {
         assertThat(call("GET", path, ADMIN_TOKEN).statusCode()).as(path).isIn(200, 404, 405);

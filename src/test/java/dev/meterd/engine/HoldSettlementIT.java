@@ -186,9 +186,10 @@ class HoldSettlementIT {
     assertThat(released.hold()).isEqualTo(reread(first));
     assertThat(released.hold().state()).isEqualTo(Hold.State.RELEASED);
     assertThat(released.hold().releasedBy()).isEqualTo("gateway");
+    assertThat(released.releasedNow()).isTrue();
     assertThat(released.availableCents()).isEqualTo(800);
     assertThat(ledger.holds().release(first.holdId(), "other").orElseThrow())
-        .isEqualTo(new HoldStore.Released(reread(first), 800));
+        .isEqualTo(new HoldStore.Released(reread(first), false, 800));
     assertThat(ledger.holds().release(first.holdId() + 100, "gateway")).isEmpty();
   }
 }

@@ -173,6 +173,13 @@ public final class RunningDaemon implements AutoCloseable {
     return json("GET", "/admin/wallets/" + user).getLong("balance_cents");
   }
 
+  /** Grants {@code cents} to a wallet as the admin token, which must answer 200. */
+  public void grant(String user, long cents) throws Exception {
+    HttpResponse<Buffer> r = get(request("POST", "/admin/wallets/" + user + "/grant", ADMIN_TOKEN)
+        .sendJsonObject(new JsonObject().put("amount_cents", cents)));
+    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
+  }
+
   /** The transactions a listing ({@code /admin/list-billing}, {@code /admin/list-payments}) answers. */
   public JsonArray transactions(String listPath) throws Exception {
     return json("GET", listPath).getJsonArray("transactions");
