@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meterd.policy.CreditRules;
 import dev.meterd.testing.MutableClock;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -119,21 +118,16 @@ class LedgerCurrencyIT {
   @Test
   void aVersionSevenLedgerAdoptsTheConfiguredCurrencyAtTheUpgrade() throws Exception {
     try (Connection c = jdbc(); Statement st = c.createStatement()) {
-      st.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
-      for (int version = 1; version <= 7; version++) {
-        String script;
-        try (var in = LedgerCurrencyIT.class.getResourceAsStream("/db/" + Migrations.SCRIPTS.get(version - 1))) {
-          script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        }
-        for (String sql : Migrations.statements(script)) {
-          st.execute(sql);
-        }
-        st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", 'then')");
-      }
+      OldSchemas.create(st, 7);
+      st.execute("INSERT INTO wallet (wallet_id, user_sid, balance_cents, created_at, updated_at) "
+          + "VALUES (1, 'u1', 0, '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z')");
     }
     assertThat(tableExists("ledger_meta")).isFalse();
 
-    open("EUR").close();
+    try (SqliteLedger ledger = open("EUR")) {
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isZero();
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
     assertThat(recorded()).isEqualTo("EUR 2026-11-21T10:05:00Z");
     try (Connection c = jdbc(); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("SELECT max(version) FROM schema_version")) {
