@@ -32,6 +32,7 @@ public final class SqliteLedger implements Ledger {
   private final SqliteNodeStore nodeStore;
   private final SqliteWalletStore walletStore;
   private final SqlitePayments payments;
+  private final SqliteUnappliedPayments unappliedPayments;
   private final SqliteReads reads;
   private final SqliteAudit audit;
   private final SqliteOutbox outbox;
@@ -55,6 +56,7 @@ public final class SqliteLedger implements Ledger {
     this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox, holds);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.payments = new SqlitePayments(db, rows);
+    this.unappliedPayments = new SqliteUnappliedPayments(db);
     this.reads = new SqliteReads(db, nodeStore);
     this.audit = new SqliteAudit(db);
   }
@@ -155,6 +157,11 @@ public final class SqliteLedger implements Ledger {
   @Override
   public PaymentStore payments() {
     return payments;
+  }
+
+  @Override
+  public UnappliedPayments unappliedPayments() {
+    return unappliedPayments;
   }
 
   @Override

@@ -2,6 +2,8 @@ package dev.meterd.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.UnappliedPayment;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -15,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The command line and the ledger's currency: a ledger keeps the currency it was started with
  * (every command that opens it, and {@code serve}, refuses another {@code [billing] currency}
- * with exit 2 and one sentence, and writes nothing).
+ * with exit 2 and one sentence, and writes nothing); {@code verify} counts the payments kept
+ * unapplied on stderr without failing on them.
  */
 class CurrencyCommandsIT {
 
@@ -69,5 +72,33 @@ class CurrencyCommandsIT {
     CliRun shown = meterd(usd, "wallet", "show", "u1");
     assertThat(shown.code()).as(shown.err()).isZero();
     assertThat(new JsonObject(shown.out().strip()).getLong("balance_cents")).isEqualTo(1999);
+  }
+
+  @Test
+  void verifyCountsTheUnappliedPaymentsOnStderrAndStillHolds() throws Exception {
+    Path usd = config("usd.toml", "USD");
+    CliRun clean = meterd(usd, "verify");
+    assertThat(clean.code()).as(clean.err()).isZero();
+    assertThat(clean.out().strip()).isEqualTo("{\"ok\":true,\"violations\":[]}");
+    assertThat(clean.err()).isEmpty();
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), java.time.Clock.systemUTC())) {
+      ledger.unappliedPayments().keep(new UnappliedPayment("evt_1", "pi_1", "u1", 1_999, "EUR",
+          "currency EUR is not the ledger's currency USD", java.time.Instant.parse("2026-11-30T10:00:00Z")));
+    }
+    CliRun one = meterd(usd, "verify");
+    assertThat(one.code()).as(one.err()).isZero();
+    assertThat(one.out().strip()).isEqualTo("{\"ok\":true,\"violations\":[]}");
+    assertThat(one.err()).isEqualTo("meterd: 1 payment received by the provider was not credited (not in the "
+        + "ledger's cents): an admin must handle it, see GET /admin/payments/unapplied or the "
+        + "payments page\n");
+    try (SqliteLedger ledger = SqliteLedger.open(tmp.resolve("meterd.db"), java.time.Clock.systemUTC())) {
+      ledger.unappliedPayments().keep(new UnappliedPayment("evt_2", "pi_2", "u1", 500, "JPY",
+          "currency JPY is not the ledger's currency USD", java.time.Instant.parse("2026-11-30T10:01:00Z")));
+    }
+    CliRun two = meterd(usd, "verify");
+    assertThat(two.code()).isZero();
+    assertThat(two.err()).isEqualTo("meterd: 2 payments received by the provider were not credited (not in the "
+        + "ledger's cents): an admin must handle them, see GET /admin/payments/unapplied or the "
+        + "payments page\n");
   }
 }
