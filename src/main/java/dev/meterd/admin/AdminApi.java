@@ -128,6 +128,7 @@ public final class AdminApi {
     router.get("/admin/topups/due").handler(this::topupsDue);
     router.post("/admin/wallets/:user/topup").handler(ctx -> payment(ctx, TxnType.TOPUP));
     router.post("/admin/wallets/:user/refund").handler(ctx -> payment(ctx, TxnType.REFUND));
+    router.get("/admin/payments/unapplied").handler(this::unappliedPayments);
     router.get("/admin/usage/summary").handler(this::usageSummary);
     webhooks.mount(router);
     router.route().last().handler(ctx -> error(ctx, 404, "no such endpoint: " + ctx.request().method() + " "
@@ -305,6 +306,16 @@ public final class AdminApi {
       }
       json(ctx, 200, JsonViews.transaction(outcome.txn()));
     }).onFailure(e -> fail(ctx, e));
+  }
+
+  /** The payments received but not credited, newest first: {@code {"payments":[...]}}. */
+  private void unappliedPayments(RoutingContext ctx) {
+    int limit = intParam(ctx, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
+    blocking(ctx, () -> {
+      JsonArray payments = new JsonArray();
+      ledger.unappliedPayments().newestFirst(limit).forEach(p -> payments.add(JsonViews.unappliedPayment(p)));
+      return new JsonObject().put("payments", payments);
+    });
   }
 
   /** Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first time, or 422. */

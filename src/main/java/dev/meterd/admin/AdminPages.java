@@ -8,6 +8,7 @@ import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.UnappliedPayment;
 import dev.meterd.ledger.Wallet;
 import io.pebbletemplates.pebble.PebbleEngine;
 import io.pebbletemplates.pebble.loader.ClasspathLoader;
@@ -270,6 +271,12 @@ final class AdminPages {
       Map<String, Object> model = new HashMap<>();
       model.put("transactions", page);
       model.put("next", page.size() == AdminApi.DEFAULT_PAGE ? page.get(page.size() - 1).txnId() : null);
+      // Money received but not credited heads the first page: it waits for an admin.
+      List<UnappliedPayment> unapplied = cursor == null ? ledger.unappliedPayments().newestFirst(AdminApi.MAX_PAGE)
+          : List.of();
+      model.put("unapplied", unapplied);
+      model.put("unappliedLimited", unapplied.size() == AdminApi.MAX_PAGE);
+      model.put("currency", money.currencyCode());
       return model;
     });
   }

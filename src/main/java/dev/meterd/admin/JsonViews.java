@@ -9,6 +9,7 @@ import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeState;
+import dev.meterd.ledger.UnappliedPayment;
 import dev.meterd.ledger.Violation;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.ledger.WalletSpend;
@@ -212,6 +213,13 @@ public final class JsonViews {
     JsonArray array = new JsonArray();
     violations.forEach(v -> array.add(new JsonObject().put("rule", v.rule()).put("message", v.message())));
     return new JsonObject().put("ok", violations.isEmpty()).put("violations", array);
+  }
+
+  /** A payment received but not credited: its amount is the provider's, in its currency's unit, not cents. */
+  public static JsonObject unappliedPayment(UnappliedPayment p) {
+    return new JsonObject().put("event_id", p.eventId()).put("payment_intent_id", p.paymentIntentId())
+        .put("user_sid", p.userSid()).put("amount", p.amount()).put("currency", p.currency())
+        .put("reason", p.reason()).put("received_at", time(p.receivedAt()));
   }
 
   private static String time(Instant instant) {

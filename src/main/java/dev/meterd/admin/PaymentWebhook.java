@@ -4,6 +4,8 @@ import dev.meterd.config.ConfigException;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.PaymentStore;
 import dev.meterd.ledger.TxnType;
+import dev.meterd.ledger.UnappliedPayment;
+import dev.meterd.ledger.UnappliedPayments;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.DecodeException;
@@ -11,8 +13,10 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import java.time.Clock;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,8 +26,11 @@ import org.slf4j.LoggerFactory;
  * has passed it. A {@code payment_intent.succeeded} whose PaymentIntent names
  * {@code metadata.user_sid} becomes a top-up of {@code amount_received} cents, recorded as a
  * payment whose id is the event's id, so a redelivered event credits nothing more and is answered
- * as the first time. Every other event is acknowledged and ignored, as the provider expects.
- * A refused event is logged with why, never with its body (it holds a customer's data).
+ * as the first time. A succeeded payment whose amount is not in the ledger's cents (another
+ * currency, or ISK: see {@link #whyNotCredited}) is money received all the same: it is kept as an
+ * {@link UnappliedPayment} (once per event id), credits nothing, is logged as an error, and waits
+ * for an admin. Every other event is acknowledged and ignored, as the provider expects. A refused
+ * event is logged with why, never with its body (it holds a customer's data).
  */
 public final class PaymentWebhook {
 
@@ -35,6 +42,7 @@ public final class PaymentWebhook {
   /** The {@code initiated_by} of the top-ups it records. */
   static final String INITIATED_BY = "stripe";
   static final int MIN_SECRET_CHARS = 16;
+  private static final Pattern ISO_4217 = Pattern.compile("[A-Za-z]{3}");
 
   /** What an event asks of the ledger. */
   private sealed interface Event {
@@ -42,13 +50,17 @@ public final class PaymentWebhook {
 
     record TopUp(String id, PaymentStore.Payment payment) implements Event {}
 
-    /** @param operatorMustAct money was paid that meterd will not credit by itself (logged as an error) */
-    record Ignored(String id, String reason, boolean operatorMustAct) implements Event {}
+    /** Money was paid that meterd will not credit by itself: kept for an admin. */
+    record Unapplied(String id, UnappliedPayment payment) implements Event {}
+
+    /** Nothing for meterd: no money for a wallet of its own. */
+    record Ignored(String id, String reason) implements Event {}
   }
 
   private final Vertx vertx;
   private final Ledger ledger;
   private final StripeSignature signature;
+  private final Clock clock;
   /** {@code [billing] currency}: the ledger's cents are of this currency, and a payment in another is not credited. */
   private final String currency;
 
@@ -56,6 +68,7 @@ public final class PaymentWebhook {
     this.vertx = vertx;
     this.ledger = ledger;
     this.signature = new StripeSignature(secret, clock);
+    this.clock = clock;
     this.currency = currency;
   }
 
@@ -101,12 +114,12 @@ public final class PaymentWebhook {
     }
     JsonObject answer = new JsonObject().put("received", true).put("event_id", event.id());
     if (event instanceof Event.Ignored ignored) {
-      if (ignored.operatorMustAct()) {
-        log.error("payment webhook: event {} acknowledged but NOT credited: {}", ignored.id(), ignored.reason());
-      } else {
-        log.info("payment webhook: event {} acknowledged and ignored: {}", ignored.id(), ignored.reason());
-      }
+      log.info("payment webhook: event {} acknowledged and ignored: {}", ignored.id(), ignored.reason());
       AdminApi.json(ctx, 200, answer.put("ignored", ignored.reason()));
+      return;
+    }
+    if (event instanceof Event.Unapplied unapplied) {
+      keep(ctx, answer, unapplied.payment());
       return;
     }
     PaymentStore.Payment payment = ((Event.TopUp) event).payment();
@@ -122,10 +135,31 @@ public final class PaymentWebhook {
   }
 
   /**
+   * Keeps a payment that is not credited, once per event id, and answers 200 with it: the money is
+   * with the provider, and a refusal would only make it retry for days. A failure to keep it is
+   * answered as a failure (503), so that the provider delivers it again.
+   */
+  private void keep(RoutingContext ctx, JsonObject answer, UnappliedPayment payment) {
+    vertx.executeBlocking(() -> ledger.unappliedPayments().keep(payment), false).onSuccess(outcome -> {
+      if (outcome instanceof UnappliedPayments.Outcome.Kept) {
+        log.error("payment webhook: event {} acknowledged but NOT credited, kept as an unapplied payment for an "
+            + "admin to handle: {}", payment.eventId(), payment.reason());
+      } else {
+        log.info("payment webhook: event {} was kept as an unapplied payment before; nothing more was stored",
+            payment.eventId());
+      }
+      AdminApi.json(ctx, 200, answer.put("unapplied", JsonViews.unappliedPayment(outcome.payment())));
+    }).onFailure(e -> {
+      log.error("payment webhook: event {} was neither credited nor kept: {}", payment.eventId(), e.getMessage());
+      AdminApi.fail(ctx, e);
+    });
+  }
+
+  /**
    * The event a verified body holds.
    *
    * @throws ApiException 400 for a body that is not an event, or a succeeded payment whose
-   *     wallet or amount cannot be taken (never truncated, never guessed)
+   *     wallet, amount or currency cannot be taken (never truncated, never guessed)
    */
   private Event event(Buffer body) {
     JsonObject json;
@@ -142,7 +176,7 @@ public final class PaymentWebhook {
       throw new ApiException(400, "the event's type must be a string, e.g. \"" + SUCCEEDED + "\"");
     }
     if (!type.equals(SUCCEEDED)) {
-      return new Event.Ignored(id, "meterd records only " + SUCCEEDED + " events, not " + type, false);
+      return new Event.Ignored(id, "meterd records only " + SUCCEEDED + " events, not " + type);
     }
     JsonObject intent = object(json.getValue("data") instanceof JsonObject data ? data.getValue("object") : null,
         "data.object", "the PaymentIntent");
@@ -150,7 +184,7 @@ public final class PaymentWebhook {
     Object user = metadata == null ? null
         : object(metadata, "data.object.metadata", "the PaymentIntent's metadata").getValue("user_sid");
     if (user == null) {
-      return new Event.Ignored(id, "the PaymentIntent names no metadata.user_sid, so it pays for no wallet", false);
+      return new Event.Ignored(id, "the PaymentIntent names no metadata.user_sid, so it pays for no wallet");
     }
     String userPath = "data.object.metadata.user_sid";
     if (!(user instanceof String userSid)) {
@@ -159,22 +193,45 @@ public final class PaymentWebhook {
     GrantRequest.checkUser(userSid, userPath);
     // A payment is what the customer paid: no admin's limit on it, only the ledger's range.
     long cents = GrantRequest.cents(intent, "amount_received", "data.object.amount_received", Long.MAX_VALUE);
-    // Amounts are in the currency's smallest unit: 1000 JPY is not 10.00 USD. Acknowledged (a
-    // refusal would only make the provider retry for days), not credited, and logged as an error.
-    Object paid = intent.getValue("currency");
-    if (currency.equals("ISK")) {
-      // ISO 4217 gives the króna no decimals, Stripe writes its amounts with two: 100 is 1 kr.
-      return new Event.Ignored(id, "Stripe writes ISK amounts in hundredths and the ledger counts whole krónur: "
-          + cents + " hundredths for wallet " + userSid + " were not credited; credit what they are worth with a "
-          + "top-up", true);
+    String paid = currencyOf(intent);
+    String intentId = intent.getValue("id") instanceof String text ? text : null;
+    Optional<String> notCredited = whyNotCredited(paid);
+    if (notCredited.isPresent()) {
+      return new Event.Unapplied(id, new UnappliedPayment(id, intentId, userSid, cents, paid, notCredited.get(),
+          clock.instant()));
     }
-    if (!(paid instanceof String code) || !code.equalsIgnoreCase(currency)) {
-      return new Event.Ignored(id, "the PaymentIntent is in " + (paid instanceof String code ? code : "no currency")
-          + ", not the ledger's " + currency + " ([billing] currency): " + cents + " of its units for wallet " + userSid
-          + " were not credited; credit what they are worth with a top-up if they are due", true);
-    }
-    String note = intent.getValue("id") instanceof String intentId ? "Stripe PaymentIntent " + intentId : null;
+    String note = intentId == null ? null : "Stripe PaymentIntent " + intentId;
     return new Event.TopUp(id, new PaymentStore.Payment(id, userSid, TxnType.TOPUP, cents, INITIATED_BY, note));
+  }
+
+  /**
+   * The PaymentIntent's currency, upper case (Stripe writes it in lower case).
+   *
+   * @throws ApiException 400 when it is not a three-letter code
+   */
+  private static String currencyOf(JsonObject intent) {
+    Object value = intent.getValue("currency");
+    if (!(value instanceof String code) || !ISO_4217.matcher(code).matches()) {
+      throw new ApiException(400, "data.object.currency must be a three-letter ISO 4217 code such as \"usd\", got "
+          + (value instanceof String ? "\"" + value + "\"" : value));
+    }
+    return code.toUpperCase(Locale.ROOT);
+  }
+
+  /**
+   * Why a payment in {@code paid} is not a number of the ledger's cents, or empty when it is.
+   * Amounts are in the currency's smallest unit: 1000 JPY is not 10.00 USD. And ISO 4217 gives the
+   * króna no decimals (the ledger counts whole krónur) while Stripe writes ISK amounts with
+   * two: 10000 is 100 kr.
+   */
+  private Optional<String> whyNotCredited(String paid) {
+    if (!paid.equals(currency)) {
+      return Optional.of("currency " + paid + " is not the ledger's currency " + currency);
+    }
+    if (paid.equals("ISK")) {
+      return Optional.of("Stripe writes ISK amounts in hundredths of a króna and the ledger counts whole krónur");
+    }
+    return Optional.empty();
   }
 
   private static JsonObject object(Object value, String path, String what) {

@@ -79,10 +79,16 @@ final class Context implements AutoCloseable {
     return ledger;
   }
 
-  /** A connection of its own to the configured ledger, with the configured credit rules; the caller closes it. */
+  /**
+   * A connection of its own to the configured ledger, with the configured credit rules; the caller
+   * closes it. Every command and the daemon open the ledger here, so every one of them refuses a
+   * ledger kept in another currency than {@code [billing] currency}.
+   *
+   * @throws dev.meterd.ledger.CurrencyMismatchException the ledger keeps another currency (exit 2)
+   */
   SqliteLedger openLedger() {
     return SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs(),
-        new CreditRules(config.credit().alertThresholdsPct()));
+        new CreditRules(config.credit().alertThresholdsPct()), config.credit().currency());
   }
 
   BatchSource source() throws SourceException {

@@ -5,6 +5,7 @@ import dev.meterd.edge.EdgeException;
 import dev.meterd.edge.InvalidUsageException;
 import dev.meterd.engine.UnknownNodeException;
 import dev.meterd.ledger.BalanceOutOfRangeException;
+import dev.meterd.ledger.CurrencyMismatchException;
 import dev.meterd.ledger.LedgerException;
 import dev.meterd.source.SourceException;
 
@@ -17,7 +18,10 @@ final class ExitCodes {
   static final int OK = 0;
   /** At least one node halted; or the wallet or node named does not exist; or verify failed. */
   static final int HALTED_OR_NOT_FOUND = 1;
-  /** A usage or configuration error, or an amount the wallet's balance cannot take. */
+  /**
+   * A usage or configuration error (among them a {@code [billing] currency} other than the
+   * ledger's), or an amount the wallet's balance cannot take.
+   */
   static final int USAGE = 2;
   /**
    * The source or the database could not be used: the run stopped, with nothing partial applied
@@ -33,7 +37,8 @@ final class ExitCodes {
 
   static int of(Throwable e) {
     if (e instanceof UsageException || e instanceof ConfigException || e instanceof UnknownNodeException
-        || e instanceof InvalidUsageException || e instanceof BalanceOutOfRangeException) {
+        || e instanceof InvalidUsageException || e instanceof BalanceOutOfRangeException
+        || e instanceof CurrencyMismatchException) {
       return USAGE;
     }
     if (e instanceof NotFoundException) {

@@ -5,10 +5,10 @@ import java.util.Optional;
 /**
  * One open store, as the small parts its callers need: the engine's {@link NodeStore}, the
  * {@link WalletStore} for credits, the {@link PaymentStore} for top-ups and refunds, the
- * {@link LedgerReads} of the API and the pages, the {@link LedgerAudit} of {@code verify}, the
- * {@link Outbox} of webhook events, the {@link HoldStore} of authorize, and the run lock.
- * {@link SqliteLedger} is the embedded
- * store; callers see only these interfaces, so a shared store (PostgreSQL) can follow.
+ * {@link UnappliedPayments} received but not credited, the {@link LedgerReads} of the API and the
+ * pages, the {@link LedgerAudit} of {@code verify}, the {@link Outbox} of webhook events, the
+ * {@link HoldStore} of authorize, and the run lock. {@link SqliteLedger} is the embedded store;
+ * callers see only these interfaces, so a shared store (PostgreSQL) can follow.
  *
  * <p>Failures of the store itself are {@link LedgerException}s.
  */
@@ -19,6 +19,9 @@ public interface Ledger extends AutoCloseable {
   WalletStore walletStore();
 
   PaymentStore payments();
+
+  /** Payments received that credit no wallet (another currency), kept for an admin. */
+  UnappliedPayments unappliedPayments();
 
   LedgerReads reads();
 

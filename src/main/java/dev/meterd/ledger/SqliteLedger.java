@@ -25,11 +25,14 @@ public final class SqliteLedger implements Ledger {
 
   /** How long a write waits for another connection's write lock before it fails (transient). */
   public static final int DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+  /** The currency of a ledger opened without one: {@code [billing] currency}'s default. */
+  public static final String DEFAULT_CURRENCY = "USD";
 
   private final SqliteDb db;
   private final SqliteNodeStore nodeStore;
   private final SqliteWalletStore walletStore;
   private final SqlitePayments payments;
+  private final SqliteUnappliedPayments unappliedPayments;
   private final SqliteReads reads;
   private final SqliteAudit audit;
   private final SqliteOutbox outbox;
@@ -53,11 +56,12 @@ public final class SqliteLedger implements Ledger {
     this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox, holds);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.payments = new SqlitePayments(db, rows);
+    this.unappliedPayments = new SqliteUnappliedPayments(db);
     this.reads = new SqliteReads(db, nodeStore);
     this.audit = new SqliteAudit(db);
   }
 
-  /** Opens (creating or upgrading) the ledger in {@code file}. */
+  /** Opens (creating or upgrading) the ledger in {@code file}, of cents of {@value #DEFAULT_CURRENCY}. */
   public static SqliteLedger open(Path file, Clock clock) {
     return open(file, clock, DEFAULT_BUSY_TIMEOUT_MS);
   }
@@ -69,6 +73,19 @@ public final class SqliteLedger implements Ledger {
 
   /** As {@link #open(Path, Clock, int)}, with the operator's rules of prepaid credit. */
   public static SqliteLedger open(Path file, Clock clock, int busyTimeoutMs, CreditRules rules) {
+    return open(file, clock, busyTimeoutMs, rules, DEFAULT_CURRENCY);
+  }
+
+  /**
+   * As {@link #open(Path, Clock, int, CreditRules)}, for cents of {@code currency} ({@code
+   * [billing] currency}). A new ledger records it, as does one upgraded from a version that did
+   * not; a ledger that keeps another currency is refused before anything is written to it.
+   *
+   * @param currency an upper-case ISO 4217 code
+   * @throws CurrencyMismatchException the ledger keeps its amounts in another currency
+   */
+  public static SqliteLedger open(Path file, Clock clock, int busyTimeoutMs, CreditRules rules, String currency) {
+    SqliteLedgerCurrency.checkCode(currency);
     try {
       Path parent = file.toAbsolutePath().getParent();
       if (parent != null) {
@@ -80,7 +97,9 @@ public final class SqliteLedger implements Ledger {
     Connection conn = null;
     try {
       conn = connect(file, busyTimeoutMs);
+      SqliteLedgerCurrency.refuseAnother(conn, file.toString(), currency);
       Migrations.upgrade(conn, file.toString());
+      SqliteLedgerCurrency.recordIfAbsent(conn, file.toString(), currency, clock.instant());
       Path real = file.toRealPath();
       return new SqliteLedger(new SqliteDb(conn, clock, file.toString()),
           real.resolveSibling(real.getFileName() + ".run-lock"), rules, () -> connectReader(file, busyTimeoutMs));
@@ -138,6 +157,11 @@ public final class SqliteLedger implements Ledger {
   @Override
   public PaymentStore payments() {
     return payments;
+  }
+
+  @Override
+  public UnappliedPayments unappliedPayments() {
+    return unappliedPayments;
   }
 
   @Override

@@ -121,21 +121,109 @@ class PaymentWebhookIT {
         .getString("payment_id")).isEqualTo("evt_1");
   }
 
-  @Test
-  void aPaymentInAnotherCurrencyIsAcknowledgedButNotCreditedAndLoggedAsAnError() throws Exception {
-    String body = succeeded("evt_jpy", CUSTOMER, "10000").replace("\"usd\"", "\"jpy\"");
+  /** The JSON of an unapplied payment as the webhook and GET /admin/payments/unapplied answer it. */
+  private static JsonObject unapplied(String eventId, long amount, String currency, String reason, String receivedAt) {
+    return new JsonObject().put("event_id", eventId).put("payment_intent_id", "pi_3N1").put("user_sid", CUSTOMER)
+        .put("amount", amount).put("currency", currency).put("reason", reason).put("received_at", receivedAt);
+  }
+
+  /** Delivers a signed event that must be answered 200 as the unapplied payment {@code row}. */
+  private HttpResponse<Buffer> deliverUnapplied(String body, JsonObject row) throws Exception {
     HttpResponse<Buffer> r = deliver(body, signed(body));
-    String reason = "the PaymentIntent is in jpy, not the ledger's USD ([billing] currency): 10000 of its units for "
-        + "wallet " + CUSTOMER + " were not credited; credit what they are worth with a top-up if they are due";
-    assertThat(r.statusCode()).isEqualTo(200);
-    assertThat(r.bodyAsJsonObject()).isEqualTo(new JsonObject().put("received", true).put("event_id", "evt_jpy")
-        .put("ignored", reason));
-    assertThat(ledger()).isEmpty();
-    assertThat(logLines()).contains("ERROR payment webhook: event evt_jpy acknowledged but NOT credited: " + reason);
-    // Upper case is the same currency.
+    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(200);
+    assertThat(r.bodyAsJsonObject()).isEqualTo(new JsonObject().put("received", true)
+        .put("event_id", row.getString("event_id")).put("unapplied", row));
+    return r;
+  }
+
+  private JsonArray unappliedListed() throws Exception {
+    return daemon.json("GET", "/admin/payments/unapplied").getJsonArray("payments");
+  }
+
+  /** The unapplied payments the payments page shows, one line a row, its cells joined by " | ". */
+  private List<String> unappliedOnThePage() throws Exception {
+    HttpResponse<Buffer> page = daemon.call("GET", "/admin/ui/payments", RunningDaemon.ADMIN_TOKEN);
+    assertThat(page.statusCode()).isEqualTo(200);
+    org.jsoup.nodes.Document doc = org.jsoup.Jsoup.parse(page.bodyAsString());
+    assertThat(doc.selectFirst("#unapplied h2").text()).isEqualTo("Unapplied payments");
+    assertThat(doc.selectFirst("#unapplied p").text()).isEqualTo("Money the payment provider received that meterd "
+        + "did not credit to any wallet, because its amount cannot be read as the ledger's USD. Each needs manual "
+        + "handling: refund it with the provider, or credit what it is worth with a top-up (POST "
+        + "/admin/wallets/{user}/topup, with the event id as payment_id).");
+    return doc.select("#unapplied tbody tr").stream().map(row -> String.join(" | ", row.select("td").eachText()))
+        .toList();
+  }
+
+  /**
+   * A payment in another currency was money received that meterd cannot count: it is kept as an
+   * unapplied payment (once per event id), listed for an admin, and credits nothing. The provider
+   * gets its 200: a refusal would only make it retry for days.
+   */
+  @Test
+  void aPaymentInAnotherCurrencyIsKeptUnappliedOnceCreditsNothingAndIsListed() throws Exception {
+    HttpResponse<Buffer> grant = RunningDaemon.get(daemon.request("POST", "/admin/wallets/" + CUSTOMER + "/grant",
+        RunningDaemon.ADMIN_TOKEN).sendJsonObject(new JsonObject().put("amount_cents", 700)));
+    assertThat(grant.statusCode()).as(grant.bodyAsString()).isEqualTo(200);
+    List<Object> before = ledger().getList();
+    String body = succeeded("evt_eur", CUSTOMER, "1999").replace("\"usd\"", "\"eur\"");
+    String reason = "currency EUR is not the ledger's currency USD";
+    JsonObject row = unapplied("evt_eur", 1999, "EUR", reason, "2026-11-30T10:00:00Z");
+    HttpResponse<Buffer> r = deliverUnapplied(body, row);
+    assertThat(logLines()).containsExactly("ERROR payment webhook: event evt_eur acknowledged but NOT credited, kept "
+        + "as an unapplied payment for an admin to handle: " + reason);
+
+    // Redelivered a minute later: the same answer, nothing more stored.
+    clock.advance(Duration.ofMinutes(1));
+    HttpResponse<Buffer> again = deliver(body, signed(body));
+    assertThat(again.statusCode()).isEqualTo(200);
+    assertThat(again.bodyAsJsonObject()).isEqualTo(r.bodyAsJsonObject());
+    assertThat(logLines().get(1)).isEqualTo("INFO payment webhook: event evt_eur was kept as an unapplied payment "
+        + "before; nothing more was stored");
+
+    String jpy = succeeded("evt_jpy", CUSTOMER, "10000").replace("\"usd\"", "\"jpy\"");
+    assertThat(deliver(jpy, signed(jpy)).statusCode()).isEqualTo(200);
+    assertThat(unappliedListed()).isEqualTo(new JsonArray().add(unapplied("evt_jpy", 10000, "JPY",
+        "currency JPY is not the ledger's currency USD", "2026-11-30T10:01:00Z")).add(row));
+    assertThat(unappliedOnThePage()).containsExactly(
+        "2026-11-30T10:01:00Z | evt_jpy | pi_3N1 | " + CUSTOMER + " | 10000 | JPY | currency JPY is not the ledger's "
+            + "currency USD",
+        "2026-11-30T10:00:00Z | evt_eur | pi_3N1 | " + CUSTOMER + " | 1999 | EUR | " + reason);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(700);
+    assertThat(ledger().getList()).isEqualTo(before);
+
+    assertThat(daemon.call("GET", "/admin/payments/unapplied", null).statusCode()).isEqualTo(401);
+    assertThat(daemon.call("GET", "/admin/payments/unapplied", RunningDaemon.GATEWAY_TOKEN).statusCode())
+        .isEqualTo(403);
+    assertThat(daemon.json("GET", "/admin/payments/unapplied?limit=1").getJsonArray("payments"))
+        .isEqualTo(new JsonArray().add(unappliedListed().getJsonObject(0)));
+
+    // Upper case is the ledger's currency: credited.
     String usd = succeeded("evt_usd", CUSTOMER, "500").replace("\"usd\"", "\"USD\"");
     assertThat(deliver(usd, signed(usd)).statusCode()).isEqualTo(200);
-    assertThat(daemon.balance(CUSTOMER)).isEqualTo(500);
+    assertThat(daemon.balance(CUSTOMER)).isEqualTo(1200);
+    assertThat(unappliedListed()).hasSize(2);
+  }
+
+  /**
+   * ISO 4217 gives the króna no decimals and the ledger counts whole krónur, but Stripe writes ISK
+   * amounts in hundredths: 10000 is 100 kr. Crediting 10000 would be a hundred times too much.
+   */
+  @Test
+  void anIskPaymentOnAnIskLedgerIsKeptUnappliedAndCreditsNothing() throws Exception {
+    daemon.close();
+    daemon = new RunningDaemon(java.nio.file.Files.createDirectories(tmp.resolve("isk")), repo, clock,
+        Map.of(PaymentWebhook.SECRET_ENV, SECRET), "[billing]\ncurrency = \"ISK\"\n");
+    String body = succeeded("evt_isk", CUSTOMER, "10000").replace("\"usd\"", "\"isk\"");
+    String reason = "Stripe writes ISK amounts in hundredths of a króna and the ledger counts whole krónur";
+    JsonObject row = unapplied("evt_isk", 10000, "ISK", reason, "2026-11-30T10:00:00Z");
+    HttpResponse<Buffer> r = deliverUnapplied(body, row);
+    assertThat(deliver(body, signed(body)).bodyAsJsonObject()).isEqualTo(r.bodyAsJsonObject());
+    assertThat(unappliedListed()).isEqualTo(new JsonArray().add(row));
+    assertThat(daemon.call("GET", "/admin/wallets/" + CUSTOMER, RunningDaemon.ADMIN_TOKEN).statusCode()).isEqualTo(404);
+    assertThat(ledger()).isEmpty();
+    assertThat(logLines()).containsExactly("ERROR payment webhook: event evt_isk acknowledged but NOT credited, kept "
+        + "as an unapplied payment for an admin to handle: " + reason, "INFO payment webhook: event evt_isk was kept "
+        + "as an unapplied payment before; nothing more was stored");
   }
 
   @Test
@@ -242,6 +330,22 @@ class PaymentWebhookIT {
     String largest = succeeded("evt_max", CUSTOMER, Long.toString(Long.MAX_VALUE));
     assertThat(deliver(largest, signed(largest)).statusCode()).isEqualTo(200);
     assertThat(daemon.balance(CUSTOMER)).isEqualTo(Long.MAX_VALUE);
+  }
+
+  @Test
+  void aSucceededPaymentWithoutACurrencyCodeIs400AndKeepsNothing() throws Exception {
+    Map<String, String> answers = new java.util.LinkedHashMap<>();
+    for (String currency : List.of("\"\"", "\"usdollar\"", "840", "null")) {
+      String body = succeeded("evt_" + answers.size(), CUSTOMER, "1999").replace("\"usd\"", currency);
+      HttpResponse<Buffer> r = deliver(body, signed(body));
+      answers.put(currency, r.statusCode() + " " + r.bodyAsJsonObject().getString("error"));
+    }
+    String rule = "400 data.object.currency must be a three-letter ISO 4217 code such as \"usd\", got ";
+    assertThat(answers).containsExactly(Map.entry("\"\"", rule + "\"\""),
+        Map.entry("\"usdollar\"", rule + "\"usdollar\""), Map.entry("840", rule + "840"),
+        Map.entry("null", rule + "null"));
+    assertThat(unappliedListed()).isEmpty();
+    assertThat(ledger()).isEmpty();
   }
 
   @Test

@@ -232,8 +232,8 @@ class DaemonIT {
         java.sql.Statement st = c.createStatement()) {
       long before = dataVersion(st);
       for (String path : List.of("/health", "/metrics", "/admin/aggregator-state", "/admin/list-users",
-          "/admin/list-billing", "/admin/list-payments", "/admin/wallets/u1", "/admin/usage/summary",
-          "/admin/ui/", "/admin/ui/users", "/admin/ui/users/u1", "/admin/ui/payments", "/admin/ui/aggregator",
+          "/admin/list-billing", "/admin/list-payments", "/admin/payments/unapplied", "/admin/wallets/u1",
+          "/admin/usage/summary", "/admin/ui/", "/admin/ui/users", "/admin/ui/users/u1", "/admin/ui/payments", "/admin/ui/aggregator",
           "/admin/ui/alerts", "/admin/ui/topups", "/admin/ui/users/u1/settings", "/admin/ui/users/u1/credit",
           "/admin/ui/users/u1/holds/release",
           "/admin/aggregate-now", "/admin/wallets/u1/grant", "/admin/ui/aggregator/run",

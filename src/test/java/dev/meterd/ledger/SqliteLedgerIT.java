@@ -147,15 +147,7 @@ class SqliteLedgerIT {
   @Test
   void upgradingFromVersionOneMakesTheNextRunReadEveryFolderWhole() throws Exception {
     try (Connection c = jdbc(); Statement st = c.createStatement()) {
-      st.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
-      String v1;
-      try (var in = SqliteLedgerIT.class.getResourceAsStream("/db/V001__ledger.sql")) {
-        v1 = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-      }
-      for (String sql : Migrations.statements(v1)) {
-        st.execute(sql);
-      }
-      st.execute("INSERT INTO schema_version (version, applied_at) VALUES (1, 'then')");
+      OldSchemas.create(st, 1);
       st.execute("INSERT INTO node (name, last_commit_sha, tree_id) VALUES ('A', 'c0ffee', '7ree')");
       st.execute("UPDATE run_mark SET full_tip = 'c0ffee', nodes_total = 1 WHERE id = 1");
     }
@@ -172,17 +164,7 @@ class SqliteLedgerIT {
   @Test
   void upgradingFromVersionThreeCountsTheSpendConsumedBefore() throws Exception {
     try (Connection c = jdbc(); Statement st = c.createStatement()) {
-      st.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
-      for (int version = 1; version <= 3; version++) {
-        String script;
-        try (var in = SqliteLedgerIT.class.getResourceAsStream("/db/" + Migrations.SCRIPTS.get(version - 1))) {
-          script = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        }
-        for (String sql : Migrations.statements(script)) {
-          st.execute(sql);
-        }
-        st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", 'then')");
-      }
+      OldSchemas.create(st, 3);
       String hash = TxnHash.of(TxnHash.GENESIS, new SqliteWalletRows.Txn(1, 1, TxnType.CHARGE, -4_000,
           "2026-11-21T10:00:00Z", "aggregator", 1L, "c0ffee", 2, null));
       st.execute("INSERT INTO node (node_id, name, last_commit_sha, tree_id, records_consumed_total) "

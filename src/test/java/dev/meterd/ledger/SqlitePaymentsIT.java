@@ -20,6 +20,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -51,34 +52,47 @@ class SqlitePaymentsIT {
     }
   }
 
-  @Test
-  void twoConnectionsRecordingOnePaymentTwentyTimesCreditItOnce() throws Exception {
+  /**
+   * Makes twenty calls at once, alternately on two connections to one file; answers their results
+   * in order. {@code call} is given the connection and the call's number.
+   */
+  private static <T> List<T> twentyAtOnce(SqliteLedger one, SqliteLedger other,
+      BiFunction<SqliteLedger, Integer, T> call) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(20);
-    try (SqliteLedger one = open(); SqliteLedger other = open()) {
+    try {
       CountDownLatch start = new CountDownLatch(1);
-      List<Future<PaymentStore.Outcome>> calls = new ArrayList<>();
+      List<Future<T>> calls = new ArrayList<>();
       for (int i = 0; i < 20; i++) {
         SqliteLedger ledger = i % 2 == 0 ? one : other;
+        int n = i;
         calls.add(pool.submit(() -> {
           start.await();
-          return ledger.payments().record(topUp("pi_1", "u1", 500));
+          return call.apply(ledger, n);
         }));
       }
       start.countDown();
-      int credited = 0;
-      Set<LedgerTxn> txns = new HashSet<>();
-      for (Future<PaymentStore.Outcome> call : calls) {
-        PaymentStore.Outcome outcome = call.get(60, TimeUnit.SECONDS);
-        credited += outcome instanceof PaymentStore.Outcome.Credited ? 1 : 0;
-        txns.add(outcome.txn());
+      List<T> results = new ArrayList<>();
+      for (Future<T> f : calls) {
+        results.add(f.get(60, TimeUnit.SECONDS));
       }
-      assertThat(credited).isEqualTo(1);
+      return results;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void twoConnectionsRecordingOnePaymentTwentyTimesCreditItOnce() throws Exception {
+    try (SqliteLedger one = open(); SqliteLedger other = open()) {
+      List<PaymentStore.Outcome> outcomes = twentyAtOnce(one, other,
+          (ledger, n) -> ledger.payments().record(topUp("pi_1", "u1", 500)));
+      assertThat(outcomes.stream().filter(o -> o instanceof PaymentStore.Outcome.Credited)).hasSize(1);
+      Set<LedgerTxn> txns = new HashSet<>();
+      outcomes.forEach(o -> txns.add(o.txn()));
       assertThat(txns).containsExactly(new LedgerTxn(1, "u1", TxnType.TOPUP, 500, clock.instant(), "alice", null, null,
           null, null, "pi_1"));
       assertThat(one.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(500);
       assertThat(one.audit().verify()).isEmpty();
-    } finally {
-      pool.shutdownNow();
     }
     assertThat(count("ledger_txn")).isEqualTo(1);
     assertThat(count("payment")).isEqualTo(1);
@@ -133,6 +147,47 @@ class SqlitePaymentsIT {
               + "which does not exist"),
           new Violation("payment_txn", "payment re_1 (a refund of 30 cents to wallet u2) points at transaction 3, "
               + "which is a grant of 100 cents to wallet u1"));
+    }
+  }
+
+  /**
+   * A payment meterd cannot credit (another currency) is kept once per event id, whichever
+   * connection receives it and however often: never a credit, never a second row.
+   */
+  @Test
+  void anUnappliedPaymentIsKeptOncePerEventIdAcrossConnectionsAndCreditsNothing() throws Exception {
+    String reason = "currency EUR is not the ledger's currency USD";
+    try (SqliteLedger one = open(); SqliteLedger other = open()) {
+      one.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
+      // A redelivery is received later; what is kept is the first.
+      List<UnappliedPayments.Outcome> outcomes = twentyAtOnce(one, other, (ledger, n) -> ledger.unappliedPayments()
+          .keep(new UnappliedPayment("evt_1", "pi_1", "u1", 1_999, "EUR", reason, clock.instant().plusSeconds(n))));
+      assertThat(outcomes.stream().filter(o -> o instanceof UnappliedPayments.Outcome.Kept)).hasSize(1);
+      Set<UnappliedPayment> answered = new HashSet<>();
+      outcomes.forEach(o -> answered.add(o.payment()));
+      assertThat(answered).hasSize(1);
+      UnappliedPayment first = answered.iterator().next();
+      assertThat(first).isEqualTo(new UnappliedPayment("evt_1", "pi_1", "u1", 1_999, "EUR", reason,
+          first.receivedAt()));
+
+      UnappliedPayment isk = new UnappliedPayment("evt_2", null, "u2", 10_000, "ISK", "another reason",
+          clock.instant().plusSeconds(60));
+      assertThat(other.unappliedPayments().keep(isk)).isEqualTo(new UnappliedPayments.Outcome.Kept(isk));
+      assertThat(one.unappliedPayments().newestFirst(10)).containsExactly(isk, first);
+      assertThat(one.unappliedPayments().newestFirst(1)).containsExactly(isk);
+      assertThat(one.unappliedPayments().count()).isEqualTo(2);
+      assertThat(one.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(100);
+      assertThat(one.reads().wallet("u2")).isEmpty();
+      assertThat(one.audit().verify()).isEmpty();
+    }
+    assertThat(count("ledger_txn")).isEqualTo(1);
+    assertThat(count("payment")).isZero();
+    assertThat(count("unapplied_payment")).isEqualTo(2);
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      assertThatThrownBy(() -> st.execute("UPDATE unapplied_payment SET amount = 1"))
+          .hasMessageContaining("unapplied_payment is append-only: it is the record of money received");
+      assertThatThrownBy(() -> st.execute("DELETE FROM unapplied_payment"))
+          .hasMessageContaining("unapplied_payment is append-only: it is the record of money received");
     }
   }
 }

@@ -11,6 +11,7 @@ import dev.meterd.config.MeterdConfig;
 import dev.meterd.daemon.Daemon;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.notify.WebhookSigner;
+import dev.meterd.policy.CreditRules;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.git.GitBatchSource;
 import io.vertx.core.Future;
@@ -87,6 +88,16 @@ public final class RunningDaemon implements AutoCloseable {
         moreHttpConfig, env);
   }
 
+  /**
+   * As {@link #RunningDaemon(Path, UsageRepo, Clock, String, Map)}, with more sections at the end of
+   * the configuration (e.g. {@code [billing]}) instead of more keys of {@code [http]}.
+   */
+  public RunningDaemon(Path tmp, UsageRepo repo, Clock clock, Map<String, String> env, String moreSections)
+      throws Exception {
+    this(tmp, GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty()), clock,
+        "", moreSections, null, env);
+  }
+
   /** The daemon over any source, which it closes. */
   public RunningDaemon(Path tmp, BatchSource source) throws Exception {
     this(tmp, source, Clock.systemUTC(), "", "", null);
@@ -125,8 +136,13 @@ public final class RunningDaemon implements AutoCloseable {
     dbFile = config.storage().path();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
-        source, SqliteLedger.open(config.storage().path(), clock), SqliteLedger.open(config.storage().path(), clock),
-        clock, PaymentWebhook.secretFrom(env), signer);
+        source, open(config, clock), open(config, clock), clock, PaymentWebhook.secretFrom(env), signer);
+  }
+
+  /** A ledger as {@code serve} opens it: of the configured currency. */
+  private static SqliteLedger open(MeterdConfig config, Clock clock) {
+    return SqliteLedger.open(config.storage().path(), clock, SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS, CreditRules.DEFAULT,
+        config.credit().currency());
   }
 
   public int port() {
