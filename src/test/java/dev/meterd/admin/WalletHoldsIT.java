@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.ledger.Hold;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.policy.CreditRules;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.RunningDaemon;
 import dev.meterd.testing.UsageRepo;
@@ -103,7 +104,7 @@ class WalletHoldsIT {
 
   /** The hold as the ledger holds it, read on a connection of the test's own. */
   private Hold stored(long holdId) {
-    try (SqliteLedger ledger = SqliteLedger.open(daemon.dbFile(), clock)) {
+    try (SqliteLedger ledger = SqliteLedger.open(daemon.dbFile(), clock, SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS, CreditRules.DEFAULT, "EUR")) {
       return ledger.holds().hold(holdId).orElseThrow();
     }
   }
