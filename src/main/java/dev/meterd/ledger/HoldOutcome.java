@@ -31,7 +31,10 @@ public sealed interface HoldOutcome {
   /** The record of the node and key was already consumed, so a hold for it would never settle. */
   record RecordConsumed(String node, String idempotencyKey) implements HoldOutcome {}
 
-  /** The request's Idempotency-Key answered before: the stored answer, and nothing written. */
+  /**
+   * The request's Idempotency-Key answered before and its hold still counts: the stored answer, and
+   * nothing written.
+   */
   record Replayed(Idempotent.Response response) implements HoldOutcome {}
 
   /** The request's Idempotency-Key came before with another request: nothing written. */

@@ -33,7 +33,9 @@ public interface HoldStore {
    * @param initiatedBy the name of the token placing it
    * @param claim the request's Idempotency-Key, or null; claimed, and answered with
    *     {@code respond}'s response, in the same transaction, only when the hold is placed (a
-   *     refusal moves nothing, so a retry after a top-up is decided afresh)
+   *     refusal moves nothing, so a retry after a top-up is decided afresh); a key answered before
+   *     is answered that answer again only while its hold counts, and as without the key once the
+   *     hold has ended
    * @throws BalanceOutOfRangeException the wallet's holds would come to more than a long holds
    */
   HoldOutcome place(HoldRequest request, boolean enforce, String initiatedBy, Idempotent.Claim claim,

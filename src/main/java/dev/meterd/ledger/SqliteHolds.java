@@ -60,7 +60,7 @@ final class SqliteHolds implements HoldStore {
           Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn, claim, now);
           if (before.isPresent()) {
             return before.get() instanceof Idempotent.Replayed replayed
-                ? new HoldOutcome.Replayed(replayed.response())
+                ? replay(request, replayed, now)
                 : new HoldOutcome.KeyReused(claim.key());
           }
         }
@@ -89,12 +89,9 @@ final class SqliteHolds implements HoldStore {
       if (!hold.userSid().equals(request.userSid()) || hold.amountCents() != request.amountCents()) {
         return new HoldOutcome.Conflict(hold);
       }
-      // Only a hold that still counts is answered again; one that ended reserves nothing.
-      if (hold.state() == Hold.State.SETTLED) {
-        return new HoldOutcome.RecordConsumed(request.node(), request.idempotencyKey());
-      }
-      if (!hold.counts(now)) {
-        return new HoldOutcome.Ended(hold, hold.stateAt(now));
+      Optional<HoldOutcome> ended = ended(hold, now);
+      if (ended.isPresent()) {
+        return ended.get();
       }
       long available = SqliteCreditReads.load(db, hold.userSid(), now.toEpochMilli()).credit().availableCents();
       return new HoldOutcome.Placed(hold, available, true, available < 0);
@@ -117,6 +114,31 @@ final class SqliteHolds implements HoldStore {
     long available = new Authorization.Credit(credit.balanceCents(), heldAfter, credit.enabled(),
         credit.dailyCapCents(), credit.chargedTodayCents()).availableCents();
     return new HoldOutcome.Placed(hold, available, false, decision.lowBalance());
+  }
+
+  /**
+   * Inside the write: the first answer under the request's Idempotency-Key, while the hold it
+   * placed still counts. Once that hold ended it is answered as the same request without the key
+   * is: its first answer says "active", and a gateway believing it would count credit that may be
+   * held for other work by now.
+   */
+  private HoldOutcome replay(HoldRequest request, Idempotent.Replayed replayed, Instant now) throws SQLException {
+    return byRecord(request.node(), request.idempotencyKey()).flatMap(hold -> ended(hold, now))
+        .orElse(new HoldOutcome.Replayed(replayed.response()));
+  }
+
+  /**
+   * What a request for a hold placed before is answered once that hold has ended, or empty while it
+   * counts: only a hold that still counts is answered again, as one that ended reserves nothing.
+   */
+  private static Optional<HoldOutcome> ended(Hold hold, Instant now) {
+    if (hold.state() == Hold.State.SETTLED) {
+      return Optional.of(new HoldOutcome.RecordConsumed(hold.node(), hold.idempotencyKey()));
+    }
+    if (!hold.counts(now)) {
+      return Optional.of(new HoldOutcome.Ended(hold, hold.stateAt(now)));
+    }
+    return Optional.empty();
   }
 
   private Hold insert(HoldRequest request, String initiatedBy, Instant now) throws SQLException {

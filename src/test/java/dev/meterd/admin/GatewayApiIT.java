@@ -365,6 +365,56 @@ class GatewayApiIT {
         .as("authorize opens no wallet").isEqualTo(404);
   }
 
+  private HttpResponse<Buffer> keyedHold(String key, String user, long cents, String node, String record, long ttl)
+      throws Exception {
+    return RunningDaemon.get(daemon.request("POST", "/v1/holds", RunningDaemon.GATEWAY_TOKEN)
+        .putHeader(IdempotencyKey.HEADER, key).sendJsonObject(new JsonObject().put("user_sid", user)
+            .put("amount_cents", cents).put("node", node).put("idempotency_key", record).put("ttl_seconds", ttl)));
+  }
+
+  private static void assertEnded(HttpResponse<Buffer> r, String error) {
+    assertThat(r.statusCode()).as(r.bodyAsString()).isEqualTo(409);
+    assertThat(r.getHeader(IdempotencyKey.REPLAYED_HEADER)).isNull();
+    assertThat(r.bodyAsJsonObject().getString("error")).isEqualTo(error);
+  }
+
+  /**
+   * A hold retried under its Idempotency-Key after it ended (expired, released, settled) is
+   * answered as without the key, 409: replaying its first answer, "active", told the gateway that
+   * credit was still held when it had been held again for other work (review finding).
+   */
+  @Test
+  void aHoldRetriedUnderItsIdempotencyKeyAfterItEndedIs409NotItsFirstAnswer() throws Exception {
+    start(true);
+    daemon.grant("u1", 1_000);
+    HttpResponse<Buffer> first = keyedHold("K1", "u1", 1_000, "edge-1", "rec-1", 60);
+    assertThat(first.statusCode()).as(first.bodyAsString()).isEqualTo(200);
+    long expiredId = first.bodyAsJsonObject().getLong("hold_id");
+    HttpResponse<Buffer> active = keyedHold("K1", "u1", 1_000, "edge-1", "rec-1", 60);
+    assertThat(active.statusCode()).isEqualTo(200);
+    assertThat(active.getHeader(IdempotencyKey.REPLAYED_HEADER)).isEqualTo("true");
+    assertThat(active.bodyAsString()).isEqualTo(first.bodyAsString());
+
+    clock.advance(Duration.ofSeconds(120));
+    HttpResponse<Buffer> second = keyedHold("K2", "u1", 1_000, "edge-1", "rec-2", 300);
+    assertThat(second.statusCode()).as(second.bodyAsString()).isEqualTo(200);
+    assertEnded(keyedHold("K1", "u1", 1_000, "edge-1", "rec-1", 60), "hold " + expiredId
+        + " of node edge-1 for idempotency_key rec-1 is expired and holds nothing; send a new key to hold credit again");
+
+    long releasedId = second.bodyAsJsonObject().getLong("hold_id");
+    assertThat(daemon.call("DELETE", "/v1/holds/" + releasedId, RunningDaemon.GATEWAY_TOKEN).statusCode())
+        .isEqualTo(200);
+    assertEnded(keyedHold("K2", "u1", 1_000, "edge-1", "rec-2", 300), "hold " + releasedId
+        + " of node edge-1 for idempotency_key rec-2 is released and holds nothing; send a new key to hold credit again");
+
+    assertThat(keyedHold("K3", "u1", 400, "edge-1", "rec-3", 300).statusCode()).isEqualTo(200);
+    repo.commit("nodes/edge-1/" + UsageRepo.HOUR_10, batch(record("rec-3", "u1", 250)));
+    aggregate();
+    assertEnded(keyedHold("K3", "u1", 400, "edge-1", "rec-3", 300), "the record rec-3 of node edge-1 was already "
+        + "consumed, so a hold for it would never settle; nothing was held");
+    assertAnswer("u1", 200, allowed(750, 750, false, null));
+  }
+
   /** A gateway releases the holds it placed; another gateway gets what an unknown hold gets (review finding). */
   @Test
   void aGatewayCannotReleaseAnotherGatewaysHoldButAnAdminCan() throws Exception {
