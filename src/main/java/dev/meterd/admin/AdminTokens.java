@@ -8,7 +8,9 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
@@ -23,7 +25,10 @@ import java.util.regex.Pattern;
  * authorize NAME:TOKEN    a gateway's token: only /v1/... (authorize and holds)
  * </pre>
  *
- * The role comes first, before a space, so an old line keeps its meaning whatever its token
+ * A name stands for one role ({@code admin} is METERD_ADMIN_TOKEN's, an admin's): several lines
+ * may give one name and one role (a secret being rotated), never two roles.
+ *
+ * <p>The role comes first, before a space, so an old line keeps its meaning whatever its token
  * holds (a token may contain ':'); a name cannot contain a space, so no old line looks like a
  * role. Only SHA-256 digests are kept in memory; a presented token is hashed and compared with
  * every digest in constant time, so neither the time nor the answer tells how close a guess was.
@@ -42,6 +47,11 @@ public final class AdminTokens {
     /** Only {@code /v1/...}: authorize and holds. */
     AUTHORIZE;
 
+    /** The word a line of the tokens file names it with. */
+    String word() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
     static Role of(String word) {
       return switch (word) {
         case "admin" -> ADMIN;
@@ -56,13 +66,19 @@ public final class AdminTokens {
 
   private record Entry(Principal principal, byte[] digest) {}
 
+  /** The role a name was first given, and where: a line of the tokens file, or 0 for METERD_ADMIN_TOKEN. */
+  private record NameUse(Role role, int line) {}
+
   private final List<Entry> entries;
 
   private AdminTokens(List<Entry> entries) {
     this.entries = List.copyOf(entries);
   }
 
-  /** Loads the tokens; every malformed line or short token is refused, all listed. */
+  /**
+   * Loads the tokens; every malformed line, short token, or name given under two roles is refused,
+   * all listed.
+   */
   public static AdminTokens load(Map<String, String> env, Path tokensFile) {
     List<Entry> entries = new ArrayList<>();
     List<String> problems = new ArrayList<>();
@@ -75,18 +91,7 @@ public final class AdminTokens {
       }
     }
     if (tokensFile != null) {
-      List<String> lines;
-      try {
-        lines = Files.readAllLines(tokensFile, StandardCharsets.UTF_8);
-      } catch (IOException e) {
-        throw new ConfigException("[admin] tokens_file", List.of("cannot read " + tokensFile + ": " + e.getMessage()));
-      }
-      for (int i = 0; i < lines.size(); i++) {
-        String line = lines.get(i).strip();
-        if (!line.isEmpty() && !line.startsWith("#")) {
-          fileLine(tokensFile + " line " + (i + 1), line, entries, problems);
-        }
-      }
+      fileLines(tokensFile, entries, problems);
     }
     if (!problems.isEmpty()) {
       throw new ConfigException("of the admin tokens", problems);
@@ -94,8 +99,35 @@ public final class AdminTokens {
     return new AdminTokens(entries);
   }
 
-  /** One line of the tokens file: an entry, or a problem (never quoting the line: it holds a secret). */
-  private static void fileLine(String where, String line, List<Entry> entries, List<String> problems) {
+  /** The entries of the tokens file's lines, or their problems. */
+  private static void fileLines(Path tokensFile, List<Entry> entries, List<String> problems) {
+    List<String> lines;
+    try {
+      lines = Files.readAllLines(tokensFile, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new ConfigException("[admin] tokens_file", List.of("cannot read " + tokensFile + ": " + e.getMessage()));
+    }
+    // A name stands for one role: a gateway named as an admin could release the admin's holds, and
+    // the audit trail could not tell them apart. Several tokens of one name and role are a secret
+    // being rotated. METERD_ADMIN_TOKEN's name is kept for it even while unset: it may be set later.
+    Map<String, NameUse> names = new HashMap<>(Map.of(ENV_NAME, new NameUse(Role.ADMIN, 0)));
+    for (int i = 0; i < lines.size(); i++) {
+      String line = lines.get(i).strip();
+      if (!line.isEmpty() && !line.startsWith("#")) {
+        String where = tokensFile + " line " + (i + 1);
+        Optional<Entry> entry = fileLine(where, line, problems);
+        if (entry.isPresent() && nameFree(where, i + 1, entry.get().principal(), names, problems)) {
+          entries.add(entry.get());
+        }
+      }
+    }
+  }
+
+  /**
+   * One line of the tokens file: its entry, or empty with a problem added (never quoting the line:
+   * it holds a secret).
+   */
+  private static Optional<Entry> fileLine(String where, String line, List<String> problems) {
     Role role = Role.ADMIN;
     int space = line.indexOf(' ');
     int colon = line.indexOf(':');
@@ -103,7 +135,7 @@ public final class AdminTokens {
       role = Role.of(line.substring(0, space));
       if (role == null) {
         problems.add(where + " must be NAME:TOKEN or ROLE NAME:TOKEN with ROLE admin or authorize");
-        return;
+        return Optional.empty();
       }
       line = line.substring(space + 1).strip();
       colon = line.indexOf(':');
@@ -115,8 +147,27 @@ public final class AdminTokens {
     } else if (token.length() < MIN_TOKEN_CHARS) {
       problems.add(where + ": the token of " + name + " must be at least " + MIN_TOKEN_CHARS + " characters");
     } else {
-      entries.add(new Entry(new Principal(name, role), digest(token)));
+      return Optional.of(new Entry(new Principal(name, role), digest(token)));
     }
+    return Optional.empty();
+  }
+
+  /**
+   * Whether the principal of line {@code lineNumber} may have its name: first given it, or given it
+   * before with the same role; else false with a problem added.
+   */
+  private static boolean nameFree(String where, int lineNumber, Principal principal, Map<String, NameUse> names,
+      List<String> problems) {
+    NameUse first = names.putIfAbsent(principal.name(), new NameUse(principal.role(), lineNumber));
+    if (first == null || first.role() == principal.role()) {
+      return true;
+    }
+    // "an": both roles' words begin with a vowel.
+    String owner = first.line() == 0 ? "is " + ENV + "'s, an " + first.role().word() + " token"
+        : "is already an " + first.role().word() + " token's (line " + first.line() + ")";
+    problems.add(where + ": the name " + principal.name() + " " + owner + "; give this " + principal.role().word()
+        + " token another name, as a name stands for one role");
+    return false;
   }
 
   public boolean isEmpty() {

@@ -82,4 +82,47 @@ class AdminTokensTest {
             + "  " + file + " line 3 must be NAME:TOKEN with NAME of [A-Za-z0-9._-]")
         .message().doesNotContain(SIXTEEN).doesNotContain("short");
   }
+  /**
+   * A name belongs to one role: a gateway named as an admin token (METERD_ADMIN_TOKEN's {@code admin}
+   * too) or as another role's token could release its holds and be taken for it in the audit trail
+   * (review finding).
+   */
+  @Test
+  void aNameUsedUnderTwoRolesIsRefusedNamingTheLineAndTheName() throws Exception {
+    Path file = tmp.resolve("tokens");
+    Files.writeString(file, "alice:" + SIXTEEN + "\nauthorize alice:" + SIXTEEN + "a\nauthorize admin:" + SIXTEEN
+        + "b\nauthorize gw:" + SIXTEEN + "c\nadmin gw:" + SIXTEEN + "d\n");
+    String alice = "  " + file + " line 2: the name alice is already an admin token's (line 1); give this authorize "
+        + "token another name, as a name stands for one role";
+    String admin = "  " + file + " line 3: the name admin is METERD_ADMIN_TOKEN's, an admin token; give this "
+        + "authorize token another name, as a name stands for one role";
+    String gw = "  " + file + " line 5: the name gw is already an authorize token's (line 4); give this admin "
+        + "token another name, as a name stands for one role";
+    assertThatThrownBy(() -> AdminTokens.load(Map.of(AdminTokens.ENV, SIXTEEN + "e"), file))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration of the admin tokens:\n" + alice + "\n" + admin + "\n" + gw)
+        .message().doesNotContain(SIXTEEN);
+    // METERD_ADMIN_TOKEN's name is kept for the admin role even when it is not set: it may be set later.
+    assertThatThrownBy(() -> AdminTokens.load(Map.of(), file))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration of the admin tokens:\n" + alice + "\n" + admin + "\n" + gw);
+  }
+
+  /** Several tokens of one name and one role are a secret being rotated, and all of them open. */
+  @Test
+  void severalTokensOfOneNameAndOneRoleAreAllTaken() throws Exception {
+    Path file = tmp.resolve("tokens");
+    Files.writeString(file, "authorize gw:" + SIXTEEN + "a\nalice:" + SIXTEEN + "b\nauthorize gw:" + SIXTEEN
+        + "c\nadmin alice:" + SIXTEEN + "d\nadmin:" + SIXTEEN + "f\n");
+    AdminTokens tokens = AdminTokens.load(Map.of(AdminTokens.ENV, SIXTEEN + "e"), file);
+    AdminTokens.Principal gw = new AdminTokens.Principal("gw", AdminTokens.Role.AUTHORIZE);
+    AdminTokens.Principal alice = new AdminTokens.Principal("alice", AdminTokens.Role.ADMIN);
+    AdminTokens.Principal admin = new AdminTokens.Principal("admin", AdminTokens.Role.ADMIN);
+    assertThat(tokens.principal(SIXTEEN + "a")).contains(gw);
+    assertThat(tokens.principal(SIXTEEN + "c")).contains(gw);
+    assertThat(tokens.principal(SIXTEEN + "b")).contains(alice);
+    assertThat(tokens.principal(SIXTEEN + "d")).contains(alice);
+    assertThat(tokens.principal(SIXTEEN + "e")).contains(admin);
+    assertThat(tokens.principal(SIXTEEN + "f")).contains(admin);
+  }
 }
