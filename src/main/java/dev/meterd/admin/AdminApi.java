@@ -318,14 +318,19 @@ public final class AdminApi {
     });
   }
 
-  /** Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first time, or 422. */
+  /**
+   * Answers a money-moving write made under an Idempotency-Key: what it answered, now or the first
+   * time, or 422. What was applied before, under this key or another (a payment id sent again), is
+   * marked as a replay.
+   */
   private void idempotent(RoutingContext ctx, Callable<Idempotent> write) {
     vertx.executeBlocking(write, false).onSuccess(outcome -> {
       if (outcome instanceof Idempotent.Applied applied) {
         respond(ctx, applied.response());
+      } else if (outcome instanceof Idempotent.AppliedBefore before) {
+        replay(ctx, before.response());
       } else if (outcome instanceof Idempotent.Replayed replayed) {
-        ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
-        respond(ctx, replayed.response());
+        replay(ctx, replayed.response());
       } else if (outcome instanceof Idempotent.KeyReused reused) {
         error(ctx, 422, IdempotencyKey.reusedMessage(reused.key()));
       }
@@ -334,6 +339,12 @@ public final class AdminApi {
 
   static void respond(RoutingContext ctx, Idempotent.Response response) {
     send(ctx, response.status(), response.body());
+  }
+
+  /** Answers what was answered before, marked {@code Idempotent-Replayed: true}. */
+  static void replay(RoutingContext ctx, Idempotent.Response response) {
+    ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
+    respond(ctx, response);
   }
 
   private void usageSummary(RoutingContext ctx) {

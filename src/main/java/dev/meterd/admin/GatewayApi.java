@@ -165,8 +165,7 @@ final class GatewayApi {
       AdminApi.error(ctx, 409, "the record " + consumed.idempotencyKey() + " of node " + consumed.node()
           + " was already consumed, so a hold for it would never settle; nothing was held");
     } else if (outcome instanceof HoldOutcome.Replayed replayed) {
-      ctx.response().putHeader(IdempotencyKey.REPLAYED_HEADER, "true");
-      AdminApi.respond(ctx, replayed.response());
+      AdminApi.replay(ctx, replayed.response());
     } else if (outcome instanceof HoldOutcome.KeyReused reused) {
       AdminApi.error(ctx, 422, IdempotencyKey.reusedMessage(reused.key()));
     }

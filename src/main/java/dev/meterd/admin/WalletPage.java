@@ -229,11 +229,22 @@ final class WalletPage {
 
   /** What the credit did, from the transaction the API answered with. */
   private String notice(Idempotent outcome) {
-    if (outcome instanceof Idempotent.KeyReused) {
-      return "This form was submitted before with other values, so nothing was credited; fill in the new form below.";
+    if (outcome instanceof Idempotent.Applied applied) {
+      return credited(applied.response());
     }
-    Idempotent.Response response = outcome instanceof Idempotent.Applied a ? a.response()
-        : ((Idempotent.Replayed) outcome).response();
+    if (outcome instanceof Idempotent.AppliedBefore before) {
+      // A new form for a payment id credited before: it must not read as credited now.
+      return "Payment " + new JsonObject(before.response().body()).getString("payment_id")
+          + " was credited before, so nothing more was credited. " + credited(before.response());
+    }
+    if (outcome instanceof Idempotent.Replayed replayed) {
+      return "This form was submitted before, so nothing more was credited. " + credited(replayed.response());
+    }
+    return "This form was submitted before with other values, so nothing was credited; fill in the new form below.";
+  }
+
+  /** The credit's transaction, as the API answered it, in a sentence. */
+  private String credited(Idempotent.Response response) {
     JsonObject txn = new JsonObject(response.body());
     String what = switch (TxnType.valueOf(txn.getString("type").toUpperCase(java.util.Locale.ROOT))) {
       case GRANT -> "Grant";
@@ -241,10 +252,8 @@ final class WalletPage {
       case REFUND -> "Refund " + txn.getString("payment_id");
       case CHARGE -> throw new IllegalStateException("a credit answered with a charge: " + response.body());
     };
-    String done = what + " of " + money.format(txn.getLong("amount_cents")) + " to " + txn.getString("user_sid")
+    return what + " of " + money.format(txn.getLong("amount_cents")) + " to " + txn.getString("user_sid")
         + ": transaction " + txn.getLong("txn_id") + ", recorded at " + txn.getString("occurred_at") + " by "
         + txn.getString("initiated_by") + ".";
-    return outcome instanceof Idempotent.Replayed ? "This form was submitted before, so nothing more was credited. "
-        + done : done;
   }
 }

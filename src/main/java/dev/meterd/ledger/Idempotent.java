@@ -3,9 +3,9 @@ package dev.meterd.ledger;
 import java.time.Duration;
 
 /**
- * What a money-moving write sent with an idempotency key did: applied now, answered from the
- * first time, or refused because the key came with another request. Either of the last two
- * wrote nothing.
+ * What a money-moving write sent with an idempotency key did: applied now, applied before under
+ * another key or none, answered from the first time, or refused because the key came with another
+ * request. Only the first moved money.
  */
 public sealed interface Idempotent {
 
@@ -32,6 +32,13 @@ public sealed interface Idempotent {
 
   /** The write was applied now; {@code response} is stored under the key. */
   record Applied(Response response) implements Idempotent {}
+
+  /**
+   * The key is new, but what it asks for was applied before, under another key or none (a payment
+   * id credited before): no money moved; {@code response}, that write's answer, is stored under the
+   * key.
+   */
+  record AppliedBefore(Response response) implements Idempotent {}
 
   /** The key was used before for this very request: nothing was written; the first answer. */
   record Replayed(Response response) implements Idempotent {}

@@ -57,7 +57,8 @@ public interface PaymentStore {
   /**
    * As {@link #record}, under an idempotency key too (see {@link WalletStore#creditOnce}): the
    * key, the payment and {@code respond}'s answer in one transaction. A payment credited before
-   * under another key (or none) is answered as such, and that answer stored under this key.
+   * under another key (or none) is {@link Idempotent.AppliedBefore}, answered with its
+   * transaction, and that answer stored under this key.
    *
    * @throws PaymentConflictException as {@link #record}; then the key is not kept either
    */

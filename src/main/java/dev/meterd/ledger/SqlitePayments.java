@@ -41,10 +41,12 @@ final class SqlitePayments implements PaymentStore {
           if (before.isPresent()) {
             return before.get();
           }
-          LedgerTxn txn = claimAndCredit(now, payment).txn();
-          Idempotent.Response response = respond.apply(txn);
-          SqliteIdempotencyKeys.answer(db.conn, claim.key(), response, txn.txnId());
-          return new Idempotent.Applied(response);
+          Outcome outcome = claimAndCredit(now, payment);
+          Idempotent.Response response = respond.apply(outcome.txn());
+          SqliteIdempotencyKeys.answer(db.conn, claim.key(), response, outcome.txn().txnId());
+          return outcome instanceof Outcome.AlreadyCredited
+              ? new Idempotent.AppliedBefore(response)
+              : new Idempotent.Applied(response);
         });
   }
 

@@ -104,6 +104,39 @@ class PaymentsIT {
     assertThat(payments.getJsonObject(0)).isEqualTo(txn);
   }
 
+  /**
+   * A payment credited before, sent again under a new Idempotency-Key, is answered as the payment
+   * sent again is, marked as a replay: it was answered as newly applied (review finding). Its key
+   * keeps that answer.
+   */
+  @Test
+  void aTopUpCreditedBeforeSentAgainUnderANewKeyIsAnsweredAsAReplay() throws Exception {
+    HttpResponse<Buffer> first = send(TOPUP, BODY);
+    assertThat(first.statusCode()).as(first.bodyAsString()).isEqualTo(200);
+    assertThat(first.getHeader(IdempotencyKey.REPLAYED_HEADER)).isNull();
+
+    HttpResponse<Buffer> newKey = send(TOPUP, "key-new", BODY);
+    assertThat(newKey.statusCode()).as(newKey.bodyAsString()).isEqualTo(200);
+    assertThat(newKey.bodyAsString()).isEqualTo(first.bodyAsString());
+    assertThat(newKey.getHeader(IdempotencyKey.REPLAYED_HEADER)).isEqualTo("true");
+    HttpResponse<Buffer> sameKey = send(TOPUP, "key-new", BODY);
+    assertThat(sameKey.bodyAsString()).isEqualTo(first.bodyAsString());
+    assertThat(sameKey.getHeader(IdempotencyKey.REPLAYED_HEADER)).isEqualTo("true");
+
+    // The other way round: credited under a key, then sent without one or under another.
+    HttpResponse<Buffer> keyed = send("/admin/wallets/u2/refund", "key-r", BODY.copy().put("payment_id", "re_1"));
+    assertThat(keyed.statusCode()).as(keyed.bodyAsString()).isEqualTo(200);
+    assertThat(keyed.getHeader(IdempotencyKey.REPLAYED_HEADER)).isNull();
+    for (String key : new String[] {null, "key-r2"}) {
+      HttpResponse<Buffer> again = send("/admin/wallets/u2/refund", key, BODY.copy().put("payment_id", "re_1"));
+      assertThat(again.bodyAsString()).as(key).isEqualTo(keyed.bodyAsString());
+      assertThat(again.getHeader(IdempotencyKey.REPLAYED_HEADER)).as(key).isEqualTo("true");
+    }
+    assertThat(daemon.balance("u1")).isEqualTo(500);
+    assertThat(daemon.balance("u2")).isEqualTo(500);
+    assertThat(ledger()).hasSize(2);
+  }
+
   @Test
   void twentyConcurrentTopUpsWithOnePaymentIdCreditOnceWithOrWithoutTheirOwnIdempotencyKeys() throws Exception {
     List<Future<HttpResponse<Buffer>>> calls = new ArrayList<>();
