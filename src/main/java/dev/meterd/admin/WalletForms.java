@@ -62,21 +62,24 @@ final class WalletForms {
    * was shown with, so that a setting another admin changed meanwhile is kept unless this one
    * changed it too. An unchecked checkbox is not sent: {@code enabled} absent means off.
    *
+   * <p>A post without a field's shown value (written by hand, not by the page) changes that field
+   * only if it sends the field, and {@code enabled} only beside {@code shown_enabled}, as without
+   * it an absent checkbox cannot be told from one never shown: nothing is set off by absence.
+   *
    * @throws ApiException 400, naming the field and the rule
    */
   static WalletSettings.Patch settingsPatch(MultiMap form, Money money) {
     Long[] cents = new Long[Setting.values().length];
     for (Setting s : Setting.values()) {
       long value = settingCents(s, form.get(s.field), money);
-      cents[s.ordinal()] = changed(form.get(SHOWN_PREFIX + s.field), Long.toString(value)) ? value : null;
+      String shown = form.get(SHOWN_PREFIX + s.field);
+      boolean changed = shown == null ? form.contains(s.field) : !shown.equals(Long.toString(value));
+      cents[s.ordinal()] = changed ? value : null;
     }
     boolean enabled = "true".equals(form.get(ENABLED));
-    Boolean enabledChange = changed(form.get(SHOWN_PREFIX + ENABLED), Boolean.toString(enabled)) ? enabled : null;
+    String shownEnabled = form.get(SHOWN_PREFIX + ENABLED);
+    Boolean enabledChange = shownEnabled != null && !shownEnabled.equals(Boolean.toString(enabled)) ? enabled : null;
     return new WalletSettings.Patch(cents[0], cents[1], cents[2], cents[3], enabledChange);
-  }
-
-  private static boolean changed(String shown, String now) {
-    return shown == null || !shown.equals(now);
   }
 
   /** A setting's cents: empty is 0, off. */

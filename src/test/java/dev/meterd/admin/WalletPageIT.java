@@ -159,6 +159,37 @@ class WalletPageIT {
     assertThat(page("u1").select("#changes tbody tr")).hasSize(2);
   }
 
+  /**
+   * A post without the values the form was shown with (written by hand, or by a script) changes
+   * only the fields it sends: a missing field is never taken for empty, nor a missing checkbox
+   * for unchecked. It zeroed the budget and auto top-up and disabled the wallet (review finding).
+   */
+  @Test
+  void aSettingsPostWithoutTheShownValuesChangesOnlyTheFieldsItSends() throws Exception {
+    patch("u1", "{\"monthly_budget_cents\": 1000, \"auto_topup_threshold_cents\": 200, "
+        + "\"auto_topup_amount_cents\": 500}");
+    MultiMap capOnly = MultiMap.caseInsensitiveMultiMap().add("daily_cap", "5");
+    assertThat(submit("u1", "settings", capOnly)).isEqualTo("Settings saved by alice: daily cap €5.00.");
+    JsonObject wallet = daemon.json("GET", "/admin/wallets/u1");
+    assertThat(List.of(wallet.getLong("monthly_budget_cents"), wallet.getLong("daily_cap_cents"),
+        wallet.getLong("auto_topup_threshold_cents"), wallet.getLong("auto_topup_amount_cents")))
+        .containsExactly(1000L, 500L, 200L, 500L);
+    assertThat(wallet.getBoolean("enabled")).isTrue();
+
+    // A field sent empty without its shown value is set off; "enabled" counts only beside shown_enabled.
+    MultiMap budgetOff = MultiMap.caseInsensitiveMultiMap().add("monthly_budget", "").add("enabled", "false");
+    assertThat(submit("u1", "settings", budgetOff)).isEqualTo("Settings saved by alice: monthly budget off.");
+    assertThat(submit("u1", "settings", MultiMap.caseInsensitiveMultiMap()))
+        .isEqualTo("Nothing to save: the settings are as they were shown.");
+    MultiMap uncheck = MultiMap.caseInsensitiveMultiMap().add("shown_enabled", "true");
+    assertThat(submit("u1", "settings", uncheck)).isEqualTo("Settings saved by alice: disabled.");
+    wallet = daemon.json("GET", "/admin/wallets/u1");
+    assertThat(List.of(wallet.getLong("monthly_budget_cents"), wallet.getLong("daily_cap_cents"),
+        wallet.getLong("auto_topup_threshold_cents"), wallet.getLong("auto_topup_amount_cents")))
+        .containsExactly(0L, 500L, 200L, 500L);
+    assertThat(wallet.getBoolean("enabled")).isFalse();
+  }
+
   @Test
   void aCreditFormSubmittedTwiceCreditsOnce() throws Exception {
     daemon.grant("u1", 100);
