@@ -159,8 +159,11 @@ final class GatewayApi {
           + "); a key names one record: send a new key for other work");
     } else if (outcome instanceof HoldOutcome.Ended ended) {
       Hold h = ended.existing();
+      // A settled hold's record was charged: saying "nothing was held" could make a gateway redo the work.
       AdminApi.error(ctx, 409, "hold " + h.holdId() + " of node " + h.node() + " for idempotency_key "
-          + h.idempotencyKey() + " is " + ended.state() + " and holds nothing; send a new key to hold credit again");
+          + h.idempotencyKey() + (ended.state().equals("settled")
+              ? " was settled when its record was consumed (charged once, at the record's cost)"
+              : " is " + ended.state()) + " and holds nothing; send a new key to hold credit again");
     } else if (outcome instanceof HoldOutcome.RecordConsumed consumed) {
       AdminApi.error(ctx, 409, "the record " + consumed.idempotencyKey() + " of node " + consumed.node()
           + " was already consumed, so a hold for it would never settle; nothing was held");

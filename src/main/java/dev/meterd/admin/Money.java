@@ -27,6 +27,11 @@ public final class Money {
     this.amount = Pattern.compile(digits == 0 ? "[0-9]{1,40}" : "[0-9]{1,40}(\\.[0-9]{1," + digits + "})?");
   }
 
+  /** The currency's decimals (ISO 4217): what a cent of the ledger is, 10^-digits of a unit. */
+  public int digits() {
+    return digits;
+  }
+
   public String currencyCode() {
     return currency.getCurrencyCode();
   }

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -219,17 +220,41 @@ public final class PaymentWebhook {
   }
 
   /**
+   * Stripe's currencies without decimals (its "zero-decimal" list): amounts in whole units.
+   * https://docs.stripe.com/currencies#zero-decimal
+   */
+  private static final Set<String> STRIPE_ZERO_DECIMAL = Set.of("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW",
+      "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF");
+
+  /** Stripe's currencies with three decimals. */
+  private static final Set<String> STRIPE_THREE_DECIMAL = Set.of("BHD", "JOD", "KWD", "OMR", "TND");
+
+  /**
+   * How many decimals Stripe's amounts in a currency have: two unless it lists the currency as
+   * zero- or three-decimal (ISK, which ISO 4217 gives none, Stripe writes with two).
+   */
+  static int stripeDigits(String currencyCode) {
+    return STRIPE_ZERO_DECIMAL.contains(currencyCode) ? 0 : STRIPE_THREE_DECIMAL.contains(currencyCode) ? 3 : 2;
+  }
+
+  /**
    * Why a payment in {@code paid} is not a number of the ledger's cents, or empty when it is.
-   * Amounts are in the currency's smallest unit: 1000 JPY is not 10.00 USD. And ISO 4217 gives the
-   * króna no decimals (the ledger counts whole krónur) while Stripe writes ISK amounts with
-   * two: 10000 is 100 kr.
+   * Amounts are in the currency's smallest unit: 1000 JPY is not 10.00 USD. And the smallest unit
+   * is Stripe's, which is not always ISO 4217's (the ledger's): Stripe writes ISK with two
+   * decimals where ISO 4217 has none (10000 is 100 kr), and MGA with none where ISO 4217 has two.
    */
   private Optional<String> whyNotCredited(String paid) {
     if (!paid.equals(currency)) {
       return Optional.of("currency " + paid + " is not the ledger's currency " + currency);
     }
+    int ledgerDigits = new Money(currency).digits();
+    int paidDigits = stripeDigits(paid);
     if (paid.equals("ISK")) {
       return Optional.of("Stripe writes ISK amounts in hundredths of a króna and the ledger counts whole krónur");
+    }
+    if (paidDigits != ledgerDigits) {
+      return Optional.of("Stripe writes " + paid + " amounts with " + paidDigits + " decimals and the ledger counts "
+          + paid + " with " + ledgerDigits);
     }
     return Optional.empty();
   }

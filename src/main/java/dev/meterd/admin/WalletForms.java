@@ -78,7 +78,9 @@ final class WalletForms {
     }
     boolean enabled = "true".equals(form.get(ENABLED));
     String shownEnabled = form.get(SHOWN_PREFIX + ENABLED);
-    Boolean enabledChange = shownEnabled != null && !shownEnabled.equals(Boolean.toString(enabled)) ? enabled : null;
+    // Beside shown_enabled the checkbox's absence means unchecked; without it, only an explicit value counts.
+    Boolean enabledChange = shownEnabled != null ? (shownEnabled.equals(Boolean.toString(enabled)) ? null : enabled)
+        : form.contains(ENABLED) ? enabled : null;
     return new WalletSettings.Patch(cents[0], cents[1], cents[2], cents[3], enabledChange);
   }
 

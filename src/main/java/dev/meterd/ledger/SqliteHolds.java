@@ -132,9 +132,6 @@ final class SqliteHolds implements HoldStore {
    * counts: only a hold that still counts is answered again, as one that ended reserves nothing.
    */
   private static Optional<HoldOutcome> ended(Hold hold, Instant now) {
-    if (hold.state() == Hold.State.SETTLED) {
-      return Optional.of(new HoldOutcome.RecordConsumed(hold.node(), hold.idempotencyKey()));
-    }
     if (!hold.counts(now)) {
       return Optional.of(new HoldOutcome.Ended(hold, hold.stateAt(now)));
     }

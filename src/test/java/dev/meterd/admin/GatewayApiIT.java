@@ -234,11 +234,12 @@ class GatewayApiIT {
     JsonObject wallet = daemon.json("GET", "/admin/wallets/u1");
     assertThat(wallet.getJsonArray("transactions").stream().map(t -> ((JsonObject) t).getLong("amount_cents")))
         .containsExactly(-250L, 1_000L);
-    // The same node and key again: its record was consumed, nothing is held.
+    // The same node and key again: its hold was settled when its record was charged, and says so.
     HttpResponse<Buffer> again = hold("u1", 300, "A", "k1");
     assertThat(again.statusCode()).isEqualTo(409);
-    assertThat(again.bodyAsJsonObject().getString("error")).isEqualTo("the record k1 of node A was already "
-        + "consumed, so a hold for it would never settle; nothing was held");
+    assertThat(again.bodyAsJsonObject().getString("error")).isEqualTo("hold " + h.getLong("hold_id")
+        + " of node A for idempotency_key k1 was settled when its record was consumed (charged once, at the record's "
+        + "cost) and holds nothing; send a new key to hold credit again");
 
     // A second hold expires on time: it counts until 12:05:00 exclusive.
     assertThat(hold("u1", 500, "A", "k2").statusCode()).isEqualTo(200);
@@ -407,11 +408,14 @@ class GatewayApiIT {
     assertEnded(keyedHold("K2", "u1", 1_000, "edge-1", "rec-2", 300), "hold " + releasedId
         + " of node edge-1 for idempotency_key rec-2 is released and holds nothing; send a new key to hold credit again");
 
-    assertThat(keyedHold("K3", "u1", 400, "edge-1", "rec-3", 300).statusCode()).isEqualTo(200);
+    HttpResponse<Buffer> third = keyedHold("K3", "u1", 400, "edge-1", "rec-3", 300);
+    assertThat(third.statusCode()).isEqualTo(200);
     repo.commit("nodes/edge-1/" + UsageRepo.HOUR_10, batch(record("rec-3", "u1", 250)));
     aggregate();
-    assertEnded(keyedHold("K3", "u1", 400, "edge-1", "rec-3", 300), "the record rec-3 of node edge-1 was already "
-        + "consumed, so a hold for it would never settle; nothing was held");
+    // Settled: the record was charged. "Nothing was held" would tell the gateway it may redo the work.
+    assertEnded(keyedHold("K3", "u1", 400, "edge-1", "rec-3", 300), "hold " + third.bodyAsJsonObject().getLong("hold_id")
+        + " of node edge-1 for idempotency_key rec-3 was settled when its record was consumed (charged once, at the "
+        + "record's cost) and holds nothing; send a new key to hold credit again");
     assertAnswer("u1", 200, allowed(750, 750, false, null));
   }
 

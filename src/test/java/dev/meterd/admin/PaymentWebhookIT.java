@@ -226,6 +226,33 @@ class PaymentWebhookIT {
         + "as an unapplied payment before; nothing more was stored");
   }
 
+  /**
+   * Stripe writes MGA without decimals, while ISO 4217 (and so the ledger) counts hundredths of an
+   * ariary: crediting 5000 would give 50 Ar for 5,000 Ar paid (review finding: it did).
+   */
+  @Test
+  void anMgaPaymentOnAnMgaLedgerIsKeptUnappliedAndCreditsNothing() throws Exception {
+    daemon.close();
+    daemon = new RunningDaemon(java.nio.file.Files.createDirectories(tmp.resolve("mga")), repo, clock,
+        Map.of(PaymentWebhook.SECRET_ENV, SECRET), "[billing]\ncurrency = \"MGA\"\n");
+    String body = succeeded("evt_mga", CUSTOMER, "5000").replace("\"usd\"", "\"mga\"");
+    String reason = "Stripe writes MGA amounts with 0 decimals and the ledger counts MGA with 2";
+    JsonObject row = unapplied("evt_mga", 5000, "MGA", reason, "2026-11-30T10:00:00Z");
+    deliverUnapplied(body, row);
+    assertThat(unappliedListed()).isEqualTo(new JsonArray().add(row));
+    assertThat(daemon.call("GET", "/admin/wallets/" + CUSTOMER, RunningDaemon.ADMIN_TOKEN).statusCode()).isEqualTo(404);
+    assertThat(ledger()).isEmpty();
+  }
+
+  @Test
+  void stripeDigitsFollowStripesListsNotIso4217() {
+    assertThat(PaymentWebhook.stripeDigits("USD")).isEqualTo(2);
+    assertThat(PaymentWebhook.stripeDigits("JPY")).isEqualTo(0);
+    assertThat(PaymentWebhook.stripeDigits("MGA")).isEqualTo(0);
+    assertThat(PaymentWebhook.stripeDigits("ISK")).isEqualTo(2);
+    assertThat(PaymentWebhook.stripeDigits("KWD")).isEqualTo(3);
+  }
+
   @Test
   void aWrongSignatureIs400AndLoggedWithoutTheBody() throws Exception {
     String body = succeeded("evt_1", CUSTOMER, "1999");

@@ -176,11 +176,16 @@ class WalletPageIT {
         .containsExactly(1000L, 500L, 200L, 500L);
     assertThat(wallet.getBoolean("enabled")).isTrue();
 
-    // A field sent empty without its shown value is set off; "enabled" counts only beside shown_enabled.
-    MultiMap budgetOff = MultiMap.caseInsensitiveMultiMap().add("monthly_budget", "").add("enabled", "false");
+    // A field sent empty without its shown value is set off; an explicit "enabled" counts without
+    // shown_enabled (review finding: enabled=false alone was answered "nothing to save").
+    MultiMap budgetOff = MultiMap.caseInsensitiveMultiMap().add("monthly_budget", "");
     assertThat(submit("u1", "settings", budgetOff)).isEqualTo("Settings saved by alice: monthly budget off.");
     assertThat(submit("u1", "settings", MultiMap.caseInsensitiveMultiMap()))
         .isEqualTo("Nothing to save: the settings are as they were shown.");
+    MultiMap disable = MultiMap.caseInsensitiveMultiMap().add("enabled", "false");
+    assertThat(submit("u1", "settings", disable)).isEqualTo("Settings saved by alice: disabled.");
+    MultiMap enable = MultiMap.caseInsensitiveMultiMap().add("enabled", "true");
+    assertThat(submit("u1", "settings", enable)).isEqualTo("Settings saved by alice: enabled.");
     MultiMap uncheck = MultiMap.caseInsensitiveMultiMap().add("shown_enabled", "true");
     assertThat(submit("u1", "settings", uncheck)).isEqualTo("Settings saved by alice: disabled.");
     wallet = daemon.json("GET", "/admin/wallets/u1");
