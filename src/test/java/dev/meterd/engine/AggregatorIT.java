@@ -23,6 +23,8 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
@@ -57,6 +59,9 @@ class AggregatorIT {
     repo.close();
   }
 
+  /** When a group of nodes commits; a test of what one node's commit means runs each node alone. */
+  private GroupBounds groups = GroupBounds.DEFAULT;
+
   private RunSummary run() throws Exception {
     return run(RunRequest.ALL);
   }
@@ -71,7 +76,7 @@ class AggregatorIT {
           Optional.empty()));
     }
     clock.advance(Duration.ofMinutes(5));
-    return new Aggregator(source, ledger, new BatchParser(limits), clock, faults).run(request);
+    return new Aggregator(source, ledger, new BatchParser(limits), clock, faults, groups).run(request);
   }
 
   private long balance(String user) {
@@ -436,6 +441,7 @@ class AggregatorIT {
   @Test
   void aCrashBetweenTwoNodesKeepsTheFirstAndRedoesTheSecondOnce() throws Exception {
     repo.seedTwoNodes();
+    groups = GroupBounds.ONE_NODE;
     faults = (point, node) -> {
       if (point == FaultInjector.Point.AFTER_NODE_COMMIT && node.equals("A")) {
         throw new SimulatedCrash();
@@ -453,6 +459,53 @@ class AggregatorIT {
     assertThat(s.recordsConsumed()).isEqualTo(1);
     assertThat(s.nodesSkipped()).isEqualTo(1);
     assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  @Test
+  void aCrashInsideAGroupKeepsNothingOfItAndTheNextRunAppliesItOnce() throws Exception {
+    repo.seedTwoNodes();
+    List<String> reached = new ArrayList<>();
+    faults = (point, node) -> {
+      reached.add(point + " " + node);
+      if (point == FaultInjector.Point.AFTER_NODE_RELEASED && node.equals("B")) {
+        throw new SimulatedCrash();
+      }
+    };
+    assertThatThrownBy(this::run).isInstanceOf(SimulatedCrash.class);
+    // A was applied in the group before B and the crash came before the group's commit: nothing of A stays.
+    assertThat(reached).contains("AFTER_NODE_RELEASED A").doesNotContain("AFTER_NODE_COMMIT A");
+    assertThat(count("SELECT count(*) FROM consumed_record")).isZero();
+    assertThat(count("SELECT count(*) FROM ledger_txn")).isZero();
+    assertThat(count("SELECT count(*) FROM node WHERE last_commit_sha IS NOT NULL")).isZero();
+
+    faults = FaultInjector.NONE;
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(4);
+    assertThat(s.debitedCents()).isEqualTo(135);
+    assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  @Test
+  void aContentErrorInTheMiddleOfAGroupHaltsThatNodeAndTheOthersOfTheGroupAreConsumed() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 20)) + "cost_cents = \"twelve\"\n",
+        "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)));
+    List<String> reached = new ArrayList<>();
+    faults = (point, node) -> reached.add(point + " " + node);
+    RunSummary s = run();
+    // One group: A and C were applied, then committed together, with B's halt between them.
+    assertThat(reached).containsSubsequence("AFTER_NODE_RELEASED A", "AFTER_NODE_RELEASED C", "AFTER_NODE_COMMIT A",
+        "AFTER_NODE_COMMIT C");
+    NodeError error = new NodeError(NodeError.Kind.CONTENT, "nodes/B/" + HOUR_10, 8,
+        "not valid TOML: duplicate key cost_cents");
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", error));
+    assertThat(ledger.reads().node("B").orElseThrow().error()).isEqualTo(error);
+    assertThat(s.recordsConsumed()).isEqualTo(2);
+    assertThat(balance("u1")).isEqualTo(-10);
+    assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(-30);
+    assertThat(count("SELECT count(*) FROM consumed_record c JOIN node n USING (node_id) WHERE n.name = 'B'")).isZero();
     assertThat(ledger.audit().verify()).isEmpty();
   }
 

@@ -92,6 +92,9 @@ class CostOverflowIT {
             if (result instanceof NodeStore store) {
               return proxy(NodeStore.class, store);
             }
+            if (result instanceof NodeStore.NodeGroup group) {
+              return proxy(NodeStore.NodeGroup.class, group);
+            }
             return result instanceof NodeStore.NodeWrite write ? scaled(write) : result;
           } catch (InvocationTargetException e) {
             throw e.getCause();
