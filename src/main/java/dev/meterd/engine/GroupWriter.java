@@ -120,6 +120,11 @@ final class GroupWriter {
       return;
     }
     NodeReader.Ready ready = (NodeReader.Ready) next;
+    if (group != null && group.records() > 0 && ready.records() > bounds.maxRecords() - group.records()) {
+      // A node that would take the group past its bound of records starts the next group: a
+      // big node runs alone, and a database error in it (a full disk) costs no other node its run.
+      commitGroup();
+    }
     NodeOutcome.Consumed consumed;
     try {
       consumed = write(ready);
@@ -161,7 +166,7 @@ final class GroupWriter {
   /** A node failed, reading or writing: halted in the group with its reason, or the group is lost. */
   private void fail(String node, String treeId, Throwable e) {
     if (group != null && group.lost().isPresent()) {
-      loseGroup(node, group.lost().get());
+      loseGroup(node, e instanceof LedgerException own ? own : group.lost().get());
       return;
     }
     NodeError error;
@@ -268,12 +273,14 @@ final class GroupWriter {
     }
     pending.clear();
     pendingDebited = 0;
-    String message = "the group of " + nodes.size() + " node" + (nodes.size() == 1 ? "" : "s")
-        + " it was applied with could not be committed: " + cause.getMessage() + "; it is retried on the next run";
     log.warn("a group of {} nodes was rolled back, each halted until the next run: {}", nodes.size(),
         cause.getMessage());
-    NodeError error = new NodeError(NodeError.Kind.TRANSIENT, null, null, message);
+    // The node whose write lost the group is halted with its own error; the others say what took them along.
+    NodeError own = new NodeError(NodeError.Kind.TRANSIENT, null, null, cause.getMessage());
+    NodeError alongside = new NodeError(NodeError.Kind.TRANSIENT, null, null, "the group of " + nodes.size()
+        + " nodes it was applied with could not be committed: " + cause.getMessage() + "; it is retried on the next run");
     for (String node : nodes) {
+      NodeError error = node.equals(failing) || nodes.size() == 1 ? own : alongside;
       if (!dryRun) {
         try {
           store.halt(node, error, null);

@@ -56,9 +56,15 @@ final class NodeReader {
     String node();
   }
 
-  /** Every changed file read (and parsed, or spooled); {@code keptKiB} is held until the node is applied. */
+  /**
+   * Every changed file read (and parsed, or spooled); {@code keptKiB} is held until the node is
+   * applied.
+   *
+   * @param records the records of its files, or {@link Long#MAX_VALUE} when a file was spooled
+   *     (too big to keep parsed, so a node to run alone)
+   */
   record Ready(String node, String treeId, String touchingCommit, String warning, List<ReadFile> files,
-      int keptKiB) implements Prepared {}
+      int keptKiB, long records) implements Prepared {}
 
   /**
    * The node could not be read: a {@link BatchContentException}, a {@link SourceException}, a
@@ -108,7 +114,14 @@ final class NodeReader {
       ignored.addAndGet(files.ignored().size());
       readAll(p.node(), files.changed(), read, kept);
       ready = true;
-      return new Ready(p.node(), p.treeId(), p.touchingCommit(), warning, read, kept[0]);
+      long records = 0;
+      for (ReadFile file : read) {
+        records = file.batch() == null ? Long.MAX_VALUE : records + file.batch().records().size();
+        if (records == Long.MAX_VALUE) {
+          break;
+        }
+      }
+      return new Ready(p.node(), p.treeId(), p.touchingCommit(), warning, read, kept[0], records);
     } catch (BatchContentException | SourceException | RuntimeException | OutOfMemoryError e) {
       return new Failed(p.node(), p.treeId(), e);
     } finally {

@@ -1,7 +1,9 @@
 package dev.meterd.ledger;
 
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
@@ -171,13 +173,20 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         }
       } catch (SQLException e) {
         db.rolledBack(e);
-        lost = db.failure("commit a group of " + nodes + " nodes", e);
+        lost = db.failure(what(), e);
         throw lost;
       } finally {
         open = false;
         db.nodeWrite(false);
       }
     }
+  }
+
+  /** The group's commit, for messages: its node, or how many and the first and last. */
+  private String what() {
+    List<String> names = new ArrayList<>(touched);
+    return names.size() == 1 ? "commit the run of node " + names.get(0)
+        : "commit a group of " + names.size() + " nodes (" + names.get(0) + " to " + names.get(names.size() - 1) + ")";
   }
 
   /**

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.engine.GroupBounds;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -17,7 +18,8 @@ class ConfigLoaderTest {
     assertThat(config.source()).isEqualTo(new MeterdConfig.Source("git", "data/usage.git", "main",
         Path.of("data").toAbsolutePath().resolve("source-clone"), null, Duration.ofSeconds(30)));
     assertThat(config.storage()).isEqualTo(new MeterdConfig.Storage(Path.of("data/meterd.db"), 10_000));
-    assertThat(config.aggregator()).isEqualTo(new MeterdConfig.Aggregator(Duration.ofMinutes(5), 16 << 20, 200_000));
+    assertThat(config.aggregator()).isEqualTo(new MeterdConfig.Aggregator(Duration.ofMinutes(5), 16 << 20, 200_000,
+        GroupBounds.DEFAULT));
   }
 
   @Test
