@@ -4,9 +4,11 @@ import dev.meterd.batch.BatchParser;
 import dev.meterd.edge.BatchText;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
+import dev.meterd.engine.GroupBounds;
 import dev.meterd.engine.NodeOutcome;
 import dev.meterd.engine.RunRequest;
 import dev.meterd.engine.RunSummary;
+import dev.meterd.ledger.NodeStore;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.source.git.RepoCommitter;
@@ -382,9 +384,12 @@ final class BenchCommand implements Callable<Integer> {
   }
 
   @Command(name = "keys", mixinStandardHelpOptions = true,
-      description = "Consumes records into a fresh ledger with random (UUID v4) and with time-ordered (UUID v7, "
-          + "as `record` makes them) idempotency keys: records/s as the consumed-record index grows.")
+      description = {"Consumes records into a fresh ledger with random (UUID v4) and with time-ordered (UUID v7, "
+          + "as `record` makes them) idempotency keys, node runs of --batch records in groups as a run makes them:",
+          "records/s of each million as the consumed-record index grows, and over the last million."})
   static final class Keys implements Callable<Integer> {
+
+    private static final int MILLION = 1_000_000;
 
     @ParentCommand
     BenchCommand parent;
@@ -395,46 +400,99 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "10000", description = "Records per node run (default ${DEFAULT-VALUE})")
     int batch;
 
+    @Option(names = "--kind", defaultValue = "both", description = "random, ordered or both (default ${DEFAULT-VALUE})")
+    String kind;
+
+    @Option(names = "--dir", description = "Where the ledgers are made (default: a temp folder; removed at the end)")
+    Path dir;
+
     @Override
     public Integer call() throws Exception {
+      if (records < 1 || batch < 1 || records % batch != 0 || !java.util.Set.of("random", "ordered", "both").contains(kind)) {
+        throw new UsageException("bench keys needs --records and --batch >= 1, --records a multiple of --batch, "
+            + "and --kind random, ordered or both");
+      }
       sink = parent.main.out;
-      say("%d records per kind, %d per node run (one transaction), 100 wallets", records, batch);
+      say("%,d records per kind, %,d per node run, one node, 100 wallets; groups of %,d records as a run commits them",
+          records, batch, GroupBounds.DEFAULT.maxRecords());
       Random random = new Random(11);
       var ordered = new dev.meterd.edge.Keys(Clock.systemUTC());
-      double randomRate = run("random keys (UUID v4)", () -> new UUID(random.nextLong(), random.nextLong()).toString());
-      double orderedRate = run("time-ordered keys (UUID v7)", ordered::next);
-      say("time-ordered keys: %.1fx the records/s of random ones once the index has %d entries", orderedRate / randomRate,
-          records / 2);
+      double randomRate = 0;
+      double orderedRate = 0;
+      if (!kind.equals("ordered")) {
+        randomRate = run("random keys (UUID v4)", () -> new UUID(random.nextLong(), random.nextLong()).toString());
+      }
+      if (!kind.equals("random")) {
+        orderedRate = run("time-ordered keys (UUID v7)", ordered::next);
+      }
+      if (kind.equals("both")) {
+        say("time-ordered keys: %.1fx the records/s of random ones over the last %,d records", orderedRate / randomRate,
+            lastStretch());
+      }
       return ExitCodes.OK;
     }
 
-    /** Records/s over the second half of the records, when the index is large. */
+    /** The stretch the headline rate is over: the last million, or the second half of fewer than two million. */
+    private int lastStretch() {
+      return records >= 2 * MILLION ? MILLION : records - records / 2 / batch * batch;
+    }
+
+    /** Records/s of each million and over the last stretch, when the index is largest. */
     private double run(String name, java.util.function.Supplier<String> keys) throws Exception {
-      Path dir = Files.createTempDirectory("meterd-bench-keys");
-      try (SqliteLedger ledger = SqliteLedger.open(dir.resolve("keys.db"), Clock.systemUTC())) {
+      Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("meterd-bench-keys");
+      Path db = Files.createTempFile(work, "keys-", ".db");
+      Files.delete(db);
+      try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
         Instant at = Instant.parse("2026-11-21T10:00:00Z");
-        long secondHalfStart = 0;
-        long start = System.nanoTime();
+        int lastFrom = records - lastStretch();
+        long lastStart = 0;
+        long millionStart = System.nanoTime();
+        long start = millionStart;
+        NodeStore.NodeGroup group = null;
         for (int done = 0; done < records; done += batch) {
-          if (done == records / 2) {
-            secondHalfStart = System.nanoTime();
+          if (done == lastFrom) {
+            lastStart = System.nanoTime();
           }
           java.util.List<dev.meterd.batch.UsageRecord> rs = new java.util.ArrayList<>(batch);
           for (int i = 0; i < batch; i++) {
             rs.add(new dev.meterd.batch.UsageRecord(keys.get(), "u" + (i % 100), 1, at, null, null, i + 1));
           }
-          try (var write = ledger.nodeStore().beginNode("bench", false)) {
+          if (group == null) {
+            group = ledger.nodeStore().beginGroup(false);
+          }
+          try (var write = group.beginNode("bench")) {
             write.add("nodes/bench/usage_2026-11-21-10.toml", rs);
             write.commit(new dev.meterd.ledger.NodeCursor("0".repeat(40), "0".repeat(40), null));
           }
+          if (group.records() >= GroupBounds.DEFAULT.maxRecords() || done + batch == records) {
+            group.commit();
+            group = null;
+          }
+          if ((done + batch) % MILLION == 0) {
+            say("%-30s records %,11d to %,11d: %,10.0f records/s", name, done + batch - MILLION, done + batch,
+                MILLION / seconds(millionStart));
+            millionStart = System.nanoTime();
+          }
         }
         double all = records / seconds(start);
-        double secondHalf = (records - records / 2) / seconds(secondHalfStart);
-        say("%-30s %,10.0f records/s overall, %,10.0f records/s over the second half", name, all, secondHalf);
-        return secondHalf;
+        double last = lastStretch() / seconds(lastStart);
+        say("%-30s %,10.0f records/s overall, %,10.0f records/s over the last %,d; database %,d MiB", name, all, last,
+            lastStretch(), (Files.size(db) + walSize(db)) >> 20);
+        return last;
       } finally {
-        deleteTree(dir);
+        if (dir == null) {
+          deleteTree(work);
+        } else {
+          for (String suffix : new String[] {"", "-wal", "-shm"}) {
+            Files.deleteIfExists(Path.of(db + suffix));
+          }
+        }
       }
+    }
+
+    private static long walSize(Path db) throws IOException {
+      Path wal = Path.of(db + "-wal");
+      return Files.exists(wal) ? Files.size(wal) : 0;
     }
   }
 }
