@@ -108,6 +108,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
    * the group: it is marked lost.
    */
   private void rollBackToSavepoint(LedgerException cause) {
+    db.forgetRemembered();
     try {
       exec("ROLLBACK TO " + SAVEPOINT);
       exec("RELEASE " + SAVEPOINT);

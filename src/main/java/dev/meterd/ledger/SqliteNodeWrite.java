@@ -273,13 +273,17 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     return node;
   }
 
+  /** The charges' ledger rows (chained, in id order), then each wallet's balance move. */
   private void writeCharges(NodeCursor cursor) throws SQLException {
-    String hash = rows.lastHash();
+    List<SqliteWalletRows.Txn> txns = new ArrayList<>(charges.size());
     for (Map.Entry<Long, Charge> e : charges.entrySet()) {
       Charge c = e.getValue();
-      hash = rows.insertTxn(new SqliteWalletRows.Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now,
-          AGGREGATOR, nodeId, cursor.lastCommitSha(), c.records, null), hash);
-      rows.addToBalance(e.getKey(), -c.cents, now, c.txnId);
+      txns.add(new SqliteWalletRows.Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now, AGGREGATOR, nodeId,
+          cursor.lastCommitSha(), c.records, null));
+    }
+    rows.insertTxns(txns, rows.lastHash());
+    for (Map.Entry<Long, Charge> e : charges.entrySet()) {
+      rows.addToBalance(e.getKey(), -e.getValue().cents, now, e.getValue().txnId);
     }
   }
 
