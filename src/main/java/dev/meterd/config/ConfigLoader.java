@@ -145,7 +145,14 @@ public final class ConfigLoader {
     GroupBounds defaults = GroupBounds.DEFAULT;
     long groupNodes = integer("aggregator", GROUP_MAX_NODES, defaults.maxNodes(), 1, 100_000);
     long groupRecords = integer("aggregator", GROUP_MAX_RECORDS, defaults.maxRecords(), 1, 100_000_000);
-    long groupMs = integer("aggregator", GROUP_MAX_MS, defaults.maxTime().toMillis(), 0, 60_000);
+    long busyTimeoutMs = integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000);
+    long groupMs = integer("aggregator", GROUP_MAX_MS, Math.min(defaults.maxTime().toMillis(), busyTimeoutMs / 2), 0,
+        60_000);
+    if (groupMs * 2 > busyTimeoutMs) {
+      // A group holds the write lock about this long: a grant beside it waits, and must not time out.
+      problems.add("aggregator.group_max_ms = " + groupMs + " must be at most half of storage.busy_timeout_ms = "
+          + busyTimeoutMs + ", since a grant waits for a group's write lock; lower the one or raise the other");
+    }
     String listen = string("http", HTTP_LISTEN, "127.0.0.1:8080");
     if (!listen.matches("^(\\[[0-9a-fA-F:]+\\]|[^:\\s]+):\\d{1,5}$")) {
       problems.add("http.listen = \"" + listen + "\" must be HOST:PORT, e.g. 127.0.0.1:8080");
@@ -154,7 +161,7 @@ public final class ConfigLoader {
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
         new MeterdConfig.Source(kind, url, branch, clonePath, forge, Duration.ofSeconds(timeout)),
-        new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
+        new MeterdConfig.Storage(storagePath, (int) busyTimeoutMs),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords,
             new GroupBounds((int) groupNodes, groupRecords, Duration.ofMillis(groupMs), defaults.readAhead())),
         new MeterdConfig.Http(listen, publicOrigin()),

@@ -110,7 +110,7 @@ public final class Aggregator {
     run.execute();
     RunSummary summary = new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip,
         run.outcomes, run.skipped, run.ignored);
-    if (everyNode && !request.dryRun() && !stopRequested) {
+    if (everyNode && !request.dryRun() && !stopRequested && run.complete) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
       recordMark(settled ? new NodeStore.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
           : new NodeStore.RunMark(null, 0, mark.generation(), tip));
@@ -163,6 +163,8 @@ public final class Aggregator {
     final List<NodeOutcome> outcomes = new ArrayList<>();
     int skipped;
     int ignored;
+    /** Whether every changed node was applied (not so after a stop or an interrupt). */
+    boolean complete;
 
     Run(RunRequest request, String tip, String since) {
       this.request = request;
@@ -236,7 +238,8 @@ public final class Aggregator {
         plan.add(new NodeReader.Planned(e.getKey(), e.getValue(), states.get(e.getKey()), touching.get(e.getKey())));
       }
       NodeReader reader = new NodeReader(source, parser, faults, tip);
-      new GroupWriter(store, reader, faults, groups, request.dryRun(), () -> stopRequested, byNode).run(plan);
+      complete = new GroupWriter(store, reader, faults, groups, request.dryRun(), () -> stopRequested, byNode)
+          .run(plan);
       ignored += reader.ignored.get();
       outcomes.addAll(byNode.values());
     }

@@ -58,42 +58,58 @@ final class GroupWriter {
     this.outcomes = outcomes;
   }
 
-  /** Reads the planned nodes ahead on another thread and applies them here; outcomes go to the caller's map. */
-  void run(List<NodeReader.Planned> plan) {
+  /**
+   * Reads the planned nodes ahead on another thread and applies them here; outcomes go to the
+   * caller's map.
+   *
+   * @return whether every planned node was applied: false after a stop or an interrupt, when the
+   *     nodes not reached must not be covered by a run mark
+   */
+  boolean run(List<NodeReader.Planned> plan) {
     try (ReadAhead ahead = new ReadAhead(reader, plan, bounds.readAhead())) {
-      while (true) {
-        NodeReader.Prepared next = group == null ? ahead.take() : ahead.poll(remainingNanos());
-        if (next == null) {
-          if (ahead.ended()) {
-            break;
-          }
-          // The reader is behind: commit rather than hold the write lock waiting for it.
-          commitGroup();
-          continue;
-        }
-        try {
-          if (stopRequested.getAsBoolean()) {
-            log.info("stopping before node {}: shutdown requested", next.node());
-            break;
-          }
-          apply(next);
-        } finally {
-          reader.done(next);
-        }
-        if (group != null && full()) {
-          commitGroup();
+      // The group ends inside the read-ahead's block: closing the read-ahead waits for the reader,
+      // and the write lock must not be held while it reads (a slow forge).
+      try {
+        return applyAll(ahead);
+      } catch (InterruptedException e) {
+        // As a shutdown: what is applied is committed, the rest waits for the next run.
+        Thread.currentThread().interrupt();
+        commitGroup();
+        return false;
+      } finally {
+        if (group != null) {
+          // An exception (a simulated crash) left the group uncommitted: rolled back, as a crash would.
+          group.close();
+          group = null;
         }
       }
-      commitGroup();
-    } catch (InterruptedException e) {
-      // As a shutdown: what is applied is committed, the rest waits for the next run.
-      Thread.currentThread().interrupt();
-      commitGroup();
-    } finally {
-      if (group != null) {
-        // An exception (a simulated crash) left the group uncommitted: rolled back, as a crash would.
-        group.close();
-        group = null;
+    }
+  }
+
+  private boolean applyAll(ReadAhead ahead) throws InterruptedException {
+    while (true) {
+      NodeReader.Prepared next = group == null ? ahead.take() : ahead.poll(remainingNanos());
+      if (next == null) {
+        if (ahead.ended()) {
+          commitGroup();
+          return true;
+        }
+        // The reader is behind: commit rather than hold the write lock waiting for it.
+        commitGroup();
+        continue;
+      }
+      try {
+        if (stopRequested.getAsBoolean()) {
+          log.info("stopping before node {}: shutdown requested", next.node());
+          commitGroup();
+          return false;
+        }
+        apply(next);
+      } finally {
+        reader.done(next);
+      }
+      if (group != null && full()) {
+        commitGroup();
       }
     }
   }

@@ -79,6 +79,8 @@ final class NodeReader {
   private final int keptLimitKiB;
   private final Semaphore keptKiB;
   private final ReentrantLock parsing = new ReentrantLock();
+  /** The place for one node's spooled files: the temporary disk they take stays one node's worth. */
+  private final Semaphore spoolSlot = new Semaphore(1);
   final AtomicInteger ignored = new AtomicInteger();
   /**
    * Set when the run stops: the reader's waits end at their next check. The thread is never
@@ -113,7 +115,6 @@ final class NodeReader {
       }
       ignored.addAndGet(files.ignored().size());
       readAll(p.node(), files.changed(), read, kept);
-      ready = true;
       long records = 0;
       for (ReadFile file : read) {
         records = file.batch() == null ? Long.MAX_VALUE : records + file.batch().records().size();
@@ -121,13 +122,15 @@ final class NodeReader {
           break;
         }
       }
-      return new Ready(p.node(), p.treeId(), p.touchingCommit(), warning, read, kept[0], records);
+      Ready prepared = new Ready(p.node(), p.treeId(), p.touchingCommit(), warning, read, kept[0], records);
+      ready = true;
+      return prepared;
     } catch (BatchContentException | SourceException | RuntimeException | OutOfMemoryError e) {
       return new Failed(p.node(), p.treeId(), e);
     } finally {
       if (!ready) {
         keptKiB.release(kept[0]);
-        deleteSpooled(read);
+        releaseSpooled(read);
       }
     }
   }
@@ -144,22 +147,33 @@ final class NodeReader {
     }
   }
 
-  /** Gives back what a node held once it is applied, or dropped: its share of the heap, its spooled files. */
+  /**
+   * Gives back what a node held once it is applied, or dropped: its share of the heap, its spooled
+   * files (and the one place for them), and the parse the writer kept while it wrote them.
+   */
   void done(Prepared prepared) {
     if (prepared instanceof Ready ready) {
       keptKiB.release(ready.keptKiB());
-      deleteSpooled(ready.files());
+      releaseSpooled(ready.files());
+    }
+    while (parsing.isHeldByCurrentThread()) {
+      parsing.unlock();
     }
   }
 
-  /** A file's records: kept from the read, or parsed again from its spooled copy. */
+  /**
+   * A file's records: kept from the read, or parsed again from its spooled copy. A spooled file's
+   * records are big (that is why it was spooled): the writer keeps the parse to itself until the
+   * node is {@link #done}, so that the reader's next parse never adds to them on the heap.
+   */
   UsageBatch batch(String node, ReadFile file) throws SourceException, BatchContentException {
     if (file.batch() != null) {
       return file.batch();
     }
     try {
       byte[] bytes = Files.readAllBytes(file.spooled());
-      return parse(file.ref().path(), node, bytes);
+      parsing.lock();
+      return parser.parse(file.ref().path(), node, bytes);
     } catch (IOException e) {
       throw new SourceException("cannot read the spooled copy of " + file.ref().path() + " at "
           + file.spooled() + ": " + e.getMessage(), e);
@@ -194,7 +208,20 @@ final class NodeReader {
         keptBytes += file.sizeBytes();
         read.add(new ReadFile(file, batch, null));
       } else {
-        read.add(new ReadFile(file, null, spool(file, bytes)));
+        if (!holdsSpoolSlot(read)) {
+          // One node's spooled files at a time: the writer gives the place back with the node.
+          while (!spoolSlot.tryAcquire(WAIT_CHECK_MS, TimeUnit.MILLISECONDS)) {
+            checkCancelled();
+          }
+        }
+        try {
+          read.add(new ReadFile(file, null, spool(file, bytes)));
+        } catch (SourceException | RuntimeException e) {
+          if (!holdsSpoolSlot(read)) {
+            spoolSlot.release();
+          }
+          throw e;
+        }
       }
     }
     log.trace("node {}: {} bytes kept parsed", node, keptBytes);
@@ -207,6 +234,18 @@ final class NodeReader {
       return spooled;
     } catch (IOException e) {
       throw new SourceException("cannot spool " + file.path() + " to a temporary file: " + e.getMessage(), e);
+    }
+  }
+
+  private static boolean holdsSpoolSlot(List<ReadFile> read) {
+    return read.stream().anyMatch(f -> f.spooled() != null);
+  }
+
+  /** Deletes a node's spooled files and gives back the place for them, if it held it. */
+  private void releaseSpooled(List<ReadFile> read) {
+    if (holdsSpoolSlot(read)) {
+      deleteSpooled(read);
+      spoolSlot.release();
     }
   }
 

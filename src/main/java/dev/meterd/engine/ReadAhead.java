@@ -83,7 +83,18 @@ final class ReadAhead implements AutoCloseable {
 
   /** The next node, waiting for it; null after the last. */
   NodeReader.Prepared take() throws InterruptedException {
-    return ended ? null : check(queue.take());
+    while (!ended) {
+      NodeReader.Prepared next = queue.poll(NodeReader.WAIT_CHECK_MS, TimeUnit.MILLISECONDS);
+      if (next != null) {
+        return check(next);
+      }
+      if (!thread.isAlive() && queue.isEmpty()) {
+        // Its last words were lost (it died reporting an error): the run must not wait for ever.
+        ended = true;
+        throw new IllegalStateException("the node reader stopped before it read every node");
+      }
+    }
+    return null;
   }
 
   /** Whether the reader has read every node and the writer taken them. */

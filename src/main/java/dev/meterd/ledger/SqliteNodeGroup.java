@@ -79,7 +79,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
       } catch (SQLException e) {
         LedgerException failure = db.failure("halt node " + node, e);
         rollBackToSavepoint(failure);
-        throw failure;
+        throw lost != null ? new NodeStore.GroupLostException(lost) : failure;
       }
     }
   }
