@@ -4,8 +4,11 @@ import dev.meterd.batch.BatchParser;
 import dev.meterd.edge.BatchText;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
+import dev.meterd.engine.GroupBounds;
+import dev.meterd.engine.NodeOutcome;
 import dev.meterd.engine.RunRequest;
 import dev.meterd.engine.RunSummary;
+import dev.meterd.ledger.NodeStore;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.source.git.RepoCommitter;
@@ -19,30 +22,39 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.List;
 import java.util.Optional;
 import java.util.Random;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = {"Measures meterd on a synthetic usage repository (nodes x files x records, random UUID keys):",
-        "records/s of a full run, ms of a poll with no change and of a poll where 10 nodes changed, peak heap.",
+    description = {"Measures meterd on a synthetic usage repository (nodes x files x records, random UUID v4 keys),",
+        "one of the README's layouts (--layout), or a repository as it is (--source, such as one that",
+        "shared/limits/genrepo.py made): records/s of a full run, ms of a poll with no change and of a poll",
+        "where 10 nodes changed, peak heap.",
         "Run it as `java -Xmx256m -jar target/meterd.jar bench` to check the memory bound."},
     subcommands = {BenchCommand.Parse.class, BenchCommand.Keys.class, AuthorizeBench.class})
 final class BenchCommand implements Callable<Integer> {
 
   @ParentCommand
   Main main;
+
+  @Option(names = "--layout", paramLabel = "A|B|C",
+      description = {"One of the three layouts the README's figures are measured on, as shared/limits/genrepo.py "
+          + "makes them (one commit):",
+          "A = 1000 nodes x 10 files x 100 records, 10 users of its own per node;",
+          "B = the same, 1000 users shared by every node; C = 10000 nodes x 1 file x 100 records, 1000 shared users.",
+          "It fixes the shape: --nodes, --files, --records, --users and --commits are refused with it."})
+  BenchRepo.Layout layout;
 
   @Option(names = "--nodes", defaultValue = "10000", description = "Node folders (default ${DEFAULT-VALUE})")
   int nodes;
@@ -56,7 +68,8 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--commits", defaultValue = "200", description = "Commits of history (default ${DEFAULT-VALUE})")
   int commits;
 
-  @Option(names = "--users", defaultValue = "1000", description = "Distinct wallets (default ${DEFAULT-VALUE})")
+  @Option(names = "--users", defaultValue = "1000",
+      description = "Distinct wallets, shared by every node (default ${DEFAULT-VALUE})")
   int users;
 
   @Option(names = "--polls", defaultValue = "20", description = "Polls to time of each kind (default ${DEFAULT-VALUE})")
@@ -65,15 +78,19 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--dir", description = "Work folder (default: a new temp folder, removed at the end)")
   Path dir;
 
+  @Spec
+  CommandSpec spec;
+
+  /** The options that set the generated repository's shape, which --layout and --source fix. */
+  private static final List<String> SHAPE_OPTIONS = List.of("--nodes", "--files", "--records", "--users", "--commits");
+
   @Override
   public Integer call() throws Exception {
-    if (nodes < 10 || files < 1 || records < 1 || commits < 1 || users < 1 || polls < 1) {
-      throw new UsageException("bench needs --nodes >= 10 and --files, --records, --commits, --users, --polls >= 1");
-    }
+    Optional<BenchRepo.Shape> shape = shape();
     sink = main.out;
     Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("meterd-bench");
     try {
-      return bench(work);
+      return bench(work, shape);
     } finally {
       if (dir == null) {
         deleteTree(work);
@@ -81,116 +98,176 @@ final class BenchCommand implements Callable<Integer> {
     }
   }
 
-  private int bench(Path work) throws Exception {
-    long total = (long) nodes * files * records;
+  /**
+   * The shape to generate, or with --source the one the repository must have (empty: any);
+   * refuses shape options that --layout or --source would silently override.
+   */
+  private Optional<BenchRepo.Shape> shape() {
+    List<String> given = SHAPE_OPTIONS.stream().filter(spec.commandLine().getParseResult()::hasMatchedOption).toList();
+    if (layout != null && !given.isEmpty()) {
+      throw new UsageException("bench --layout " + layout + " fixes the repository's shape; leave out "
+          + joined(given) + ", or leave out --layout");
+    }
+    if (main.source != null && !given.isEmpty()) {
+      throw new UsageException("bench --source measures the repository as it is; leave out " + joined(given)
+          + ", or leave out --source");
+    }
+    boolean byOptions = layout == null && main.source == null;
+    if (byOptions && (nodes < 10 || files < 1 || records < 1 || commits < 1 || users < 1) || polls < 1) {
+      throw new UsageException("bench needs --nodes >= 10 and --files, --records, --commits, --users, --polls >= 1");
+    }
+    if (layout != null) {
+      return Optional.of(layout.shape());
+    }
+    if (main.source != null) {
+      return Optional.empty();
+    }
+    return Optional.of(new BenchRepo.Shape(nodes, files, records, users, BenchRepo.UserPool.SHARED, commits));
+  }
+
+  /** "--a", "--a and --b", "--a, --b and --c". */
+  private static String joined(List<String> names) {
+    int last = names.size() - 1;
+    return last == 0 ? names.get(0) : String.join(", ", names.subList(0, last)) + " and " + names.get(last);
+  }
+
+  private int bench(Path work, Optional<BenchRepo.Shape> shape) throws Exception {
+    say("%s", title(shape));
     say("machine: %d cores, max heap %d MiB, java %s", Runtime.getRuntime().availableProcessors(),
         Runtime.getRuntime().maxMemory() >> 20, System.getProperty("java.version"));
-    say("generating %d nodes x %d files x %d records = %d records in %d commits ...", nodes, files, records, total,
-        commits);
+    if (main.source != null) {
+      measure(work, main.source, shape, Optional.empty());
+      return ExitCodes.OK;
+    }
+    BenchRepo.Shape s = shape.orElseThrow();
+    say("generating %d records in %d %s ...", s.totalRecords(), s.commits(), s.commits() == 1 ? "commit" : "commits");
     long genStart = System.nanoTime();
-    Random random = new Random(42);
     Path repoDir = work.resolve("usage.git");
     try (RepoCommitter repo = RepoCommitter.initBare(repoDir, "main")) {
-      generate(repo, random);
+      BenchRepo generator = new BenchRepo(s, new Random(42));
+      generator.generate(repo);
       // A served repository is packed (a push arrives as a pack); loose objects would make every
       // read a file open and an inflate, which no real deployment pays.
       org.eclipse.jgit.api.Git.wrap(repo.repository()).gc().call();
       say("generated and packed in %.1f s", seconds(genStart));
-
-      Clock clock = Clock.tick(Clock.systemUTC(), java.time.Duration.ofMillis(1));
-      try (SqliteLedger ledger = SqliteLedger.open(work.resolve("bench.db"), clock);
-          GitBatchSource source = GitBatchSource.open(repoDir.toString(), "main", work.resolve("clone"),
-              Optional.empty())) {
-        Aggregator aggregator = new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock,
-            FaultInjector.NONE);
-        System.gc();
-        resetPeaks();
-        long start = System.nanoTime();
-        RunSummary full = aggregator.run(RunRequest.ALL);
-        double fullSeconds = seconds(start);
-        long peakHeap = peakHeapBytes();
-        if (full.recordsConsumed() != total || !full.halted().isEmpty()) {
-          throw new IllegalStateException("the full run consumed " + full.recordsConsumed() + " of " + total
-              + " records, halted " + full.halted().size());
-        }
-        say("full run: %d records in %.2f s = %.0f records/s; peak heap %d MiB", total, fullSeconds,
-            total / fullSeconds, peakHeap >> 20);
-
-        double[] noChange = new double[polls];
-        for (int i = 0; i < polls; i++) {
-          long t = System.nanoTime();
-          RunSummary s = aggregator.run(RunRequest.ALL);
-          noChange[i] = millis(t);
-          check(s.nodesSkipped() == nodes, "a no-change poll skipped " + s.nodesSkipped());
-        }
-        say("no-change poll of %d nodes: median %.2f ms, max %.2f ms (%d polls)", nodes, median(noChange),
-            max(noChange), polls);
-
-        double[] tenChanged = new double[Math.min(polls, 10)];
-        for (int i = 0; i < tenChanged.length; i++) {
-          changeTenNodes(repo, random, i);
-          long t = System.nanoTime();
-          RunSummary s = aggregator.run(RunRequest.ALL);
-          tenChanged[i] = millis(t);
-          check(s.nodesConsumed() == 10 && s.recordsConsumed() == 10L * records,
-              "a 10-node poll consumed " + s.nodesConsumed() + " nodes, " + s.recordsConsumed() + " records");
-        }
-        say("poll where 10 of %d nodes changed (%d records each): median %.2f ms, max %.2f ms (%d polls)", nodes,
-            records, median(tenChanged), max(tenChanged), tenChanged.length);
-        long verifyStart = System.nanoTime();
-        int violations = ledger.audit().verify().size();
-        say("verify: %d violations in %.2f s", violations, seconds(verifyStart));
-        long replayStart = System.nanoTime();
-        try (SqliteLedger scratch = SqliteLedger.open(work.resolve("replay.db"), clock)) {
-          dev.meterd.engine.Replay replay = new dev.meterd.engine.Replay(source, ledger, scratch,
-              new BatchParser(BatchParser.Limits.DEFAULT));
-          int replayViolations = replay.run().size();
-          say("verify --replay: %d records replayed from history, %d violations, in %.2f s",
-              replay.recordsReplayed(), replayViolations, seconds(replayStart));
-        }
-      }
+      measure(work, repoDir.toString(), shape, Optional.of(round -> generator.changeTenNodes(repo, round, polls)));
     }
     return ExitCodes.OK;
   }
 
-  private void generate(RepoCommitter repo, Random random) throws IOException {
-    Instant hour = Instant.parse("2026-11-21T00:00:00Z");
-    int perCommit = (nodes + commits - 1) / commits;
-    int commitNo = 0;
-    for (int first = 0; first < nodes; first += perCommit) {
-      Map<String, byte[]> writes = new LinkedHashMap<>();
-      for (int n = first; n < Math.min(nodes, first + perCommit); n++) {
-        for (int f = 0; f < files; f++) {
-          Instant at = hour.plus(f, ChronoUnit.HOURS);
-          writes.put(BatchText.path(nodeName(n), at), batch(random, at).getBytes(StandardCharsets.UTF_8));
-        }
+  /** The first line: what is measured, e.g. "layout B: 1000 nodes x 10 files x 100 records, ...". */
+  private String title(Optional<BenchRepo.Shape> shape) {
+    if (main.source == null) {
+      return (layout != null ? "layout " + layout : "options") + ": " + shape.orElseThrow().describe();
+    }
+    return "repository " + main.source + " as it is, branch main"
+        + (layout != null ? ", checked to be layout " + layout + ": " + layout.shape().describe() : "");
+  }
+
+  /** Changes 10 nodes of the generated repository, for the timed polls that find 10 nodes changed. */
+  private interface TenNodeChange {
+    void commit(int round) throws IOException;
+  }
+
+  private void measure(Path work, String repoPath, Optional<BenchRepo.Shape> shape, Optional<TenNodeChange> change)
+      throws Exception {
+    Clock clock = Clock.tick(Clock.systemUTC(), java.time.Duration.ofMillis(1));
+    try (SqliteLedger ledger = SqliteLedger.open(work.resolve("bench.db"), clock);
+        GitBatchSource source = GitBatchSource.open(repoPath, "main", work.resolve("clone"), Optional.empty())) {
+      Aggregator aggregator = new Aggregator(source, ledger, new BatchParser(BatchParser.Limits.DEFAULT), clock,
+          FaultInjector.NONE);
+      int nodesRead = fullRun(aggregator, shape);
+      pollsWithNoChange(aggregator, nodesRead);
+      if (change.isPresent()) {
+        pollsWithTenChanged(aggregator, change.get(), nodesRead, shape.orElseThrow().records());
+      } else {
+        say("poll where 10 nodes changed: not measured, bench does not write into a --source repository");
       }
-      repo.commit("usage " + commitNo, writes, Set.of(), hour.plusSeconds(60L * commitNo++));
+      verify(work, clock, ledger, source);
     }
   }
 
-  private void changeTenNodes(RepoCommitter repo, Random random, int round) throws IOException {
-    Map<String, byte[]> writes = new LinkedHashMap<>();
-    Instant at = Instant.parse("2026-11-22T00:00:00Z").plus(round, ChronoUnit.HOURS);
-    for (int i = 0; i < 10; i++) {
-      int n = (round * 10 + i) * (nodes / 10 / Math.max(1, Math.min(polls, 10))) % nodes;
-      writes.put(BatchText.path(nodeName((n + i) % nodes), at), batch(random, at).getBytes(StandardCharsets.UTF_8));
-    }
-    repo.commit("change 10 nodes " + round, writes, Set.of(), Instant.parse("2026-11-23T00:00:00Z").plusSeconds(round));
+  /** Times the first run, which consumes every record; returns how many nodes it consumed. */
+  private int fullRun(Aggregator aggregator, Optional<BenchRepo.Shape> shape) throws Exception {
+    System.gc();
+    resetPeaks();
+    long start = System.nanoTime();
+    RunSummary full = aggregator.run(RunRequest.ALL);
+    double fullSeconds = seconds(start);
+    long peakHeap = peakHeapBytes();
+    checkFullRun(full, shape);
+    say("full run: %d records in %.2f s = %.0f records/s; peak heap %d MiB", full.recordsConsumed(), fullSeconds,
+        full.recordsConsumed() / fullSeconds, peakHeap >> 20);
+    return full.nodesConsumed();
   }
 
-  private static String nodeName(int n) {
-    return String.format("edge-%05d", n);
+  /**
+   * Checks that the full run consumed every record: a generated repository's count is known, so a
+   * miss is a defect; a --source repository that is not the layout named, or that halts a node, is
+   * the caller's to fix.
+   */
+  private void checkFullRun(RunSummary full, Optional<BenchRepo.Shape> shape) {
+    if (main.source == null) {
+      check(full.recordsConsumed() == shape.orElseThrow().totalRecords() && full.halted().isEmpty(),
+          "the full run consumed " + full.recordsConsumed() + " of " + shape.orElseThrow().totalRecords()
+          + " records, halted " + full.halted().size());
+      return;
+    }
+    if (!full.halted().isEmpty()) {
+      NodeOutcome.Halted first = full.halted().get(0);
+      throw new UsageException("the full run of " + main.source + " halted " + full.halted().size()
+          + " node(s), first " + first.node() + (first.error().file() == null ? "" : " in " + first.error().file())
+          + ": " + first.error().message()
+          + "; bench measures only a repository whose every record is consumed");
+    }
+    if (shape.isPresent() && (full.nodesConsumed() != shape.get().nodes()
+        || full.recordsConsumed() != shape.get().totalRecords())) {
+      throw new UsageException("the repository " + main.source + " is not layout " + layout + ": its full run consumed "
+          + full.recordsConsumed() + " records of " + full.nodesConsumed() + " nodes, layout " + layout + " has "
+          + shape.get().totalRecords() + " records of " + shape.get().nodes()
+          + " nodes; make it with shared/limits/genrepo.py as its README says, or leave out --layout");
+    }
   }
 
-  private String batch(Random random, Instant hour) {
-    StringBuilder sb = new StringBuilder(records * 180).append("schema = 1\n");
-    for (int r = 0; r < records; r++) {
-      BatchText.record(sb, new UUID(random.nextLong(), random.nextLong()).toString(),
-          "u_" + random.nextInt(users), 1 + random.nextInt(1000), hour.plusSeconds(r), "llm.tokens",
-          (long) random.nextInt(5000));
+  private void pollsWithNoChange(Aggregator aggregator, int nodesRead) throws Exception {
+    double[] noChange = new double[polls];
+    for (int i = 0; i < polls; i++) {
+      long t = System.nanoTime();
+      RunSummary s = aggregator.run(RunRequest.ALL);
+      noChange[i] = millis(t);
+      check(s.nodesSkipped() == nodesRead, "a no-change poll skipped " + s.nodesSkipped());
     }
-    return sb.toString();
+    say("no-change poll of %d nodes: median %.2f ms, max %.2f ms (%d polls)", nodesRead, median(noChange),
+        max(noChange), polls);
+  }
+
+  private void pollsWithTenChanged(Aggregator aggregator, TenNodeChange change, int nodesRead, int perFile)
+      throws Exception {
+    double[] tenChanged = new double[Math.min(polls, 10)];
+    for (int i = 0; i < tenChanged.length; i++) {
+      change.commit(i);
+      long t = System.nanoTime();
+      RunSummary s = aggregator.run(RunRequest.ALL);
+      tenChanged[i] = millis(t);
+      check(s.nodesConsumed() == 10 && s.recordsConsumed() == 10L * perFile,
+          "a 10-node poll consumed " + s.nodesConsumed() + " nodes, " + s.recordsConsumed() + " records");
+    }
+    say("poll where 10 of %d nodes changed (%d records each): median %.2f ms, max %.2f ms (%d polls)", nodesRead,
+        perFile, median(tenChanged), max(tenChanged), tenChanged.length);
+  }
+
+  private void verify(Path work, Clock clock, SqliteLedger ledger, GitBatchSource source) throws Exception {
+    long verifyStart = System.nanoTime();
+    int violations = ledger.audit().verify().size();
+    say("verify: %d violations in %.2f s", violations, seconds(verifyStart));
+    long replayStart = System.nanoTime();
+    try (SqliteLedger scratch = SqliteLedger.open(work.resolve("replay.db"), clock)) {
+      dev.meterd.engine.Replay replay = new dev.meterd.engine.Replay(source, ledger, scratch,
+          new BatchParser(BatchParser.Limits.DEFAULT));
+      int replayViolations = replay.run().size();
+      say("verify --replay: %d records replayed from history, %d violations, in %.2f s",
+          replay.recordsReplayed(), replayViolations, seconds(replayStart));
+    }
   }
 
   private static void check(boolean ok, String message) {
@@ -271,19 +348,21 @@ final class BenchCommand implements Callable<Integer> {
       byte[] file = file();
       say("one file of %d records, %d KiB; best of %d rounds after warm-up", records, file.length >> 10, rounds);
       BatchParser ours = new BatchParser(BatchParser.Limits.DEFAULT);
-      measure("meterd (strict TOML 1.0, validated records)", () -> ours.parse(
-          "nodes/n/usage_2026-11-21-10.toml", "n", file).records().size());
+      measure("meterd (strict TOML 1.0, validated records)", () -> ours.parse(PATH, NODE, file).records().size());
       measure("tomlj (tree only, no validation)", () -> org.tomlj.Toml.parse(
           new String(file, StandardCharsets.UTF_8)).getArray("records").size());
       return ExitCodes.OK;
     }
 
+    /** The node and the path of the file that is parsed. */
+    static final String NODE = BenchRepo.nodeName(0);
+    static final String PATH = BatchText.path(NODE, Instant.parse("2026-11-21T10:00:00Z"));
+
     /** Generates the file that is parsed: {@code records} records of 1,000 users. */
     byte[] file() {
-      BenchCommand gen = new BenchCommand();
-      gen.records = records;
-      gen.users = 1000;
-      return gen.batch(new Random(7), Instant.parse("2026-11-21T10:00:00Z")).getBytes(StandardCharsets.UTF_8);
+      BenchRepo.Shape one = new BenchRepo.Shape(1, 1, records, 1000, BenchRepo.UserPool.SHARED, 1);
+      return new BenchRepo(one, new Random(7)).batch(0, Instant.parse("2026-11-21T10:00:00Z"))
+          .getBytes(StandardCharsets.UTF_8);
     }
 
     interface Parser {
@@ -305,9 +384,12 @@ final class BenchCommand implements Callable<Integer> {
   }
 
   @Command(name = "keys", mixinStandardHelpOptions = true,
-      description = "Consumes records into a fresh ledger with random (UUID v4) and with time-ordered (UUID v7, "
-          + "as `record` makes them) idempotency keys: records/s as the consumed-record index grows.")
+      description = {"Consumes records into a fresh ledger with random (UUID v4) and with time-ordered (UUID v7, "
+          + "as `record` makes them) idempotency keys, node runs of --batch records in groups as a run makes them:",
+          "records/s of each million as the consumed-record index grows, and over the last million."})
   static final class Keys implements Callable<Integer> {
+
+    private static final int MILLION = 1_000_000;
 
     @ParentCommand
     BenchCommand parent;
@@ -318,46 +400,99 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "10000", description = "Records per node run (default ${DEFAULT-VALUE})")
     int batch;
 
+    @Option(names = "--kind", defaultValue = "both", description = "random, ordered or both (default ${DEFAULT-VALUE})")
+    String kind;
+
+    @Option(names = "--dir", description = "Where the ledgers are made (default: a temp folder; removed at the end)")
+    Path dir;
+
     @Override
     public Integer call() throws Exception {
+      if (records < 1 || batch < 1 || records % batch != 0 || !java.util.Set.of("random", "ordered", "both").contains(kind)) {
+        throw new UsageException("bench keys needs --records and --batch >= 1, --records a multiple of --batch, "
+            + "and --kind random, ordered or both");
+      }
       sink = parent.main.out;
-      say("%d records per kind, %d per node run (one transaction), 100 wallets", records, batch);
+      say("%,d records per kind, %,d per node run, one node, 100 wallets; groups of %,d records as a run commits them",
+          records, batch, GroupBounds.DEFAULT.maxRecords());
       Random random = new Random(11);
       var ordered = new dev.meterd.edge.Keys(Clock.systemUTC());
-      double randomRate = run("random keys (UUID v4)", () -> new UUID(random.nextLong(), random.nextLong()).toString());
-      double orderedRate = run("time-ordered keys (UUID v7)", ordered::next);
-      say("time-ordered keys: %.1fx the records/s of random ones once the index has %d entries", orderedRate / randomRate,
-          records / 2);
+      double randomRate = 0;
+      double orderedRate = 0;
+      if (!kind.equals("ordered")) {
+        randomRate = run("random keys (UUID v4)", () -> new UUID(random.nextLong(), random.nextLong()).toString());
+      }
+      if (!kind.equals("random")) {
+        orderedRate = run("time-ordered keys (UUID v7)", ordered::next);
+      }
+      if (kind.equals("both")) {
+        say("time-ordered keys: %.1fx the records/s of random ones over the last %,d records", orderedRate / randomRate,
+            lastStretch());
+      }
       return ExitCodes.OK;
     }
 
-    /** Records/s over the second half of the records, when the index is large. */
+    /** The stretch the headline rate is over: the last million, or the second half of fewer than two million. */
+    private int lastStretch() {
+      return records >= 2 * MILLION ? MILLION : records - records / 2 / batch * batch;
+    }
+
+    /** Records/s of each million and over the last stretch, when the index is largest. */
     private double run(String name, java.util.function.Supplier<String> keys) throws Exception {
-      Path dir = Files.createTempDirectory("meterd-bench-keys");
-      try (SqliteLedger ledger = SqliteLedger.open(dir.resolve("keys.db"), Clock.systemUTC())) {
+      Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("meterd-bench-keys");
+      Path db = Files.createTempFile(work, "keys-", ".db");
+      Files.delete(db);
+      try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
         Instant at = Instant.parse("2026-11-21T10:00:00Z");
-        long secondHalfStart = 0;
-        long start = System.nanoTime();
+        int lastFrom = records - lastStretch();
+        long lastStart = 0;
+        long millionStart = System.nanoTime();
+        long start = millionStart;
+        NodeStore.NodeGroup group = null;
         for (int done = 0; done < records; done += batch) {
-          if (done == records / 2) {
-            secondHalfStart = System.nanoTime();
+          if (done == lastFrom) {
+            lastStart = System.nanoTime();
           }
           java.util.List<dev.meterd.batch.UsageRecord> rs = new java.util.ArrayList<>(batch);
           for (int i = 0; i < batch; i++) {
             rs.add(new dev.meterd.batch.UsageRecord(keys.get(), "u" + (i % 100), 1, at, null, null, i + 1));
           }
-          try (var write = ledger.nodeStore().beginNode("bench", false)) {
+          if (group == null) {
+            group = ledger.nodeStore().beginGroup(false);
+          }
+          try (var write = group.beginNode("bench")) {
             write.add("nodes/bench/usage_2026-11-21-10.toml", rs);
             write.commit(new dev.meterd.ledger.NodeCursor("0".repeat(40), "0".repeat(40), null));
           }
+          if (group.records() >= GroupBounds.DEFAULT.maxRecords() || done + batch == records) {
+            group.commit();
+            group = null;
+          }
+          if ((done + batch) % MILLION == 0) {
+            say("%-30s records %,11d to %,11d: %,10.0f records/s", name, done + batch - MILLION, done + batch,
+                MILLION / seconds(millionStart));
+            millionStart = System.nanoTime();
+          }
         }
         double all = records / seconds(start);
-        double secondHalf = (records - records / 2) / seconds(secondHalfStart);
-        say("%-30s %,10.0f records/s overall, %,10.0f records/s over the second half", name, all, secondHalf);
-        return secondHalf;
+        double last = lastStretch() / seconds(lastStart);
+        say("%-30s %,10.0f records/s overall, %,10.0f records/s over the last %,d; database %,d MiB", name, all, last,
+            lastStretch(), (Files.size(db) + walSize(db)) >> 20);
+        return last;
       } finally {
-        deleteTree(dir);
+        if (dir == null) {
+          deleteTree(work);
+        } else {
+          for (String suffix : new String[] {"", "-wal", "-shm"}) {
+            Files.deleteIfExists(Path.of(db + suffix));
+          }
+        }
       }
+    }
+
+    private static long walSize(Path db) throws IOException {
+      Path wal = Path.of(db + "-wal");
+      return Files.exists(wal) ? Files.size(wal) : 0;
     }
   }
 }

@@ -62,7 +62,7 @@ final class Context implements AutoCloseable {
   Context forDemo(java.time.Duration interval) {
     MeterdConfig c = config;
     return new Context(main, new MeterdConfig(c.source(), c.storage(), new MeterdConfig.Aggregator(interval,
-        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile()), c.http(),
+        c.aggregator().maxFileBytes(), c.aggregator().maxRecordsPerFile(), c.aggregator().groups()), c.http(),
         new MeterdConfig.Admin(null, c.admin().maxGrantCents()), c.credit(),
         new MeterdConfig.Webhooks(null, c.webhooks().giveUpAfter(), c.webhooks().timeout())));
   }
@@ -130,7 +130,8 @@ final class Context implements AutoCloseable {
 
   Aggregator aggregator() throws SourceException {
     BatchParser parser = parser();
-    return new Aggregator(source(), ledger(), parser, clock, FaultInjector.fromSystemProperty());
+    return new Aggregator(source(), ledger(), parser, clock, FaultInjector.fromSystemProperty(),
+        config.aggregator().groups());
   }
 
   /** A sentence for the operator, on stderr. */

@@ -1,6 +1,7 @@
 package dev.meterd.config;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.engine.GroupBounds;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -38,6 +39,9 @@ public final class ConfigLoader {
   static final String INTERVAL_SECONDS = "interval_seconds";
   static final String MAX_FILE_BYTES = "max_file_bytes";
   static final String MAX_RECORDS_PER_FILE = "max_records_per_file";
+  static final String GROUP_MAX_NODES = "group_max_nodes";
+  static final String GROUP_MAX_RECORDS = "group_max_records";
+  static final String GROUP_MAX_MS = "group_max_ms";
   static final String HTTP_LISTEN = "listen";
   static final String HTTP_PUBLIC_URL = "public_url";
   static final String TOKENS_FILE = "tokens_file";
@@ -55,7 +59,8 @@ public final class ConfigLoader {
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
           SOURCE_REPO, SOURCE_TOKEN_FILE, SOURCE_TIMEOUT_SECONDS),
       "storage", Set.of(STORAGE_PATH, BUSY_TIMEOUT_MS),
-      "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE),
+      "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE, GROUP_MAX_NODES, GROUP_MAX_RECORDS,
+          GROUP_MAX_MS),
       "http", Set.of(HTTP_LISTEN, HTTP_PUBLIC_URL),
       "admin", Set.of(TOKENS_FILE, MAX_GRANT_CENTS),
       "enforcement", Set.of(ENFORCEMENT_ENABLED),
@@ -137,6 +142,17 @@ public final class ConfigLoader {
     long maxFileBytes = integer("aggregator", MAX_FILE_BYTES, BatchParser.Limits.DEFAULT_MAX_FILE_BYTES, 1, 1L << 30);
     long maxRecords = integer("aggregator", MAX_RECORDS_PER_FILE, BatchParser.Limits.DEFAULT_MAX_RECORDS_PER_FILE, 1,
         10_000_000);
+    GroupBounds defaults = GroupBounds.DEFAULT;
+    long groupNodes = integer("aggregator", GROUP_MAX_NODES, defaults.maxNodes(), 1, 100_000);
+    long groupRecords = integer("aggregator", GROUP_MAX_RECORDS, defaults.maxRecords(), 1, 100_000_000);
+    long busyTimeoutMs = integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000);
+    long groupMs = integer("aggregator", GROUP_MAX_MS, Math.min(defaults.maxTime().toMillis(), busyTimeoutMs / 2), 0,
+        60_000);
+    if (groupMs * 2 > busyTimeoutMs) {
+      // A group holds the write lock about this long: a grant beside it waits, and must not time out.
+      problems.add("aggregator.group_max_ms = " + groupMs + " must be at most half of storage.busy_timeout_ms = "
+          + busyTimeoutMs + ", since a grant waits for a group's write lock; lower the one or raise the other");
+    }
     String listen = string("http", HTTP_LISTEN, "127.0.0.1:8080");
     if (!listen.matches("^(\\[[0-9a-fA-F:]+\\]|[^:\\s]+):\\d{1,5}$")) {
       problems.add("http.listen = \"" + listen + "\" must be HOST:PORT, e.g. 127.0.0.1:8080");
@@ -145,8 +161,9 @@ public final class ConfigLoader {
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
         new MeterdConfig.Source(kind, url, branch, clonePath, forge, Duration.ofSeconds(timeout)),
-        new MeterdConfig.Storage(storagePath, (int) integer("storage", BUSY_TIMEOUT_MS, 10_000, 1, 600_000)),
-        new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords),
+        new MeterdConfig.Storage(storagePath, (int) busyTimeoutMs),
+        new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords,
+            new GroupBounds((int) groupNodes, groupRecords, Duration.ofMillis(groupMs), defaults.readAhead())),
         new MeterdConfig.Http(listen, publicOrigin()),
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant),
         credit(),

@@ -1,6 +1,7 @@
 package dev.meterd.config;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.engine.GroupBounds;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -67,7 +68,10 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    * @param maxFileBytes a larger usage file is a content error
    * @param maxRecordsPerFile a file with more records is a content error
    */
-  public record Aggregator(Duration interval, long maxFileBytes, int maxRecordsPerFile) {
+  /**
+   * @param groups when a group of nodes, applied in one transaction, commits
+   */
+  public record Aggregator(Duration interval, long maxFileBytes, int maxRecordsPerFile, GroupBounds groups) {
 
     /**
      * Heap that parsing one file at the size limit may take, per byte of the limit: its bytes, its

@@ -70,7 +70,8 @@ public final class Daemon implements AutoCloseable {
     Vertx vertx = Vertx.vertx();
     try {
       // Off unless a crash test starts the jar with -Dmeterd.fault, as for aggregate --once.
-      Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.fromSystemProperty());
+      Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.fromSystemProperty(),
+          config.aggregator().groups());
       Metrics metrics = new Metrics(clock, apiLedger.reads().newestOccurredAt());
       AggregationService service = new AggregationService(vertx, aggregator, metrics);
       String listen = config.http().listen();

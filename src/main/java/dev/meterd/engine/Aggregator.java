@@ -1,24 +1,15 @@
 package dev.meterd.engine;
 
-import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.BatchParser;
-import dev.meterd.batch.UsageBatch;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerException;
-import dev.meterd.ledger.NodeApplied;
-import dev.meterd.ledger.NodeCursor;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.NodeStore;
 import dev.meterd.ledger.RunLock;
 import dev.meterd.source.BatchSource;
-import dev.meterd.source.BatchSource.FileRef;
-import dev.meterd.source.BatchSource.NodeFiles;
 import dev.meterd.source.BatchSource.NodeFolder;
 import dev.meterd.source.SourceException;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -61,9 +52,17 @@ public final class Aggregator {
   private final BatchParser parser;
   private final Clock clock;
   private final FaultInjector faults;
+  private final GroupBounds groups;
   private volatile boolean stopRequested;
 
   public Aggregator(BatchSource source, Ledger ledger, BatchParser parser, Clock clock, FaultInjector faults) {
+    this(source, ledger, parser, clock, faults, GroupBounds.DEFAULT);
+  }
+
+  /** As the other, with the bounds at which a group of nodes commits. */
+  public Aggregator(BatchSource source, Ledger ledger, BatchParser parser, Clock clock, FaultInjector faults,
+      GroupBounds groups) {
+    this.groups = groups;
     this.source = source;
     this.store = ledger.nodeStore();
     this.runLock = ledger::tryLockRun;
@@ -111,7 +110,7 @@ public final class Aggregator {
     run.execute();
     RunSummary summary = new RunSummary(runId, request.dryRun(), startedAt, elapsedMs(startNanos), tip,
         run.outcomes, run.skipped, run.ignored);
-    if (everyNode && !request.dryRun() && !stopRequested) {
+    if (everyNode && !request.dryRun() && !stopRequested && run.complete) {
       boolean settled = summary.halted().stream().allMatch(h -> h.error().kind() == NodeError.Kind.CONTENT);
       recordMark(settled ? new NodeStore.RunMark(tip, summary.nodesTotal(), mark.generation(), tip)
           : new NodeStore.RunMark(null, 0, mark.generation(), tip));
@@ -156,20 +155,6 @@ public final class Aggregator {
         + Integer.toString(ThreadLocalRandom.current().nextInt(36 * 36 * 36 * 36), 36);
   }
 
-  /** A node's debits would take the run's total past 2^63 - 1 cents (its write is rolled back). */
-  private static final class RunTotalOverflowException extends RuntimeException {
-    private static final long serialVersionUID = 1L;
-  }
-
-  /**
-   * A file read before the node's write: its parsed records, or (past what the heap keeps) its
-   * bytes spooled to a local temporary file, parsed again under the lock.
-   */
-  private record ReadFile(FileRef ref, UsageBatch batch, Path spooled) {}
-
-  /** Parsed records are kept before a node's write for up to 1/4 of a file limit of file bytes. */
-  private static final int KEPT_SHARE_OF_FILE_LIMIT = 4;
-
   /** The state of one run in progress. */
   private final class Run {
     private final RunRequest request;
@@ -178,8 +163,8 @@ public final class Aggregator {
     final List<NodeOutcome> outcomes = new ArrayList<>();
     int skipped;
     int ignored;
-    /** The cents debited by the nodes this run has committed; never past 2^63 - 1. */
-    long debitedCents;
+    /** Whether every changed node was applied (not so after a stop or an interrupt). */
+    boolean complete;
 
     Run(RunRequest request, String tip, String since) {
       this.request = request;
@@ -248,18 +233,14 @@ public final class Aggregator {
           }
         }
       }
+      List<NodeReader.Planned> plan = new ArrayList<>();
       for (Map.Entry<String, String> e : changed.entrySet()) {
-        if (stopRequested) {
-          log.info("stopping before node {}: shutdown requested", e.getKey());
-          break;
-        }
-        String node = e.getKey();
-        NodeOutcome outcome = runNode(node, e.getValue(), states.get(node), touching.get(node));
-        byNode.put(node, outcome);
-        if (outcome instanceof NodeOutcome.Consumed && !request.dryRun()) {
-          faults.reached(FaultInjector.Point.AFTER_NODE_COMMIT, node);
-        }
+        plan.add(new NodeReader.Planned(e.getKey(), e.getValue(), states.get(e.getKey()), touching.get(e.getKey())));
       }
+      NodeReader reader = new NodeReader(source, parser, faults, tip);
+      complete = new GroupWriter(store, reader, faults, groups, request.dryRun(), () -> stopRequested, byNode)
+          .run(plan);
+      ignored += reader.ignored.get();
       outcomes.addAll(byNode.values());
     }
 
@@ -281,165 +262,5 @@ public final class Aggregator {
       return result;
     }
 
-    private NodeOutcome runNode(String node, String treeId, NodeStore.NodeTrack state, String touchingCommit) {
-      try {
-        String warning = cursorWarning(node, state);
-        NodeFiles files = source.changedFiles(node, state == null ? null : state.treeId(), treeId);
-        for (String path : files.ignored()) {
-          log.debug("ignored {}: not a usage file", path);
-        }
-        ignored += files.ignored().size();
-        List<ReadFile> read = new ArrayList<>();
-        try {
-          readAll(node, files.changed(), read);
-          return applyNode(node, treeId, touchingCommit, warning, read);
-        } finally {
-          deleteSpooled(read);
-        }
-      } catch (BatchContentException e) {
-        return halt(node, new NodeError(NodeError.Kind.CONTENT, e.path(), e.line() > 0 ? e.line() : null,
-            e.error()), treeId);
-      } catch (SourceException | LedgerException e) {
-        log.debug("node {} transient failure", node, e);
-        NodeOutcome halted;
-        try {
-          halted = halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, e.getMessage()), null);
-        } catch (LedgerException haltFailed) {
-          // The database cannot take even the halt: the run stops, and the first error is its cause.
-          if (e instanceof LedgerException first) {
-            first.addSuppressed(haltFailed);
-            throw first;
-          }
-          throw haltFailed;
-        }
-        log.warn("node {} halted until the next run: {}", node, e.getMessage());
-        return halted;
-      } catch (RunTotalOverflowException e) {
-        // The summary's total must stay exact; alone, the node fits in the next run.
-        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, "the debits of this run would pass "
-            + Long.MAX_VALUE + " cents in all; the node is retried by the next run"), null);
-      } catch (ArithmeticException e) {
-        return halt(node, new NodeError(NodeError.Kind.CONTENT, null, null,
-            "the costs of this run overflow a 64-bit sum of cents"), treeId);
-      } catch (RuntimeException e) {
-        // A defect, not bad input: keep the node's reason, retry next run, and leave the trace.
-        log.error("node {} failed unexpectedly", node, e);
-        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, "unexpected error: " + e), null);
-      } catch (OutOfMemoryError e) {
-        // The parser refuses a file whose tree would pass its budget, and the start-up check left
-        // room for a file at the size limit: running out anyway means something else took the
-        // heap, not that a file is bad, so the node is retried next run rather than parked. What
-        // it had read is garbage once this method returns, so the run goes on to the next node.
-        String message = "ran out of heap reading the node's files (the JVM has "
-            + (Runtime.getRuntime().maxMemory() >> 20) + " MiB); it is retried on the next run: if it happens "
-            + "again, start java with a larger -Xmx";
-        log.warn("node {} halted until the next run: {}", node, message);
-        return halt(node, new NodeError(NodeError.Kind.TRANSIENT, null, null, message), null);
-      }
-    }
-
-    /**
-     * Applies the node's read files in one ledger transaction. The write lock is taken only now,
-     * with every file read and parsed: a slow source (a forge retrying a blob for minutes) must
-     * not keep grants and resumes waiting.
-     */
-    private NodeOutcome applyNode(String node, String treeId, String touchingCommit, String warning,
-        List<ReadFile> read) throws SourceException, BatchContentException {
-      NodeApplied applied;
-      try (NodeStore.NodeWrite write = store.beginNode(node, request.dryRun())) {
-        for (ReadFile file : read) {
-          UsageBatch batch = file.batch() != null ? file.batch() : parseSpooled(node, file);
-          write.add(batch.path(), batch.records());
-          faults.reached(FaultInjector.Point.AFTER_RECORDS, node);
-        }
-        if (Long.MAX_VALUE - debitedCents < write.debitedCents()) {
-          throw new RunTotalOverflowException();
-        }
-        applied = write.commit(new NodeCursor(touchingCommit, treeId, warning), stage -> faults.reached(
-            stage == NodeStore.CommitStage.LEDGER_ROWS_WRITTEN ? FaultInjector.Point.AFTER_LEDGER_ROWS
-                : FaultInjector.Point.BEFORE_CURSOR, node));
-      }
-      debitedCents += applied.debitedCents();
-      return new NodeOutcome.Consumed(node, applied.recordsConsumed(), applied.recordsDuplicate(),
-          applied.debitedCents(), applied.newestOccurredAt());
-    }
-
-    /**
-     * Reads and parses the node's changed files into {@code read} (the caller's list, so that it
-     * removes what was spooled even when a later file fails), holding no lock of the ledger,
-     * so that every content error and every slow read happens before the write lock is taken. The
-     * parsed records are kept for the write up to a quarter of a file limit's worth of file bytes
-     * (about 0.75 heap bytes per byte of the limit, within the margin the heap check leaves beside
-     * the parse of the next file); past that, a file's bytes are spooled to a local temporary file
-     * and parsed again from it under the lock, so that the lock never waits for the source.
-     */
-    private void readAll(String node, List<FileRef> files, List<ReadFile> read)
-        throws SourceException, BatchContentException {
-      long keptBytes = 0;
-      for (FileRef file : files) {
-        parser.checkSize(file.path(), file.sizeBytes());
-        byte[] bytes = source.read(file);
-        UsageBatch batch = parser.parse(file.path(), node, bytes);
-        faults.reached(FaultInjector.Point.AFTER_PARSE, node);
-        if (keptBytes + file.sizeBytes() <= parser.limits().maxFileBytes() / KEPT_SHARE_OF_FILE_LIMIT) {
-          keptBytes += file.sizeBytes();
-          read.add(new ReadFile(file, batch, null));
-        } else {
-          read.add(new ReadFile(file, null, spool(file, bytes)));
-        }
-      }
-    }
-
-    private Path spool(FileRef file, byte[] bytes) throws SourceException {
-      try {
-        Path spooled = Files.createTempFile("meterd-spool-", ".toml");
-        Files.write(spooled, bytes);
-        return spooled;
-      } catch (IOException e) {
-        throw new SourceException("cannot spool " + file.path() + " to a temporary file: " + e.getMessage(), e);
-      }
-    }
-
-    private UsageBatch parseSpooled(String node, ReadFile file) throws SourceException, BatchContentException {
-      try {
-        return parser.parse(file.ref().path(), node, Files.readAllBytes(file.spooled()));
-      } catch (IOException e) {
-        throw new SourceException("cannot read the spooled copy of " + file.ref().path() + " at "
-            + file.spooled() + ": " + e.getMessage(), e);
-      }
-    }
-
-    private void deleteSpooled(List<ReadFile> read) {
-      for (ReadFile file : read) {
-        if (file.spooled() != null) {
-          try {
-            Files.deleteIfExists(file.spooled());
-          } catch (IOException e) {
-            log.warn("cannot delete the temporary file {}: {}", file.spooled(), e.getMessage());
-          }
-        }
-      }
-    }
-
-    private String cursorWarning(String node, NodeStore.NodeTrack state) throws SourceException {
-      if (state == null || state.lastCommitSha() == null || source.isAncestor(state.lastCommitSha(), tip, node)) {
-        return null;
-      }
-      String warning = "cursor " + state.lastCommitSha() + " is not an ancestor of the branch tip " + tip
-          + " (history rewritten); records already consumed are not charged again";
-      log.warn("node {}: {}", node, warning);
-      return warning;
-    }
-
-    private NodeOutcome halt(String node, NodeError error, String treeId) {
-      if (error.kind() == NodeError.Kind.CONTENT) {
-        log.warn("node {} halted: {}{}: {}", node, error.file() == null ? "" : error.file(),
-            error.line() == null ? "" : ":" + error.line(), error.message());
-      }
-      if (!request.dryRun()) {
-        store.halt(node, error, treeId);
-      }
-      return new NodeOutcome.Halted(node, error);
-    }
   }
 }

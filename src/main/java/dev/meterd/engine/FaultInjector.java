@@ -14,7 +14,9 @@ public interface FaultInjector {
     AFTER_LEDGER_ROWS,
     /** The cursor update is next, uncommitted. */
     BEFORE_CURSOR,
-    /** The node's transaction committed; later nodes are not yet run. */
+    /** The node is applied in its group (its savepoint released); the group is not committed. */
+    AFTER_NODE_RELEASED,
+    /** The group holding the node committed; the nodes after the group are not yet run. */
     AFTER_NODE_COMMIT
   }
 

@@ -60,18 +60,78 @@ public interface NodeStore {
   List<NodeState> haltedNodes();
 
   /**
-   * Starts one node's atomic run: the records added to it are debited and the cursor advanced
-   * together by {@link NodeWrite#commit}, or nothing of it is applied.
+   * Starts one node's atomic run, alone in its transaction: the records added to it are debited
+   * and the cursor advanced together by {@link NodeWrite#commit}, or nothing of it is applied.
    *
    * @param dryRun when true, commit classifies and counts everything, then rolls back
    */
   NodeWrite beginNode(String node, boolean dryRun);
+
+  /**
+   * Starts a group: one transaction (holding the write lock) in which several nodes run one after
+   * another, each in a savepoint of its own. A node's {@link NodeWrite#commit} releases its
+   * savepoint; closing it without one rolls back to it, so each node stays all or nothing and
+   * the group goes on. Nothing of the group is durable before {@link NodeGroup#commit}.
+   *
+   * @param dryRun when true, the group's commit rolls everything back
+   */
+  NodeGroup beginGroup(boolean dryRun);
 
   /** Halts a node with its error, keeping its cursor; returns its new state. */
   NodeState halt(String node, NodeError error, String haltedTreeId);
 
   /** Clears a halted node so that the next run retries it; empty when no such node. */
   Optional<NodeState> resume(String node);
+
+  /** Several nodes' runs in one transaction; see {@link #beginGroup}. Closing it uncommitted rolls it all back. */
+  interface NodeGroup extends AutoCloseable {
+
+    /**
+     * Starts a node's run in a savepoint of the group, after the previous node's run ended.
+     *
+     * @throws GroupLostException the group's transaction is gone (see {@link #lost})
+     */
+    NodeWrite beginNode(String node);
+
+    /**
+     * Halts a node in the group's transaction (in a savepoint of its own), keeping its cursor.
+     *
+     * @throws GroupLostException the group's transaction is gone
+     */
+    NodeState halt(String node, NodeError error, String haltedTreeId);
+
+    /**
+     * Why the group's transaction is gone (a database error that rolled it back whole, such as a
+     * full disk or an I/O error, or a node's savepoint that could not be rolled back), or empty
+     * while it stands. A lost group commits nothing: every node it held must be run again.
+     */
+    Optional<LedgerException> lost();
+
+    /** The nodes run or halted in the group so far. */
+    int nodes();
+
+    /** The records consumed by the group's nodes so far. */
+    long records();
+
+    /**
+     * Commits every node of the group at once (a dry run's group rolls back).
+     *
+     * @throws LedgerException the commit failed, or the group was lost: nothing of it is applied
+     */
+    void commit();
+
+    @Override
+    void close();
+  }
+
+  /** The group's transaction was rolled back whole: nothing of it will be committed. */
+  final class GroupLostException extends LedgerException {
+    private static final long serialVersionUID = 1L;
+
+    public GroupLostException(LedgerException cause) {
+      super(cause.getMessage(), cause);
+    }
+  }
 
   /** Stages inside a node's commit, for crash tests. */
   enum CommitStage {
@@ -95,7 +155,10 @@ public interface NodeStore {
     /** The cents the records added so far will debit (new records only, duplicates excluded). */
     long debitedCents();
 
-    /** Debits the wallets, advances the cursor and commits (or, for a dry run, rolls back). */
+    /**
+     * Debits the wallets and advances the cursor: committed at once for a node begun alone (rolled
+     * back, for a dry run), released into its group for a node of a {@link NodeGroup}.
+     */
     default NodeApplied commit(NodeCursor cursor) {
       return commit(cursor, stage -> {});
     }

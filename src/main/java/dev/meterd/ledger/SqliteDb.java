@@ -42,6 +42,13 @@ final class SqliteDb {
    * node's rows), so it is refused: a thread that writes beside a run needs a ledger of its own.
    */
   private Thread nodeWriter;
+  /**
+   * Rows a group of node runs has read or written, by key, so that a wallet charged by many nodes
+   * of one group is read once: valid only while the group's transaction holds the write lock (no
+   * other connection can change them), dropped when it ends and on any rollback, to a savepoint
+   * too. Empty outside a group.
+   */
+  private final Map<Object, Object> groupMemo = new HashMap<>();
   /** Runs right after each successful COMMIT; tests use it to take the write lock at that moment. */
   private Runnable afterCommit = () -> {};
 
@@ -96,8 +103,27 @@ final class SqliteDb {
     return result;
   }
 
+  /** What the open group remembered under {@code key}, or null. Call holding this. */
+  @SuppressWarnings("unchecked")
+  <T> T remembered(Object key) {
+    return nodeWriter == null ? null : (T) groupMemo.get(key);
+  }
+
+  /** Remembers a row for the rest of the open group; nothing outside a group. Call holding this. */
+  void remember(Object key, Object value) {
+    if (nodeWriter != null) {
+      groupMemo.put(key, value);
+    }
+  }
+
+  /** Forgets what the group remembered: a savepoint was rolled back. Call holding this. */
+  void forgetRemembered() {
+    groupMemo.clear();
+  }
+
   /** Rolls back the open transaction and tells the listeners; {@code cause} keeps a failed rollback. */
   void rolledBack(Throwable cause) {
+    groupMemo.clear();
     SqliteTransactions.rollback(conn, cause);
     for (Runnable listener : rollbackListeners) {
       listener.run();
@@ -112,6 +138,7 @@ final class SqliteDb {
   /** Marks the start ({@code true}) and the end of a node's run on the current thread. Call holding this. */
   void nodeWrite(boolean open) {
     nodeWriter = open ? Thread.currentThread() : null;
+    groupMemo.clear();
   }
 
   void onRollback(Runnable listener) {

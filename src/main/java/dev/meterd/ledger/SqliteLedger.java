@@ -119,6 +119,9 @@ public final class SqliteLedger implements Ledger {
     config.setBusyTimeout(busyTimeoutMs);
     config.enforceForeignKeys(true);
     config.setCacheSize(-32_768);
+    // sqlite-jdbc would otherwise prepare, run and finalize a "SELECT last_insert_rowid()" after
+    // every INSERT (for getGeneratedKeys, which meterd never calls): a third of a node's write time.
+    config.setGetGeneratedKeys(false);
     return DriverManager.getConnection("jdbc:sqlite:" + file, config.toProperties());
   }
 

@@ -179,31 +179,37 @@ final class SqliteNodeStore implements NodeStore {
   @Override
   public NodeState halt(String node, NodeError error, String haltedTreeId) {
     return db.write("halt node " + node, () -> {
-      ensureNode(node);
-      Optional<NodeState> before = nodeByName(node);
-      String now = db.clock.instant().toString();
-      PreparedStatement ps = db.stmt("UPDATE node SET status = 'halted', error_kind = ?, "
-          + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
-          + "halted_tree_id = ?, last_run_at = ? WHERE name = ?");
-      ps.setString(1, LedgerSql.sqlName(error.kind()));
-      ps.setString(2, error.file());
-      SqliteDb.setNullableInt(ps, 3, error.line());
-      ps.setString(4, error.message());
-      ps.setString(5, now);
-      ps.setString(6, haltedTreeId);
-      ps.setString(7, now);
-      ps.setString(8, node);
-      ps.executeUpdate();
-      if (error.kind() == NodeError.Kind.TRANSIENT) {
-        // A transient halt is retried by the next run, even at the same tip (a run of named nodes
-        // does not record a mark, so one recorded before would otherwise skip this node).
-        clearRunMark();
-      }
+      NodeState after = haltRows(node, error, haltedTreeId);
       refreshTrack(node);
-      NodeState after = nodeByName(node).orElseThrow();
-      NodeEvents.halted(outbox, before, after);
       return after;
     });
+  }
+
+  /** Halts a node inside the caller's transaction; its track is the caller's to refresh once committed. */
+  NodeState haltRows(String node, NodeError error, String haltedTreeId) throws SQLException {
+    ensureNode(node);
+    Optional<NodeState> before = nodeByName(node);
+    String now = db.clock.instant().toString();
+    PreparedStatement ps = db.stmt("UPDATE node SET status = 'halted', error_kind = ?, "
+        + "error_file = ?, error_line = ?, error_message = ?, halted_since = coalesce(halted_since, ?), "
+        + "halted_tree_id = ?, last_run_at = ? WHERE name = ?");
+    ps.setString(1, LedgerSql.sqlName(error.kind()));
+    ps.setString(2, error.file());
+    SqliteDb.setNullableInt(ps, 3, error.line());
+    ps.setString(4, error.message());
+    ps.setString(5, now);
+    ps.setString(6, haltedTreeId);
+    ps.setString(7, now);
+    ps.setString(8, node);
+    ps.executeUpdate();
+    if (error.kind() == NodeError.Kind.TRANSIENT) {
+      // A transient halt is retried by the next run, even at the same tip (a run of named nodes
+      // does not record a mark, so one recorded before would otherwise skip this node).
+      clearRunMark();
+    }
+    NodeState after = nodeByName(node).orElseThrow();
+    NodeEvents.halted(outbox, before, after);
+    return after;
   }
 
   @Override
@@ -225,21 +231,33 @@ final class SqliteNodeStore implements NodeStore {
     });
   }
 
-  // ---- one node's run
+  // ---- nodes' runs
 
   @Override
   public NodeWrite beginNode(String node, boolean dryRun) {
+    synchronized (db) {
+      SqliteNodeGroup group = beginGroup(dryRun);
+      try {
+        return group.beginNode(node, true);
+      } catch (RuntimeException | Error e) {
+        group.close();
+        throw e;
+      }
+    }
+  }
+
+  @Override
+  public SqliteNodeGroup beginGroup(boolean dryRun) {
     synchronized (db) {
       try {
         SqliteTransactions.beginImmediate(db.conn);
         // Inside the transaction: a policy another process changes from now on waits for its commit.
         walletCache.sync(db.dataVersion());
-        SqliteNodeWrite write = new SqliteNodeWrite(this, node, dryRun);
         db.nodeWrite(true);
-        return write;
+        return new SqliteNodeGroup(this, dryRun);
       } catch (SQLException e) {
         db.rolledBack(e);
-        throw db.failure("start the run of node " + node, e);
+        throw db.failure("start a group of node runs", e);
       } catch (RuntimeException | Error e) {
         db.rolledBack(e);
         throw e;

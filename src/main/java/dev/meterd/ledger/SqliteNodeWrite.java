@@ -17,9 +17,9 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * One node's run inside the {@code BEGIN IMMEDIATE} transaction {@link SqliteNodeStore#beginNode}
- * opened: its records, one charge per wallet, the balances, the wallets' daily counters, the
- * budget alerts they reach, the holds their records settle and the cursor commit together.
+ * One node's run inside the savepoint its {@link SqliteNodeGroup} opened: its records, one charge
+ * per wallet, the balances, the wallets' daily counters, the budget alerts they reach, the holds
+ * their records settle and the cursor are released into the group together, or rolled back.
  *
  * <p>Implementation notes. Dedup is the primary key of {@code consumed_record}: a record is
  * inserted with {@code ON CONFLICT DO NOTHING} and only a refused insert is looked up, to tell a
@@ -61,15 +61,17 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   }
 
   private final SqliteNodeStore store;
+  private final SqliteNodeGroup group;
+  /** Alone in its group ({@link NodeStore#beginNode}): its commit commits the group. */
+  private final boolean alone;
   private final SqliteDb db;
   private final SqliteWalletRows rows;
   private final SqliteSpend spend;
   private final String node;
-  private final boolean dryRun;
   private final long nodeId;
   private final String now;
   private final Map<String, SqliteWalletCache.Entry> wallets = new HashMap<>();
-  /** Wallets opened by this write: cached only once it commits. */
+  /** Wallets opened by this write: cached only once its group commits. */
   private final Map<String, SqliteWalletCache.Entry> created = new HashMap<>();
   private final Map<Long, Charge> charges = new LinkedHashMap<>();
   /** Per wallet and UTC day of the records: the day's charges before this write, and this write's. */
@@ -90,14 +92,15 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   private long newestOccurredAtMs = Long.MIN_VALUE;
   private boolean done;
 
-  /** Call holding {@code store.db()}, inside the transaction just begun. */
-  SqliteNodeWrite(SqliteNodeStore store, String node, boolean dryRun) throws SQLException {
+  /** Call holding {@code store.db()}, inside the savepoint just opened. */
+  SqliteNodeWrite(SqliteNodeStore store, SqliteNodeGroup group, String node, boolean alone) throws SQLException {
     this.store = store;
+    this.group = group;
+    this.alone = alone;
     this.db = store.db();
     this.rows = store.rows();
     this.spend = store.spend;
     this.node = node;
-    this.dryRun = dryRun;
     this.now = db.clock.instant().toString();
     this.nodeId = store.ensureNode(node);
     this.nextTxnId = rows.nextTxnId();
@@ -252,14 +255,11 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
         // committed run into a reported failure.
         NodeApplied applied = new NodeApplied(consumed, duplicates, debited,
             consumed == 0 ? null : Instant.ofEpochMilli(newestOccurredAtMs));
-        if (dryRun) {
-          SqliteTransactions.rollback(db.conn, null);
-        } else {
-          SqliteTransactions.commit(db.conn);
-          done = true;
-          committed();
-        }
+        group.released(this, created, consumed);
         done = true;
+        if (alone) {
+          group.commit();
+        }
         return applied;
       } catch (SQLException e) {
         throw db.failure("commit the run of node " + node, e);
@@ -269,13 +269,21 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     }
   }
 
+  String node() {
+    return node;
+  }
+
+  /** The charges' ledger rows (chained, in id order), then each wallet's balance move. */
   private void writeCharges(NodeCursor cursor) throws SQLException {
-    String hash = rows.lastHash();
+    List<SqliteWalletRows.Txn> txns = new ArrayList<>(charges.size());
     for (Map.Entry<Long, Charge> e : charges.entrySet()) {
       Charge c = e.getValue();
-      hash = rows.insertTxn(new SqliteWalletRows.Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now,
-          AGGREGATOR, nodeId, cursor.lastCommitSha(), c.records, null), hash);
-      rows.addToBalance(e.getKey(), -c.cents, now, c.txnId);
+      txns.add(new SqliteWalletRows.Txn(c.txnId, e.getKey(), TxnType.CHARGE, -c.cents, now, AGGREGATOR, nodeId,
+          cursor.lastCommitSha(), c.records, null));
+    }
+    rows.insertTxns(txns, rows.lastHash());
+    for (Map.Entry<Long, Charge> e : charges.entrySet()) {
+      rows.addToBalance(e.getKey(), -e.getValue().cents, now, e.getValue().txnId);
     }
   }
 
@@ -321,30 +329,16 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     ps.executeUpdate();
   }
 
-  /**
-   * What follows a successful COMMIT: only caches, and nothing that may throw, so that a
-   * committed run is never reported as failed.
-   */
-  private void committed() {
-    try {
-      created.forEach(store.walletCache::put);
-      store.refreshTrack(node);
-    } catch (SQLException | RuntimeException | OutOfMemoryError e) {
-      // The caches are only a speed-up: dropped, they are read again from the tables next
-      // time (a wallet id cached or not is the committed one either way).
-      store.dropTracks();
-    }
-    db.committed();
-  }
-
   @Override
   public void close() {
     synchronized (db) {
       if (!done) {
-        SqliteTransactions.rollback(db.conn, null);
+        done = true;
+        group.abandoned(this);
       }
-      done = true;
-      db.nodeWrite(false);
+      if (alone) {
+        group.close();
+      }
     }
   }
 }

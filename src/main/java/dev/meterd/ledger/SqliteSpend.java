@@ -50,6 +50,10 @@ final class SqliteSpend {
 
   /** What a wallet was charged on a day before this transaction's own additions. */
   long chargedOn(long walletId, long epochDay) throws SQLException {
+    DaySpend known = db.remembered(DaySpend.key(walletId, epochDay));
+    if (known != null) {
+      return known.chargedCents();
+    }
     PreparedStatement ps = db.stmt("SELECT charged_cents FROM daily_spend WHERE wallet_id = ? AND day = ?");
     ps.setLong(1, walletId);
     ps.setString(2, dayText(epochDay));
@@ -64,19 +68,10 @@ final class SqliteSpend {
    * @throws SpendOutOfRangeException a sum leaves the 64-bit range; the caller rolls back
    */
   void add(long walletId, String userSid, long epochDay, long chargedCents, long waivedCents) throws SQLException {
-    PreparedStatement read = db.stmt("SELECT charged_cents, waived_cents FROM daily_spend WHERE wallet_id = ? AND day = ?");
-    read.setLong(1, walletId);
-    read.setString(2, dayText(epochDay));
-    long charged = 0;
-    long waived = 0;
-    boolean exists;
-    try (ResultSet rs = read.executeQuery()) {
-      exists = rs.next();
-      if (exists) {
-        charged = rs.getLong(1);
-        waived = rs.getLong(2);
-      }
-    }
+    DaySpend before = daySpend(walletId, epochDay);
+    long charged = before.chargedCents();
+    long waived = before.waivedCents();
+    boolean exists = before.exists();
     // In Java with addExact: SQLite would turn an overflowing sum into a REAL.
     try {
       charged = Math.addExact(charged, chargedCents);
@@ -96,6 +91,27 @@ final class SqliteSpend {
     ps.setLong(3, walletId);
     ps.setString(4, dayText(epochDay));
     ps.executeUpdate();
+    db.remember(DaySpend.key(walletId, epochDay), new DaySpend(true, charged, waived));
+  }
+
+  /** A wallet's counter of one day; within a group of node runs, read once. */
+  private record DaySpend(boolean exists, long chargedCents, long waivedCents) {
+    static Object key(long walletId, long epochDay) {
+      return List.of("day", walletId, epochDay);
+    }
+  }
+
+  private DaySpend daySpend(long walletId, long epochDay) throws SQLException {
+    DaySpend known = db.remembered(DaySpend.key(walletId, epochDay));
+    if (known != null) {
+      return known;
+    }
+    PreparedStatement read = db.stmt("SELECT charged_cents, waived_cents FROM daily_spend WHERE wallet_id = ? AND day = ?");
+    read.setLong(1, walletId);
+    read.setString(2, dayText(epochDay));
+    try (ResultSet rs = read.executeQuery()) {
+      return rs.next() ? new DaySpend(true, rs.getLong(1), rs.getLong(2)) : new DaySpend(false, 0, 0);
+    }
   }
 
   /** A wallet's charges in a cycle: the sum of its days. */

@@ -427,7 +427,9 @@ class MainIT {
   void benchRunsEndToEndOnATinyRepository() {
     assertThat(raw("bench", "--nodes", "10", "--files", "2", "--records", "3", "--commits", "3", "--polls", "2"))
         .isEqualTo(0);
-    assertThat(out).contains("full run: 60 records in")
+    assertThat(out.lines().findFirst()).hasValue("options: 10 nodes x 2 files x 3 records, 1000 users shared by every node");
+    assertThat(out).contains("generating 60 records in 3 commits ...")
+        .contains("full run: 60 records in")
         .contains("no-change poll of 10 nodes: median")
         .contains("poll where 10 of 10 nodes changed (3 records each)")
         .contains("verify: 0 violations")

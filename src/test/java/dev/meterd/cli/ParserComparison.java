@@ -22,7 +22,7 @@ public final class ParserComparison {
     BatchParser ours = new BatchParser(BatchParser.Limits.DEFAULT);
     var jackson = new com.fasterxml.jackson.dataformat.toml.TomlMapper();
     bench.measure("meterd (strict TOML 1.0, validated records)", () -> ours.parse(
-        "nodes/n/usage_2026-11-21-10.toml", "n", file).records().size());
+        BenchCommand.Parse.PATH, BenchCommand.Parse.NODE, file).records().size());
     bench.measure("jackson-dataformat-toml (tree only, no validation)", () -> jackson.readTree(file)
         .get("records").size());
     bench.measure("tomlj (tree only, no validation)", () -> org.tomlj.Toml.parse(

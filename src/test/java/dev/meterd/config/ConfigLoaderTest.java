@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.engine.GroupBounds;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -17,7 +18,8 @@ class ConfigLoaderTest {
     assertThat(config.source()).isEqualTo(new MeterdConfig.Source("git", "data/usage.git", "main",
         Path.of("data").toAbsolutePath().resolve("source-clone"), null, Duration.ofSeconds(30)));
     assertThat(config.storage()).isEqualTo(new MeterdConfig.Storage(Path.of("data/meterd.db"), 10_000));
-    assertThat(config.aggregator()).isEqualTo(new MeterdConfig.Aggregator(Duration.ofMinutes(5), 16 << 20, 200_000));
+    assertThat(config.aggregator()).isEqualTo(new MeterdConfig.Aggregator(Duration.ofMinutes(5), 16 << 20, 200_000,
+        GroupBounds.DEFAULT));
   }
 
   @Test
@@ -63,7 +65,8 @@ class ConfigLoaderTest {
         .isInstanceOf(ConfigException.class)
         .hasMessage("""
             invalid configuration bad.toml:
-              unknown key aggregator.colour; known: [interval_seconds, max_file_bytes, max_records_per_file]
+              unknown key aggregator.colour; known: [group_max_ms, group_max_nodes, group_max_records, interval_seconds, \
+            max_file_bytes, max_records_per_file]
               aggregator.interval_seconds must be 1 to 86400, got 0
               http.listen = "nope" must be HOST:PORT, e.g. 127.0.0.1:8080""");
   }
@@ -192,5 +195,17 @@ class ConfigLoaderTest {
           .hasMessage("invalid configuration in the environment:\n  METERD_CREDIT_ENFORCEMENT_ENABLED must be true "
               + "or false, got \"" + bad + "\"; unset it to use [enforcement] enabled of the configuration");
     }
+  }
+
+  @Test
+  void aGroupMayHoldTheWriteLockForAtMostHalfTheBusyTimeout(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    Path shortWait = java.nio.file.Files.writeString(dir.resolve("short.toml"), "[storage]\nbusy_timeout_ms = 300\n");
+    assertThat(ConfigLoader.load(shortWait).aggregator().groups().maxTime()).isEqualTo(Duration.ofMillis(150));
+    Path tooLong = java.nio.file.Files.writeString(dir.resolve("long.toml"),
+        "[storage]\nbusy_timeout_ms = 1000\n[aggregator]\ngroup_max_ms = 600\n");
+    assertThatThrownBy(() -> ConfigLoader.load(tooLong)).hasMessageContaining("aggregator.group_max_ms = 600 must be at "
+        + "most half of storage.busy_timeout_ms = 1000, since a grant waits for a group's write lock; lower the one or "
+        + "raise the other");
   }
 }

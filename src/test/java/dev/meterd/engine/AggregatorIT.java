@@ -13,6 +13,7 @@ import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.source.git.GitBatchSource;
+import dev.meterd.ledger.TxnType;
 import dev.meterd.testing.CountingSource;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
@@ -23,6 +24,8 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
@@ -57,6 +60,14 @@ class AggregatorIT {
     repo.close();
   }
 
+  /**
+   * When a group of nodes commits: as by default, without the time bound (a loaded machine must
+   * not split a group while the writer waits for the reader); a test of what one node's commit
+   * means runs each node alone.
+   */
+  private GroupBounds groups = new GroupBounds(GroupBounds.DEFAULT.maxNodes(), GroupBounds.DEFAULT.maxRecords(),
+      Duration.ofHours(1), GroupBounds.DEFAULT.readAhead());
+
   private RunSummary run() throws Exception {
     return run(RunRequest.ALL);
   }
@@ -71,7 +82,7 @@ class AggregatorIT {
           Optional.empty()));
     }
     clock.advance(Duration.ofMinutes(5));
-    return new Aggregator(source, ledger, new BatchParser(limits), clock, faults).run(request);
+    return new Aggregator(source, ledger, new BatchParser(limits), clock, faults, groups).run(request);
   }
 
   private long balance(String user) {
@@ -436,6 +447,7 @@ class AggregatorIT {
   @Test
   void aCrashBetweenTwoNodesKeepsTheFirstAndRedoesTheSecondOnce() throws Exception {
     repo.seedTwoNodes();
+    groups = GroupBounds.ONE_NODE;
     faults = (point, node) -> {
       if (point == FaultInjector.Point.AFTER_NODE_COMMIT && node.equals("A")) {
         throw new SimulatedCrash();
@@ -453,6 +465,144 @@ class AggregatorIT {
     assertThat(s.recordsConsumed()).isEqualTo(1);
     assertThat(s.nodesSkipped()).isEqualTo(1);
     assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  @Test
+  void aCrashInsideAGroupKeepsNothingOfItAndTheNextRunAppliesItOnce() throws Exception {
+    repo.seedTwoNodes();
+    List<String> reached = new ArrayList<>();
+    faults = (point, node) -> {
+      reached.add(point + " " + node);
+      if (point == FaultInjector.Point.AFTER_NODE_RELEASED && node.equals("B")) {
+        throw new SimulatedCrash();
+      }
+    };
+    assertThatThrownBy(this::run).isInstanceOf(SimulatedCrash.class);
+    // A was applied in the group before B and the crash came before the group's commit: nothing of A stays.
+    assertThat(reached).contains("AFTER_NODE_RELEASED A").doesNotContain("AFTER_NODE_COMMIT A");
+    assertThat(count("SELECT count(*) FROM consumed_record")).isZero();
+    assertThat(count("SELECT count(*) FROM ledger_txn")).isZero();
+    assertThat(count("SELECT count(*) FROM node WHERE last_commit_sha IS NOT NULL")).isZero();
+
+    faults = FaultInjector.NONE;
+    RunSummary s = run();
+    assertThat(s.recordsConsumed()).isEqualTo(4);
+    assertThat(s.debitedCents()).isEqualTo(135);
+    assertThat(balance("u1")).isEqualTo(-115);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  @Test
+  void aContentErrorInTheMiddleOfAGroupHaltsThatNodeAndTheOthersOfTheGroupAreConsumed() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 20)) + "cost_cents = \"twelve\"\n",
+        "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)));
+    List<String> reached = new ArrayList<>();
+    faults = (point, node) -> reached.add(point + " " + node);
+    RunSummary s = run();
+    // One group: A and C were applied, then committed together, with B's halt between them.
+    assertThat(reached).containsSubsequence("AFTER_NODE_RELEASED A", "AFTER_NODE_RELEASED C", "AFTER_NODE_COMMIT A",
+        "AFTER_NODE_COMMIT C");
+    NodeError error = new NodeError(NodeError.Kind.CONTENT, "nodes/B/" + HOUR_10, 8,
+        "not valid TOML: duplicate key cost_cents");
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("B", error));
+    assertThat(ledger.reads().node("B").orElseThrow().error()).isEqualTo(error);
+    assertThat(s.recordsConsumed()).isEqualTo(2);
+    assertThat(balance("u1")).isEqualTo(-10);
+    assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(-30);
+    assertThat(count("SELECT count(*) FROM consumed_record c JOIN node n USING (node_id) WHERE n.name = 'B'")).isZero();
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  /**
+   * A run that dies in a group while the reader is stalled in a later node's read frees the write
+   * lock at once, before it waits for the reader (review finding: it held it until the read ended).
+   */
+  @Test
+  void aFailingGroupFreesTheWriteLockBeforeWaitingForTheReader() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10,
+        batch(record("b1", "u1", 20)), "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)));
+    source = new CountingSource(GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"),
+        Optional.empty()));
+    source.stallingNode = "C";
+    java.util.concurrent.CountDownLatch thrown = new java.util.concurrent.CountDownLatch(1);
+    faults = (point, node) -> {
+      if (point == FaultInjector.Point.AFTER_NODE_RELEASED && node.equals("B")) {
+        thrown.countDown();
+        throw new SimulatedCrash();
+      }
+    };
+    java.util.concurrent.CompletableFuture<Throwable> crashed = new java.util.concurrent.CompletableFuture<>();
+    Thread runner = new Thread(() -> {
+      try {
+        run();
+        crashed.complete(null);
+      } catch (Throwable e) {
+        crashed.complete(e);
+      }
+    }, "aggregator-under-test");
+    try (SqliteLedger other = SqliteLedger.open(tmp.resolve("meterd.db"), clock, 5_000)) {
+      runner.start();
+      assertThat(source.stalled.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      assertThat(thrown.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      // B's crash comes while C's read is stalled; a grant on another connection must get the lock.
+      // Its 5 s busy timeout is generous: the crashed group rolls back in milliseconds.
+      other.walletStore().credit("u9", TxnType.GRANT, 5, "ops", null);
+      assertThat(other.reads().wallet("u9").orElseThrow().balanceCents()).isEqualTo(5);
+    } finally {
+      source.release.countDown();
+      runner.join(60_000);
+    }
+    assertThat(crashed.get(60, java.util.concurrent.TimeUnit.SECONDS)).isInstanceOf(SimulatedCrash.class);
+    assertThat(count("SELECT count(*) FROM consumed_record")).isZero();
+  }
+
+  /**
+   * A run interrupted before it reached every node records no run mark, so the next run at the
+   * same tip applies the nodes it did not reach (review finding: it marked the tip settled).
+   */
+  @Test
+  void anInterruptedRunLeavesTheNodesItDidNotReachToTheNextRun() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10,
+        batch(record("b1", "u1", 20)), "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)), "nodes/D/" + HOUR_10,
+        batch(record("d1", "u2", 40)));
+    source = new CountingSource(GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"),
+        Optional.empty()));
+    source.stallingNode = "C";
+    java.util.concurrent.CountDownLatch bApplied = new java.util.concurrent.CountDownLatch(1);
+    faults = (point, node) -> {
+      if (point == FaultInjector.Point.AFTER_NODE_RELEASED && node.equals("B")) {
+        bApplied.countDown();
+      }
+    };
+    java.util.concurrent.CompletableFuture<RunSummary> first = new java.util.concurrent.CompletableFuture<>();
+    Thread runner = new Thread(() -> {
+      try {
+        first.complete(run());
+      } catch (Throwable e) {
+        first.completeExceptionally(e);
+      }
+    }, "aggregator-under-test");
+    runner.start();
+    try {
+      assertThat(bApplied.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      runner.interrupt();
+      // The stalled read ends (as a forge's at its timeout): the run's end waits for its reader.
+      source.release.countDown();
+      RunSummary interrupted = first.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(interrupted.nodesConsumed()).isEqualTo(2);
+    } finally {
+      source.release.countDown();
+      runner.join(60_000);
+    }
+    assertThat(ledger.nodeStore().runMark().fullTip()).isNull();
+
+    faults = FaultInjector.NONE;
+    source.stallingNode = null;
+    RunSummary next = run();
+    assertThat(next.recordsConsumed()).isEqualTo(2);
+    assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(-70);
     assertThat(ledger.audit().verify()).isEmpty();
   }
 

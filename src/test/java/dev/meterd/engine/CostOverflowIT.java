@@ -72,8 +72,9 @@ class CostOverflowIT {
 
   private RunSummary run() throws Exception {
     clock.advance(Duration.ofMinutes(5));
+    // One group for the run's nodes, however loaded the machine: no time bound.
     return new Aggregator(source, scaled(ledger), new BatchParser(BatchParser.Limits.DEFAULT), clock,
-        FaultInjector.NONE).run(RunRequest.ALL);
+        FaultInjector.NONE, new GroupBounds(1_000, 20_000, Duration.ofHours(1), 64)).run(RunRequest.ALL);
   }
 
   /**
@@ -91,6 +92,9 @@ class CostOverflowIT {
             Object result = method.invoke(real, args);
             if (result instanceof NodeStore store) {
               return proxy(NodeStore.class, store);
+            }
+            if (result instanceof NodeStore.NodeGroup group) {
+              return proxy(NodeStore.NodeGroup.class, group);
             }
             return result instanceof NodeStore.NodeWrite write ? scaled(write) : result;
           } catch (InvocationTargetException e) {
@@ -184,6 +188,27 @@ class CostOverflowIT {
     assertThat(retried.halted()).isEmpty();
     assertThat(retried.recordsConsumed()).isEqualTo(1);
     assertThat(consumedKeys(ledger, "B")).containsExactly("b1");
+    assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  /**
+   * A node rolled back to its savepoint after it moved a balance: the next node of the group reads
+   * that balance as the group left it, not as the rolled-back node did (the group's remembered rows
+   * are dropped with the savepoint).
+   */
+  @Test
+  void aNodeRolledBackInAGroupLeavesNoBalanceBehindForTheNextNode() throws Exception {
+    long nearlyHalf = 2047L << SCALE_SHIFT;
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 2047)));
+    assertThat(run().halted()).isEmpty();
+    // B moves u3's balance, then u1's overflows: B rolls back; C, in the same group, charges u3 again.
+    repo.commit("nodes/B/" + HOUR_10, batch(record("b0", "u3", 1), record("b1", "u1", 2, "2026-11-22T00:00:00Z")),
+        "nodes/C/" + HOUR_10, batch(record("c1", "u3", 1)));
+    RunSummary s = run();
+    assertThat(s.halted()).extracting(NodeOutcome.Halted::node).containsExactly("B");
+    assertThat(consumedKeys(ledger, "C")).containsExactly("c1");
+    assertThat(ledger.reads().wallet("u3").orElseThrow().balanceCents()).isEqualTo(-(1L << SCALE_SHIFT));
     assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-nearlyHalf);
     assertThat(ledger.audit().verify()).isEmpty();
   }

@@ -77,7 +77,9 @@ class ExactlyOnceIT {
           }
         }
       };
-      RunSummary first = new Aggregator(firstSource, firstLedger, parser, clock, between).run(RunRequest.ALL);
+      // Each node its own transaction, so that the second run begins after n0's commit, not the group's.
+      RunSummary first = new Aggregator(firstSource, firstLedger, parser, clock, between, GroupBounds.ONE_NODE)
+          .run(RunRequest.ALL);
 
       assertThat(second).hasSize(1);
       assertThat(first.halted()).isEmpty();

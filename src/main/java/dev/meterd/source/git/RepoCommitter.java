@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneOffset;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 import org.eclipse.jgit.api.Git;
@@ -61,29 +62,43 @@ public final class RepoCommitter implements AutoCloseable {
    */
   public String commit(String message, Map<String, byte[]> writes, Set<String> deletes, Instant when)
       throws IOException {
+    Map<String, ObjectId> blobs = new LinkedHashMap<>();
+    for (Map.Entry<String, byte[]> w : writes.entrySet()) {
+      blobs.put(w.getKey(), insertBlob(w.getValue()));
+    }
+    return commitBlobs(message, blobs, deletes, when);
+  }
+
+  /**
+   * Stores one file's content in the object database, for {@link #commitBlobs}: a commit of many
+   * large files then need not hold all their contents in memory at once.
+   */
+  public ObjectId insertBlob(byte[] content) throws IOException {
+    try (ObjectInserter inserter = repo.newObjectInserter()) {
+      ObjectId id = inserter.insert(Constants.OBJ_BLOB, content);
+      inserter.flush();
+      return id;
+    }
+  }
+
+  /**
+   * As {@link #commit}, with the files' contents already stored by {@link #insertBlob}.
+   *
+   * @return the new commit's sha
+   */
+  public String commitBlobs(String message, Map<String, ObjectId> writes, Set<String> deletes, Instant when)
+      throws IOException {
     ObjectId parent = repo.resolve(Constants.R_HEADS + branch);
     DirCache index = DirCache.newInCore();
     DirCacheBuilder builder = index.builder();
     try (ObjectInserter inserter = repo.newObjectInserter()) {
       if (parent != null) {
-        try (RevWalk walk = new RevWalk(repo); TreeWalk tw = new TreeWalk(repo)) {
-          tw.addTree(walk.parseCommit(parent).getTree());
-          tw.setRecursive(true);
-          while (tw.next()) {
-            String path = tw.getPathString();
-            if (!writes.containsKey(path) && !deletes.contains(path)) {
-              DirCacheEntry entry = new DirCacheEntry(path);
-              entry.setFileMode(tw.getFileMode(0));
-              entry.setObjectId(tw.getObjectId(0));
-              builder.add(entry);
-            }
-          }
-        }
+        keepUnchanged(builder, parent, writes.keySet(), deletes);
       }
-      for (Map.Entry<String, byte[]> w : writes.entrySet()) {
+      for (Map.Entry<String, ObjectId> w : writes.entrySet()) {
         DirCacheEntry entry = new DirCacheEntry(w.getKey());
         entry.setFileMode(FileMode.REGULAR_FILE);
-        entry.setObjectId(inserter.insert(Constants.OBJ_BLOB, w.getValue()));
+        entry.setObjectId(w.getValue());
         builder.add(entry);
       }
       builder.finish();
@@ -99,14 +114,36 @@ public final class RepoCommitter implements AutoCloseable {
       commit.setMessage(message);
       ObjectId id = inserter.insert(commit);
       inserter.flush();
-      RefUpdate update = repo.updateRef(Constants.R_HEADS + branch);
-      update.setNewObjectId(id);
-      update.setExpectedOldObjectId(parent == null ? ObjectId.zeroId() : parent);
-      RefUpdate.Result result = update.update();
-      if (result != RefUpdate.Result.NEW && result != RefUpdate.Result.FAST_FORWARD) {
-        throw new IOException("cannot move " + branch + " to " + id.name() + ": " + result);
-      }
+      moveBranch(parent, id);
       return id.name();
+    }
+  }
+
+  /** Adds to {@code builder} every file of {@code parent} that is neither written nor deleted. */
+  private void keepUnchanged(DirCacheBuilder builder, ObjectId parent, Set<String> written, Set<String> deletes)
+      throws IOException {
+    try (RevWalk walk = new RevWalk(repo); TreeWalk tw = new TreeWalk(repo)) {
+      tw.addTree(walk.parseCommit(parent).getTree());
+      tw.setRecursive(true);
+      while (tw.next()) {
+        String path = tw.getPathString();
+        if (!written.contains(path) && !deletes.contains(path)) {
+          DirCacheEntry entry = new DirCacheEntry(path);
+          entry.setFileMode(tw.getFileMode(0));
+          entry.setObjectId(tw.getObjectId(0));
+          builder.add(entry);
+        }
+      }
+    }
+  }
+
+  private void moveBranch(ObjectId parent, ObjectId id) throws IOException {
+    RefUpdate update = repo.updateRef(Constants.R_HEADS + branch);
+    update.setNewObjectId(id);
+    update.setExpectedOldObjectId(parent == null ? ObjectId.zeroId() : parent);
+    RefUpdate.Result result = update.update();
+    if (result != RefUpdate.Result.NEW && result != RefUpdate.Result.FAST_FORWARD) {
+      throw new IOException("cannot move " + branch + " to " + id.name() + ": " + result);
     }
   }
 

@@ -1,0 +1,230 @@
+package dev.meterd.ledger;
+
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Several nodes' runs in one {@code BEGIN IMMEDIATE} transaction, each inside the savepoint
+ * {@value #SAVEPOINT}: a node that fails rolls back to it and the others stay.
+ *
+ * <p>Implementation notes. What a node's run caches (the wallets it opened, the tracks it moved)
+ * is kept here until the group commits, since until then a failure may still roll it all back.
+ * SQLite rolls a whole transaction back by itself on some errors (a full disk, an I/O error);
+ * then {@code ROLLBACK TO} finds no savepoint, and that is how a lost group is told from a failed
+ * node. A lost group keeps its cause and refuses everything but {@link #close}.
+ */
+final class SqliteNodeGroup implements NodeStore.NodeGroup {
+
+  static final String SAVEPOINT = "node_run";
+
+  private final SqliteNodeStore store;
+  private final SqliteDb db;
+  private final boolean dryRun;
+  /** Wallets opened by the group's nodes: cached only once the group commits. */
+  private final Map<String, SqliteWalletCache.Entry> created = new HashMap<>();
+  /** Nodes whose tracks the group moved (consumed or halted): reread once it commits. */
+  private final Set<String> touched = new LinkedHashSet<>();
+  private SqliteNodeWrite current;
+  private LedgerException lost;
+  private boolean open = true;
+  private int nodes;
+  private long records;
+
+  /** Call holding {@code store.db()}, inside the transaction just begun. */
+  SqliteNodeGroup(SqliteNodeStore store, boolean dryRun) {
+    this.store = store;
+    this.db = store.db();
+    this.dryRun = dryRun;
+  }
+
+  @Override
+  public NodeStore.NodeWrite beginNode(String node) {
+    return beginNode(node, false);
+  }
+
+  /** As {@link #beginNode(String)}; {@code alone}: the node's commit commits the group. */
+  SqliteNodeWrite beginNode(String node, boolean alone) {
+    synchronized (db) {
+      requireStanding("start the run of node " + node);
+      if (current != null) {
+        throw new IllegalStateException("node " + node + " began before the run of " + current.node() + " ended");
+      }
+      try {
+        exec("SAVEPOINT " + SAVEPOINT);
+        current = new SqliteNodeWrite(store, this, node, alone);
+        return current;
+      } catch (SQLException e) {
+        throw nodeFailed(db.failure("start the run of node " + node, e));
+      }
+    }
+  }
+
+  @Override
+  public NodeState halt(String node, NodeError error, String haltedTreeId) {
+    synchronized (db) {
+      requireStanding("halt node " + node);
+      try {
+        exec("SAVEPOINT " + SAVEPOINT);
+        NodeState state = store.haltRows(node, error, haltedTreeId);
+        exec("RELEASE " + SAVEPOINT);
+        touched.add(node);
+        nodes++;
+        return state;
+      } catch (SQLException e) {
+        LedgerException failure = db.failure("halt node " + node, e);
+        rollBackToSavepoint(failure);
+        throw lost != null ? new NodeStore.GroupLostException(lost) : failure;
+      }
+    }
+  }
+
+  /** A node's run released its savepoint: its rows stay in the group. Call holding the db. */
+  void released(SqliteNodeWrite write, Map<String, SqliteWalletCache.Entry> opened, long consumed) throws SQLException {
+    exec("RELEASE " + SAVEPOINT);
+    created.putAll(opened);
+    touched.add(write.node());
+    nodes++;
+    records += consumed;
+    current = null;
+  }
+
+  /** A node's run ended without its commit: back to its savepoint. Call holding the db. */
+  void abandoned(SqliteNodeWrite write) {
+    current = null;
+    if (lost == null) {
+      rollBackToSavepoint(null);
+    }
+  }
+
+  /**
+   * Rolls back to the savepoint of the node (or halt) in progress, and releases it. If that fails
+   * the transaction is gone (SQLite rolled it back on a full disk or an I/O error), and with it
+   * the group: it is marked lost.
+   */
+  private void rollBackToSavepoint(LedgerException cause) {
+    db.forgetRemembered();
+    try {
+      exec("ROLLBACK TO " + SAVEPOINT);
+      exec("RELEASE " + SAVEPOINT);
+    } catch (SQLException e) {
+      LedgerException reason = cause != null ? cause : db.failure("roll back the node's run", e);
+      if (cause != null) {
+        cause.addSuppressed(e);
+      }
+      loseGroup(reason);
+    }
+  }
+
+  /** A node's statement failed: if SQLite has rolled the whole transaction back, the group is lost. */
+  private LedgerException nodeFailed(LedgerException failure) {
+    rollBackToSavepoint(failure);
+    return lost != null ? new NodeStore.GroupLostException(lost) : failure;
+  }
+
+  private void loseGroup(LedgerException reason) {
+    lost = reason;
+    db.rolledBack(reason);
+  }
+
+  private void requireStanding(String what) {
+    if (!open) {
+      throw new IllegalStateException("cannot " + what + ": the group is closed");
+    }
+    if (lost != null) {
+      throw new NodeStore.GroupLostException(lost);
+    }
+  }
+
+  @Override
+  public Optional<LedgerException> lost() {
+    synchronized (db) {
+      return Optional.ofNullable(lost);
+    }
+  }
+
+  @Override
+  public int nodes() {
+    return nodes;
+  }
+
+  @Override
+  public long records() {
+    return records;
+  }
+
+  @Override
+  public void commit() {
+    synchronized (db) {
+      requireStanding("commit the group");
+      if (current != null) {
+        throw new IllegalStateException("the group cannot commit while node " + current.node() + " runs");
+      }
+      try {
+        if (dryRun) {
+          db.rolledBack(null);
+        } else {
+          SqliteTransactions.commit(db.conn);
+          committed();
+        }
+      } catch (SQLException e) {
+        db.rolledBack(e);
+        lost = db.failure(what(), e);
+        throw lost;
+      } finally {
+        open = false;
+        db.nodeWrite(false);
+      }
+    }
+  }
+
+  /** The group's commit, for messages: its node, or how many and the first and last. */
+  private String what() {
+    List<String> names = new ArrayList<>(touched);
+    return names.size() == 1 ? "commit the run of node " + names.get(0)
+        : "commit a group of " + names.size() + " nodes (" + names.get(0) + " to " + names.get(names.size() - 1) + ")";
+  }
+
+  /**
+   * What follows a successful COMMIT: only caches, and nothing that may throw, so that a
+   * committed group is never reported as failed.
+   */
+  private void committed() {
+    try {
+      created.forEach(store.walletCache::put);
+      for (String node : touched) {
+        store.refreshTrack(node);
+      }
+    } catch (SQLException | RuntimeException | OutOfMemoryError e) {
+      // The caches are only a speed-up: dropped, they are read again from the tables next
+      // time (a wallet id cached or not is the committed one either way).
+      store.dropTracks();
+    }
+    db.committed();
+  }
+
+  @Override
+  public void close() {
+    synchronized (db) {
+      if (open) {
+        if (current != null) {
+          current.close();
+        }
+        if (lost == null) {
+          db.rolledBack(null);
+        }
+        open = false;
+        db.nodeWrite(false);
+      }
+    }
+  }
+
+  private void exec(String sql) throws SQLException {
+    db.stmt(sql).execute();
+  }
+}
