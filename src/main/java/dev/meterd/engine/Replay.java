@@ -42,6 +42,11 @@ public final class Replay {
   private final List<Violation> violations = new ArrayList<>();
   private final Map<String, Integer> perRule = new HashMap<>();
   private long replayed;
+  /**
+   * The scratch ledger's writes go in groups, as a run's do, rather than a durable transaction per
+   * node and commit; compare reads them on the same connection.
+   */
+  private NodeStore.NodeGroup group;
 
   public Replay(BatchSource source, Ledger live, Ledger scratch, BatchParser parser) {
     this.source = source;
@@ -60,9 +65,24 @@ public final class Replay {
   }
 
   private List<Violation> replayAll() throws SourceException {
-    for (NodeState node : live.reads().nodes().values()) {
-      replayNode(node);
-      compare(node.node());
+    Map<String, Set<String>> chargeCommits = live.audit().chargeCommits();
+    try {
+      for (NodeState node : live.reads().nodes().values()) {
+        replayNode(node, chargeCommits.getOrDefault(node.node(), Set.of()));
+        compare(node.node());
+        if (group != null && group.records() >= GroupBounds.DEFAULT.maxRecords()) {
+          group.commit();
+          group = null;
+        }
+      }
+      if (group != null) {
+        group.commit();
+      }
+    } finally {
+      if (group != null) {
+        group.close();
+        group = null;
+      }
     }
     for (Map.Entry<String, Integer> e : perRule.entrySet()) {
       if (e.getValue() > MAX_PER_RULE) {
@@ -78,8 +98,8 @@ public final class Replay {
     return replayed;
   }
 
-  private void replayNode(NodeState node) throws SourceException {
-    Set<String> commits = new HashSet<>(live.audit().chargeCommits(node.node()));
+  private void replayNode(NodeState node, Set<String> chargeCommits) throws SourceException {
+    Set<String> commits = new HashSet<>(chargeCommits);
     if (node.lastCommitSha() != null) {
       commits.add(node.lastCommitSha());
     }
@@ -97,7 +117,10 @@ public final class Replay {
         add("replay_missing_commit", "commit " + commit + " has no folder nodes/" + node.node());
         continue;
       }
-      try (NodeStore.NodeWrite write = scratch.nodeStore().beginNode(node.node(), false)) {
+      if (group == null) {
+        group = scratch.nodeStore().beginGroup(false);
+      }
+      try (NodeStore.NodeWrite write = group.beginNode(node.node())) {
         for (FileRef file : source.changedFiles(node.node(), null, tree).changed()) {
           parser.checkSize(file.path(), file.sizeBytes());
           var batch = parser.parse(file.path(), node.node(), source.read(file));

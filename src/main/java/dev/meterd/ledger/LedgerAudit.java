@@ -1,6 +1,7 @@
 package dev.meterd.ledger;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -19,8 +20,12 @@ public interface LedgerAudit {
   /** A node's consumed records, in key order. */
   void forEachConsumed(String node, Consumer<Consumed> action);
 
-  /** The commits of a node's charges: the snapshots whose records the ledger consumed. */
-  Set<String> chargeCommits(String node);
+  /**
+   * The commits of every node's charges, by node name: the snapshots whose records the ledger
+   * consumed. One pass over the ledger's rows for all nodes (per node, without an index on the
+   * charges' node, it would be a pass each: hours for 10,000 nodes).
+   */
+  Map<String, Set<String>> chargeCommits();
 
   /** Reads that must agree with each other, run by {@link #readSnapshot}. */
   interface SnapshotReads<T, E extends Exception> {

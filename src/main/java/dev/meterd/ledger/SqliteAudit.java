@@ -3,8 +3,10 @@ package dev.meterd.ledger;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -34,15 +36,22 @@ final class SqliteAudit implements LedgerAudit {
   }
 
   @Override
-  public Set<String> chargeCommits(String node) {
-    return db.query("read the charge commits of " + node, () -> {
-      PreparedStatement ps = db.stmt("SELECT DISTINCT t.source_commit FROM ledger_txn t JOIN node n "
-          + "ON n.node_id = t.source_node_id WHERE n.name = ?");
-      ps.setString(1, node);
-      Set<String> result = new HashSet<>();
-      try (ResultSet rs = ps.executeQuery()) {
+  public Map<String, Set<String>> chargeCommits() {
+    return db.query("read the charges' commits", () -> {
+      Map<Long, Set<String>> byId = new HashMap<>();
+      try (ResultSet rs = db.stmt("SELECT source_node_id, source_commit FROM ledger_txn "
+          + "WHERE source_node_id IS NOT NULL").executeQuery()) {
         while (rs.next()) {
-          result.add(rs.getString(1));
+          byId.computeIfAbsent(rs.getLong(1), id -> new HashSet<>()).add(rs.getString(2));
+        }
+      }
+      Map<String, Set<String>> result = new HashMap<>();
+      try (ResultSet rs = db.stmt("SELECT node_id, name FROM node").executeQuery()) {
+        while (rs.next()) {
+          Set<String> commits = byId.get(rs.getLong(1));
+          if (commits != null) {
+            result.put(rs.getString(2), commits);
+          }
         }
       }
       return result;
