@@ -99,11 +99,7 @@ class AlertDeliveryCrashIT {
   private List<String> alertsReceived() {
     TreeSet<String> result = new TreeSet<>();
     for (LoggedRequest r : receiver.findAll(postRequestedFor(urlEqualTo("/hook")))) {
-      new StandardWebhooksVerifier(SECRET).verify(r.getHeader("webhook-id"), r.getHeader("webhook-timestamp"),
-          r.getHeader("webhook-signature"), r.getBodyAsString(),
-          Instant.ofEpochSecond(Long.parseLong(r.getHeader("webhook-timestamp"))));
-      JsonObject event = new JsonObject(r.getBodyAsString());
-      assertThat(event.getString("id")).isEqualTo(r.getHeader("webhook-id"));
+      JsonObject event = new StandardWebhooksVerifier(SECRET).event(r);
       String alert = alert(event);
       if (alert != null) {
         result.add(alert);

@@ -1,5 +1,7 @@
 package dev.meterd.testing;
 
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
+import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -27,6 +29,23 @@ public final class StandardWebhooksVerifier {
       throw new IllegalArgumentException("a Standard Webhooks secret starts with whsec_");
     }
     this.key = Base64.getDecoder().decode(secret.substring("whsec_".length()));
+  }
+
+  /**
+   * A request WireMock received, verified as a receiver verifies it at the moment it was sent, as
+   * JSON: its {@code webhook-id} must be its event's id, and its body JSON.
+   */
+  public JsonObject event(LoggedRequest r) {
+    verify(r.getHeader("webhook-id"), r.getHeader("webhook-timestamp"), r.getHeader("webhook-signature"),
+        r.getBodyAsString(), Instant.ofEpochSecond(Long.parseLong(r.getHeader("webhook-timestamp"))));
+    if (!"application/json".equals(r.getHeader("Content-Type"))) {
+      throw new AssertionError("Content-Type is " + r.getHeader("Content-Type") + ", not application/json");
+    }
+    JsonObject event = new JsonObject(r.getBodyAsString());
+    if (!r.getHeader("webhook-id").equals(event.getString("id"))) {
+      throw new AssertionError("webhook-id " + r.getHeader("webhook-id") + " is not the event's id " + event.getString("id"));
+    }
+    return event;
   }
 
   /** Throws an AssertionError saying which check failed, unless the request is authentic and fresh. */
