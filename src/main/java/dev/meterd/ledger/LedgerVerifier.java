@@ -22,9 +22,9 @@ final class LedgerVerifier {
 
   List<Violation> run() throws SQLException {
     check("wallet_balance",
-        "SELECT w.user_sid, w.balance_cents, coalesce(sum(t.amount_cents), 0) FROM wallet w "
-            + "LEFT JOIN ledger_txn t ON t.wallet_id = w.wallet_id GROUP BY w.wallet_id "
-            + "HAVING w.balance_cents <> coalesce(sum(t.amount_cents), 0)",
+        "SELECT w.user_sid, w.balance_cents, coalesce(s.total, 0) FROM wallet w "
+            + "LEFT JOIN (SELECT wallet_id, sum(amount_cents) AS total FROM ledger_txn GROUP BY wallet_id) s "
+            + "ON s.wallet_id = w.wallet_id WHERE w.balance_cents <> coalesce(s.total, 0)",
         rs -> "wallet " + rs.getString(1) + " has balance " + rs.getLong(2)
             + " but its transactions sum to " + rs.getLong(3));
     check("record_charge",
@@ -79,6 +79,17 @@ final class LedgerVerifier {
             + "WHERE c.node_id = n.node_id) AS actual FROM node n WHERE n.records_consumed_total <> actual",
         rs -> "node " + rs.getString(1) + " counts " + rs.getLong(2) + " consumed records, but the index holds "
             + rs.getLong(3));
+    // wallet_txn is how a wallet's transactions are found: it lists every ledger row once, under
+    // the row's own wallet (its primary key forbids a row twice under one wallet).
+    check("wallet_txn",
+        "SELECT t.txn_id, w.user_sid, 'is not listed under its wallet' FROM ledger_txn t "
+            + "JOIN wallet w ON w.wallet_id = t.wallet_id WHERE NOT EXISTS (SELECT 1 FROM wallet_txn x "
+            + "WHERE x.wallet_id = t.wallet_id AND x.txn_id = t.txn_id) "
+            + "UNION ALL SELECT x.txn_id, coalesce(w.user_sid, 'id ' || x.wallet_id), CASE WHEN t.txn_id IS NULL "
+            + "THEN 'is listed under it but does not exist' ELSE 'is listed under it but belongs to another wallet' END "
+            + "FROM wallet_txn x LEFT JOIN wallet w ON w.wallet_id = x.wallet_id LEFT JOIN ledger_txn t "
+            + "ON t.txn_id = x.txn_id WHERE t.txn_id IS NULL OR t.wallet_id <> x.wallet_id ORDER BY 1",
+        rs -> "transaction " + rs.getLong(1) + " of wallet " + rs.getString(2) + " " + rs.getString(3));
     checkHolds();
     checkHashChain();
     return violations;

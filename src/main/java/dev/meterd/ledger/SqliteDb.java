@@ -51,6 +51,12 @@ final class SqliteDb {
   private final Map<Object, Object> groupMemo = new HashMap<>();
   /** Runs right after each successful COMMIT; tests use it to take the write lock at that moment. */
   private Runnable afterCommit = () -> {};
+  /**
+   * The lowest ledger row the open transaction wrote, or 0: from it on, {@link #commit} lists the
+   * rows in {@code wallet_txn}. Every row from it on is new in the transaction, since transaction
+   * ids are allocated inside it, one past the highest.
+   */
+  private long unlistedFromTxnId;
 
   SqliteDb(Connection conn, Clock clock, String where) {
     this.conn = conn;
@@ -89,7 +95,7 @@ final class SqliteDb {
     try {
       SqliteTransactions.beginImmediate(conn);
       result = work.run();
-      SqliteTransactions.commit(conn);
+      commit();
     } catch (SQLException e) {
       rolledBack(e);
       throw failure(what, e);
@@ -101,6 +107,29 @@ final class SqliteDb {
     }
     committed();
     return result;
+  }
+
+  /** A ledger row was written in the open transaction: {@link #commit} lists it under its wallet. */
+  void wroteTxn(long txnId) {
+    if (unlistedFromTxnId == 0 || txnId < unlistedFromTxnId) {
+      unlistedFromTxnId = txnId;
+    }
+  }
+
+  /**
+   * Lists the transaction's ledger rows in {@code wallet_txn}, in (wallet, transaction) order,
+   * then commits: both or neither. Call holding this, inside a write transaction; on a failure,
+   * call {@link #rolledBack}.
+   */
+  void commit() throws SQLException {
+    if (unlistedFromTxnId != 0) {
+      PreparedStatement ps = stmt("INSERT INTO wallet_txn (wallet_id, txn_id) SELECT wallet_id, txn_id "
+          + "FROM ledger_txn WHERE txn_id >= ? ORDER BY wallet_id, txn_id");
+      ps.setLong(1, unlistedFromTxnId);
+      ps.executeUpdate();
+      unlistedFromTxnId = 0;
+    }
+    SqliteTransactions.commit(conn);
   }
 
   /** What the open group remembered under {@code key}, or null. Call holding this. */
@@ -124,6 +153,7 @@ final class SqliteDb {
   /** Rolls back the open transaction and tells the listeners; {@code cause} keeps a failed rollback. */
   void rolledBack(Throwable cause) {
     groupMemo.clear();
+    unlistedFromTxnId = 0;
     SqliteTransactions.rollback(conn, cause);
     for (Runnable listener : rollbackListeners) {
       listener.run();

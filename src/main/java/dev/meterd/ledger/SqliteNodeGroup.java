@@ -169,7 +169,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         if (dryRun) {
           db.rolledBack(null);
         } else {
-          SqliteTransactions.commit(db.conn);
+          db.commit();
           committed();
         }
       } catch (SQLException e) {

@@ -74,7 +74,10 @@ final class SqliteReads implements LedgerReads {
   @Override
   public List<LedgerTxn> transactions(String userSid, int limit) {
     return db.query("read the transactions of " + userSid, () -> {
-      PreparedStatement ps = db.stmt(LedgerSql.TXN_SELECT + "WHERE w.user_sid = ? ORDER BY t.txn_id DESC LIMIT ?");
+      // wallet_txn lists the wallet's rows in order: the newest are read from its end.
+      PreparedStatement ps = db.stmt(LedgerSql.TXN_SELECT + "WHERE t.txn_id IN (SELECT x.txn_id FROM wallet_txn x "
+          + "JOIN wallet xw ON xw.wallet_id = x.wallet_id WHERE xw.user_sid = ? ORDER BY x.txn_id DESC LIMIT ?) "
+          + "ORDER BY t.txn_id DESC");
       ps.setString(1, userSid);
       ps.setInt(2, limit);
       return LedgerSql.txns(ps);

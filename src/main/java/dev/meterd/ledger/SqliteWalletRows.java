@@ -184,6 +184,7 @@ final class SqliteWalletRows {
       PreparedStatement ps = db.stmt(insertTxnsSql(chunk.size()));
       int p = 0;
       for (Txn t : chunk) {
+        db.wroteTxn(t.txnId());
         hash = TxnHash.of(hash, t);
         ps.setLong(++p, t.txnId());
         ps.setLong(++p, t.walletId());

@@ -188,7 +188,34 @@ class SqliteLedgerIT {
           null), "ops");
       consume(ledger, "A", rec("new", "u1", 3_000));
       assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-5_000);
+      // Version 9 lists each wallet's rows in wallet_txn: the row from before the upgrade too.
+      assertThat(ledger.reads().transactions("u1", 10)).extracting(LedgerTxn::txnId).containsExactly(2L, 1L);
       assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void verifyFindsATransactionMissingFromItsWalletsListOrListedUnderAnother() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", rec("k1", "u1", 5));
+      ledger.walletStore().credit("u2", TxnType.GRANT, 50, "alice", null);
+      ledger.walletStore().credit("u2", TxnType.GRANT, 7, "alice", null);
+      assertThat(ledger.reads().transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(3L, 2L);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      st.execute("DROP TRIGGER wallet_txn_no_delete");
+      st.execute("DELETE FROM wallet_txn WHERE txn_id = 2");
+      st.execute("INSERT INTO wallet_txn (wallet_id, txn_id) VALUES (1, 3), (2, 99)");
+    }
+    try (SqliteLedger ledger = open()) {
+      assertThat(ledger.audit().verify()).extracting(Violation::rule, Violation::message).containsExactly(
+          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 2 of wallet u2 is not listed under its wallet"),
+          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 3 of wallet u1 is listed under it but belongs "
+              + "to another wallet"),
+          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 99 of wallet u2 is listed under it but does "
+              + "not exist"));
+      assertThat(ledger.reads().transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(3L);
     }
   }
 
