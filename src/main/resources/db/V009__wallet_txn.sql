@@ -15,6 +15,15 @@ CREATE TABLE wallet_txn (
 
 INSERT INTO wallet_txn (wallet_id, txn_id) SELECT wallet_id, txn_id FROM ledger_txn ORDER BY wallet_id, txn_id;
 
+-- One row: the highest ledger row wallet_txn lists. A write transaction that wrote ledger rows
+-- lists every row past it, then moves it: its own rows, and any that another writer committed
+-- unlisted (a meterd of schema version 8 left running through the upgrade), so none stays out.
+CREATE TABLE wallet_txn_mark (
+  id               INTEGER PRIMARY KEY CHECK (id = 1),
+  listed_to_txn_id INTEGER NOT NULL
+);
+INSERT INTO wallet_txn_mark (id, listed_to_txn_id) SELECT 1, coalesce(max(txn_id), 0) FROM ledger_txn;
+
 DROP INDEX ledger_txn_by_wallet;
 
 CREATE TRIGGER wallet_txn_no_update BEFORE UPDATE ON wallet_txn

@@ -82,14 +82,16 @@ final class LedgerVerifier {
     // wallet_txn is how a wallet's transactions are found: it lists every ledger row once, under
     // the row's own wallet (its primary key forbids a row twice under one wallet).
     check("wallet_txn",
-        "SELECT t.txn_id, w.user_sid, 'is not listed under its wallet' FROM ledger_txn t "
+        "SELECT t.txn_id, 'of wallet ' || w.user_sid || ' is not listed under it' FROM ledger_txn t "
             + "JOIN wallet w ON w.wallet_id = t.wallet_id WHERE NOT EXISTS (SELECT 1 FROM wallet_txn x "
             + "WHERE x.wallet_id = t.wallet_id AND x.txn_id = t.txn_id) "
-            + "UNION ALL SELECT x.txn_id, coalesce(w.user_sid, 'id ' || x.wallet_id), CASE WHEN t.txn_id IS NULL "
-            + "THEN 'is listed under it but does not exist' ELSE 'is listed under it but belongs to another wallet' END "
-            + "FROM wallet_txn x LEFT JOIN wallet w ON w.wallet_id = x.wallet_id LEFT JOIN ledger_txn t "
-            + "ON t.txn_id = x.txn_id WHERE t.txn_id IS NULL OR t.wallet_id <> x.wallet_id ORDER BY 1",
-        rs -> "transaction " + rs.getLong(1) + " of wallet " + rs.getString(2) + " " + rs.getString(3));
+            + "UNION ALL SELECT x.txn_id, 'is listed under wallet ' || coalesce(lw.user_sid, 'id ' || x.wallet_id) "
+            + "|| CASE WHEN t.txn_id IS NULL THEN ' but does not exist' "
+            + "ELSE ' but belongs to wallet ' || coalesce(tw.user_sid, 'id ' || t.wallet_id) END "
+            + "FROM wallet_txn x LEFT JOIN wallet lw ON lw.wallet_id = x.wallet_id LEFT JOIN ledger_txn t "
+            + "ON t.txn_id = x.txn_id LEFT JOIN wallet tw ON tw.wallet_id = t.wallet_id "
+            + "WHERE t.txn_id IS NULL OR t.wallet_id <> x.wallet_id ORDER BY 1",
+        rs -> "transaction " + rs.getLong(1) + " " + rs.getString(2));
     checkHolds();
     checkHashChain();
     return violations;

@@ -51,12 +51,8 @@ final class SqliteDb {
   private final Map<Object, Object> groupMemo = new HashMap<>();
   /** Runs right after each successful COMMIT; tests use it to take the write lock at that moment. */
   private Runnable afterCommit = () -> {};
-  /**
-   * The lowest ledger row the open transaction wrote, or 0: from it on, {@link #commit} lists the
-   * rows in {@code wallet_txn}. Every row from it on is new in the transaction, since transaction
-   * ids are allocated inside it, one past the highest.
-   */
-  private long unlistedFromTxnId;
+  /** Whether the open transaction wrote ledger rows: then {@link #commit} lists them in {@code wallet_txn}. */
+  private boolean wroteTxns;
 
   SqliteDb(Connection conn, Clock clock, String where) {
     this.conn = conn;
@@ -109,25 +105,23 @@ final class SqliteDb {
     return result;
   }
 
-  /** A ledger row was written in the open transaction: {@link #commit} lists it under its wallet. */
-  void wroteTxn(long txnId) {
-    if (unlistedFromTxnId == 0 || txnId < unlistedFromTxnId) {
-      unlistedFromTxnId = txnId;
-    }
+  /** Ledger rows were written in the open transaction: {@link #commit} lists them under their wallets. */
+  void wroteTxns() {
+    wroteTxns = true;
   }
 
   /**
-   * Lists the transaction's ledger rows in {@code wallet_txn}, in (wallet, transaction) order,
-   * then commits: both or neither. Call holding this, inside a write transaction; on a failure,
-   * call {@link #rolledBack}.
+   * Lists the ledger rows past {@code wallet_txn_mark} in {@code wallet_txn}, in (wallet,
+   * transaction) order, and moves the mark, then commits: all or nothing. Past the mark are the
+   * transaction's own rows and any another writer committed unlisted. Call holding this, inside a
+   * write transaction; on a failure, call {@link #rolledBack}.
    */
   void commit() throws SQLException {
-    if (unlistedFromTxnId != 0) {
-      PreparedStatement ps = stmt("INSERT INTO wallet_txn (wallet_id, txn_id) SELECT wallet_id, txn_id "
-          + "FROM ledger_txn WHERE txn_id >= ? ORDER BY wallet_id, txn_id");
-      ps.setLong(1, unlistedFromTxnId);
-      ps.executeUpdate();
-      unlistedFromTxnId = 0;
+    if (wroteTxns) {
+      stmt("INSERT INTO wallet_txn (wallet_id, txn_id) SELECT wallet_id, txn_id FROM ledger_txn "
+          + "WHERE txn_id > (SELECT listed_to_txn_id FROM wallet_txn_mark) ORDER BY wallet_id, txn_id").executeUpdate();
+      stmt("UPDATE wallet_txn_mark SET listed_to_txn_id = (SELECT max(txn_id) FROM ledger_txn)").executeUpdate();
+      wroteTxns = false;
     }
     SqliteTransactions.commit(conn);
   }
@@ -153,7 +147,7 @@ final class SqliteDb {
   /** Rolls back the open transaction and tells the listeners; {@code cause} keeps a failed rollback. */
   void rolledBack(Throwable cause) {
     groupMemo.clear();
-    unlistedFromTxnId = 0;
+    wroteTxns = false;
     SqliteTransactions.rollback(conn, cause);
     for (Runnable listener : rollbackListeners) {
       listener.run();

@@ -178,13 +178,13 @@ final class SqliteWalletRows {
 
   /** Inserts ledger rows in order, each chained to the one before ({@code previousHash} first); returns the last hash. */
   String insertTxns(List<Txn> txns, String previousHash) throws SQLException {
+    db.wroteTxns();
     String hash = previousHash;
     for (int from = 0; from < txns.size(); from += TXNS_PER_INSERT) {
       List<Txn> chunk = txns.subList(from, Math.min(txns.size(), from + TXNS_PER_INSERT));
       PreparedStatement ps = db.stmt(insertTxnsSql(chunk.size()));
       int p = 0;
       for (Txn t : chunk) {
-        db.wroteTxn(t.txnId());
         hash = TxnHash.of(hash, t);
         ps.setLong(++p, t.txnId());
         ps.setLong(++p, t.walletId());

@@ -210,10 +210,10 @@ class SqliteLedgerIT {
     }
     try (SqliteLedger ledger = open()) {
       assertThat(ledger.audit().verify()).extracting(Violation::rule, Violation::message).containsExactly(
-          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 2 of wallet u2 is not listed under its wallet"),
-          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 3 of wallet u1 is listed under it but belongs "
-              + "to another wallet"),
-          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 99 of wallet u2 is listed under it but does "
+          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 2 of wallet u2 is not listed under it"),
+          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 3 is listed under wallet u1 but belongs "
+              + "to wallet u2"),
+          org.assertj.core.groups.Tuple.tuple("wallet_txn", "transaction 99 is listed under wallet u2 but does "
               + "not exist"));
       assertThat(ledger.reads().transactions("u2", 10)).extracting(LedgerTxn::txnId).containsExactly(3L);
     }
