@@ -99,6 +99,11 @@ final class GroupWriter {
         continue;
       }
       try {
+        if (Thread.interrupted()) {
+          // The queue can hand a node over with the interrupt pending: a wait signalled and
+          // interrupted at once returns the node and keeps the interrupt. The run stops before it all the same.
+          throw new InterruptedException("interrupted as node " + next.node() + " was handed over");
+        }
         if (stopRequested.getAsBoolean()) {
           log.info("stopping before node {}: shutdown requested", next.node());
           commitGroup();

@@ -606,6 +606,77 @@ class AggregatorIT {
     assertThat(ledger.audit().verify()).isEmpty();
   }
 
+  /**
+   * An interrupt that comes while the run waits for the next node, as the reader hands that node
+   * over, stops the run before it. The queue may hand the node over with the interrupt pending
+   * (an await signalled and interrupted at once returns normally, the interrupt kept), and the
+   * run applied it: the race made the test above flaky. Here the reader interrupts the parked
+   * writer just before it queues C, which makes that race likely rather than rare.
+   */
+  @Test
+  void anInterruptThatComesAsTheNextNodeIsHandedOverStopsTheRunBeforeIt() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10,
+        batch(record("b1", "u1", 20)), "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)), "nodes/D/" + HOUR_10,
+        batch(record("d1", "u2", 40)));
+    java.util.concurrent.CountDownLatch bApplied = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CompletableFuture<RunSummary> first = new java.util.concurrent.CompletableFuture<>();
+    Thread runner = new Thread(() -> {
+      try {
+        first.complete(run());
+      } catch (Throwable e) {
+        first.completeExceptionally(e);
+      }
+    }, "aggregator-under-test");
+    faults = (point, node) -> {
+      if (point == FaultInjector.Point.AFTER_NODE_RELEASED && node.equals("B")) {
+        bApplied.countDown();
+      } else if (point == FaultInjector.Point.AFTER_PARSE && node.equals("C")) {
+        // The reader's thread, C parsed and about to be queued: the writer, done with B, waits for it.
+        awaitParkedAfter(bApplied, runner);
+        runner.interrupt();
+      }
+    };
+    runner.start();
+    try {
+      RunSummary interrupted = first.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(interrupted.outcomes()).extracting(NodeOutcome::node).containsExactly("A", "B");
+      assertThat(interrupted.nodesConsumed()).isEqualTo(2);
+    } finally {
+      runner.join(60_000);
+    }
+    assertThat(ledger.nodeStore().runMark().fullTip()).isNull();
+    assertThat(count("SELECT count(*) FROM consumed_record")).isEqualTo(2);
+
+    faults = FaultInjector.NONE;
+    RunSummary next = run();
+    assertThat(next.outcomes()).extracting(NodeOutcome::node).containsExactly("C", "D");
+    assertThat(next.recordsConsumed()).isEqualTo(2);
+    assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(-70);
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
+  /**
+   * Waits until {@code applied} is counted down and then until {@code writer} parks in its timed
+   * wait for the next node (the only timed wait between a node's application and the next).
+   */
+  private static void awaitParkedAfter(java.util.concurrent.CountDownLatch applied, Thread writer) {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+    try {
+      if (!applied.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+        throw new AssertionError("the writer never applied the node before the one to hand over");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted while waiting for the writer", e);
+    }
+    while (writer.getState() != Thread.State.TIMED_WAITING) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new AssertionError("the writer never waited for the next node; it is " + writer.getState());
+      }
+      Thread.yield();
+    }
+  }
+
   @Test
   void aCrashAfterParsingAppliesNothingOfTheNode() throws Exception {
     repo.seedTwoNodes();
