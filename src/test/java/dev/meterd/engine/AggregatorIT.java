@@ -564,9 +564,7 @@ class AggregatorIT {
    */
   @Test
   void anInterruptedRunLeavesTheNodesItDidNotReachToTheNextRun() throws Exception {
-    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10,
-        batch(record("b1", "u1", 20)), "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)), "nodes/D/" + HOUR_10,
-        batch(record("d1", "u2", 40)));
+    seedFourNodes();
     source = new CountingSource(GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"),
         Optional.empty()));
     source.stallingNode = "C";
@@ -577,13 +575,7 @@ class AggregatorIT {
       }
     };
     java.util.concurrent.CompletableFuture<RunSummary> first = new java.util.concurrent.CompletableFuture<>();
-    Thread runner = new Thread(() -> {
-      try {
-        first.complete(run());
-      } catch (Throwable e) {
-        first.completeExceptionally(e);
-      }
-    }, "aggregator-under-test");
+    Thread runner = runner(first);
     runner.start();
     try {
       assertThat(bApplied.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
@@ -615,18 +607,10 @@ class AggregatorIT {
    */
   @Test
   void anInterruptThatComesAsTheNextNodeIsHandedOverStopsTheRunBeforeIt() throws Exception {
-    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10,
-        batch(record("b1", "u1", 20)), "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)), "nodes/D/" + HOUR_10,
-        batch(record("d1", "u2", 40)));
+    seedFourNodes();
     java.util.concurrent.CountDownLatch bApplied = new java.util.concurrent.CountDownLatch(1);
     java.util.concurrent.CompletableFuture<RunSummary> first = new java.util.concurrent.CompletableFuture<>();
-    Thread runner = new Thread(() -> {
-      try {
-        first.complete(run());
-      } catch (Throwable e) {
-        first.completeExceptionally(e);
-      }
-    }, "aggregator-under-test");
+    Thread runner = runner(first);
     faults = (point, node) -> {
       if (point == FaultInjector.Point.AFTER_NODE_RELEASED && node.equals("B")) {
         bApplied.countDown();
@@ -675,6 +659,24 @@ class AggregatorIT {
       }
       Thread.yield();
     }
+  }
+
+  /** Nodes A to D, one record each: A and B charge u1 10 and 20 cents, C and D charge u2 30 and 40. */
+  private void seedFourNodes() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/B/" + HOUR_10,
+        batch(record("b1", "u1", 20)), "nodes/C/" + HOUR_10, batch(record("c1", "u2", 30)), "nodes/D/" + HOUR_10,
+        batch(record("d1", "u2", 40)));
+  }
+
+  /** A thread that runs once when started, with its summary (or what it threw) in {@code result}. */
+  private Thread runner(java.util.concurrent.CompletableFuture<RunSummary> result) {
+    return new Thread(() -> {
+      try {
+        result.complete(run());
+      } catch (Throwable e) {
+        result.completeExceptionally(e);
+      }
+    }, "aggregator-under-test");
   }
 
   @Test
