@@ -22,6 +22,7 @@ final class SqliteAudit implements LedgerAudit {
   @Override
   public void forEachConsumed(String node, Consumer<Consumed> action) {
     db.query("read the consumed records of " + node, () -> {
+      db.writeStagedRecords();
       PreparedStatement ps = db.stmt("SELECT c.idempotency_key, w.user_sid, c.cost_cents FROM consumed_record c "
           + "JOIN wallet w ON w.wallet_id = c.wallet_id JOIN node n ON n.node_id = c.node_id "
           + "WHERE n.name = ? ORDER BY c.idempotency_key");

@@ -53,6 +53,8 @@ final class SqliteDb {
   private Runnable afterCommit = () -> {};
   /** Whether the open transaction wrote ledger rows: then {@link #commit} lists them in {@code wallet_txn}. */
   private boolean wroteTxns;
+  /** The open group of node runs, whose consumed records wait for its COMMIT; null outside one. */
+  private SqliteNodeGroup group;
 
   SqliteDb(Connection conn, Clock clock, String where) {
     this.conn = conn;
@@ -163,6 +165,24 @@ final class SqliteDb {
   void nodeWrite(boolean open) {
     nodeWriter = open ? Thread.currentThread() : null;
     groupMemo.clear();
+    if (!open) {
+      group = null;
+    }
+  }
+
+  /** The group of node runs just begun on this connection. Call holding this. */
+  void grouping(SqliteNodeGroup group) {
+    this.group = group;
+  }
+
+  /**
+   * Writes the consumed records the open group still holds, so that a read of
+   * {@code consumed_record} on this connection finds them. Call holding this, between node runs.
+   */
+  void writeStagedRecords() throws SQLException {
+    if (group != null) {
+      group.writeStagedBetweenNodes();
+    }
   }
 
   void onRollback(Runnable listener) {

@@ -3,6 +3,7 @@ package dev.meterd.ledger;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -17,7 +18,10 @@ import java.util.Set;
  * is kept here until the group commits, since until then a failure may still roll it all back.
  * SQLite rolls a whole transaction back by itself on some errors (a full disk, an I/O error);
  * then {@code ROLLBACK TO} finds no savepoint, and that is how a lost group is told from a failed
- * node. A lost group keeps its cause and refuses everything but {@link #close}.
+ * node. A lost group keeps its cause and refuses everything but {@link #close}. The records its
+ * nodes consumed are written at COMMIT, sorted ({@link ConsumedRows}), or between two nodes once
+ * there are {@link ConsumedRows#STAGED_AT_MOST} of them or a node comes again, so that its run
+ * finds them.
  */
 final class SqliteNodeGroup implements NodeStore.NodeGroup {
 
@@ -30,6 +34,9 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
   private final Map<String, SqliteWalletCache.Entry> created = new HashMap<>();
   /** Nodes whose tracks the group moved (consumed or halted): reread once it commits. */
   private final Set<String> touched = new LinkedHashSet<>();
+  /** The records the group's nodes consumed, not yet written, and those nodes. */
+  private final ConsumedRows staged = new ConsumedRows();
+  private final Set<String> stagedNodes = new HashSet<>();
   private SqliteNodeWrite current;
   private LedgerException lost;
   private boolean open = true;
@@ -41,6 +48,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
     this.store = store;
     this.db = store.db();
     this.dryRun = dryRun;
+    db.grouping(this);
   }
 
   @Override
@@ -56,6 +64,9 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         throw new IllegalStateException("node " + node + " began before the run of " + current.node() + " ended");
       }
       try {
+        if (stagedNodes.contains(node) || staged.size() >= ConsumedRows.STAGED_AT_MOST) {
+          writeStaged();
+        }
         exec("SAVEPOINT " + SAVEPOINT);
         current = new SqliteNodeWrite(store, this, node, alone);
         return current;
@@ -85,8 +96,11 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
   }
 
   /** A node's run released its savepoint: its rows stay in the group. Call holding the db. */
-  void released(SqliteNodeWrite write, Map<String, SqliteWalletCache.Entry> opened, long consumed) throws SQLException {
+  void released(SqliteNodeWrite write, Map<String, SqliteWalletCache.Entry> opened, long consumed,
+      ConsumedRows rows) throws SQLException {
     exec("RELEASE " + SAVEPOINT);
+    staged.addAll(rows);
+    stagedNodes.add(write.node());
     created.putAll(opened);
     touched.add(write.node());
     nodes++;
@@ -169,6 +183,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         if (dryRun) {
           db.rolledBack(null);
         } else {
+          writeStaged();
           db.commit();
           committed();
         }
@@ -176,6 +191,11 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         db.rolledBack(e);
         lost = db.failure(what(), e);
         throw lost;
+      } catch (RuntimeException | Error e) {
+        // Not a database error, yet the transaction must not stay open holding the write lock.
+        db.rolledBack(e);
+        lost = new LedgerException("cannot " + what() + " in the database: " + e, e);
+        throw e;
       } finally {
         open = false;
         db.nodeWrite(false);
@@ -186,6 +206,9 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
   /** The group's commit, for messages: its node, or how many and the first and last. */
   private String what() {
     List<String> names = new ArrayList<>(touched);
+    if (names.isEmpty()) {
+      return "commit a group of no node";
+    }
     return names.size() == 1 ? "commit the run of node " + names.get(0)
         : "commit a group of " + names.size() + " nodes (" + names.get(0) + " to " + names.get(names.size() - 1) + ")";
   }
@@ -222,6 +245,22 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         db.nodeWrite(false);
       }
     }
+  }
+
+  /** See {@link SqliteDb#writeStagedRecords}: only between node runs, outside any savepoint. */
+  void writeStagedBetweenNodes() throws SQLException {
+    if (current != null) {
+      throw new IllegalStateException("consumed records cannot be read on this connection inside the run of node "
+          + current.node());
+    }
+    if (lost == null) {
+      writeStaged();
+    }
+  }
+
+  private void writeStaged() throws SQLException {
+    staged.write(db);
+    stagedNodes.clear();
   }
 
   private void exec(String sql) throws SQLException {

@@ -7,7 +7,6 @@ import dev.meterd.policy.WalletSettings;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Types;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -21,9 +20,11 @@ import java.util.function.Consumer;
  * per wallet, the balances, the wallets' daily counters, the budget alerts they reach, the holds
  * their records settle and the cursor are released into the group together, or rolled back.
  *
- * <p>Implementation notes. Dedup is the primary key of {@code consumed_record}: a record is
- * inserted with {@code ON CONFLICT DO NOTHING} and only a refused insert is looked up, to tell a
- * duplicate from a conflict. Charge ids are allocated up front (the write lock is held), so each
+ * <p>Implementation notes. A record is looked up by its key (in this run's own records, then in
+ * {@code consumed_record}, skipped for a node that has none yet) to tell a new record from a
+ * duplicate or a conflict; new ones are kept in {@link ConsumedRows}, which the group writes in
+ * index order at COMMIT, where the primary key still refuses any record consumed twice. A run of
+ * more than {@link ConsumedRows#STAGED_AT_MOST} records writes them as it goes. Charge ids are allocated up front (the write lock is held), so each
  * record points at its charge before the charge row, whose amount is known only at the end, is
  * written. A wallet's daily cap is applied record by record, in the order the records come: the
  * day's charges so far are read once per wallet and day, then kept here.
@@ -84,7 +85,11 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
    * those users for those keys are settled at commit.
    */
   private final Map<String, String> settledKeys = new HashMap<>();
-  private final PreparedStatement insertRecord;
+  /** This run's new records, not yet written; by key, to find a key that comes again. */
+  private final ConsumedRows staged = new ConsumedRows();
+  private final Map<String, ConsumedRows.Row> stagedByKey = new HashMap<>();
+  /** Whether {@code consumed_record} may hold records of the node: null until asked. */
+  private Boolean nodeHasRecords;
   private long nextTxnId;
   private long consumed;
   private long duplicates;
@@ -105,9 +110,6 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
     this.nodeId = store.ensureNode(node);
     this.nextTxnId = rows.nextTxnId();
     this.settling = store.holds.hasActive(node);
-    this.insertRecord = db.stmt("INSERT INTO consumed_record (node_id, idempotency_key, "
-        + "wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
-        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, idempotency_key) DO NOTHING");
   }
 
   @Override
@@ -125,52 +127,88 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   }
 
   private void consume(String path, long fileId, UsageRecord r) throws SQLException, BatchContentException {
+    if (consumedBefore(path, r)) {
+      duplicates++;
+      return;
+    }
     SqliteWalletCache.Entry wallet = walletFor(r.userSid());
     long walletId = wallet.walletId();
-    Charge charge = charges.get(walletId);
-    boolean fresh = charge == null;
-    if (fresh) {
-      charge = new Charge(nextTxnId++);
-    }
+    Charge charge = charges.computeIfAbsent(walletId, id -> new Charge(nextTxnId++));
     long occurredAtMs = r.occurredAt().toEpochMilli();
     DaySpend day = daySpend(wallet, r.userSid(), SqliteSpend.epochDay(occurredAtMs));
     DailyCap.Split split = DailyCap.split(r.costCents(), Math.addExact(day.chargedBefore, day.charged),
         wallet.settings().dailyCapCents());
-    insertRecord.setLong(1, nodeId);
-    insertRecord.setString(2, r.idempotencyKey());
-    insertRecord.setLong(3, walletId);
-    insertRecord.setLong(4, r.costCents());
-    insertRecord.setLong(5, occurredAtMs);
-    insertRecord.setLong(6, charge.txnId);
-    insertRecord.setLong(7, fileId);
-    insertRecord.setString(8, r.resource());
-    if (r.quantity() == null) {
-      insertRecord.setNull(9, Types.INTEGER);
-    } else {
-      insertRecord.setLong(9, r.quantity());
+    ConsumedRows.Row row = new ConsumedRows.Row(nodeId, r.idempotencyKey(), walletId, r.costCents(), occurredAtMs,
+        charge.txnId, fileId, r.resource(), r.quantity(), split.waivedCents(), r.userSid());
+    charge.cents = Math.addExact(charge.cents, split.chargedCents());
+    charge.records++;
+    day.charged = Math.addExact(day.charged, split.chargedCents());
+    day.waived = Math.addExact(day.waived, split.waivedCents());
+    debited = Math.addExact(debited, split.chargedCents());
+    newestOccurredAtMs = Math.max(newestOccurredAtMs, occurredAtMs);
+    consumed++;
+    if (settling) {
+      settledKeys.put(r.idempotencyKey(), r.userSid());
     }
-    insertRecord.setLong(10, split.waivedCents());
-    if (insertRecord.executeUpdate() == 1) {
-      if (fresh) {
-        charges.put(walletId, charge);
+    staged.add(row);
+    stagedByKey.put(row.key(), row);
+    if (staged.size() >= ConsumedRows.STAGED_AT_MOST) {
+      writeStaged();
+    }
+  }
+
+  /** Writes this run's records so far, inside its savepoint: a long run's memory stays bounded. */
+  private void writeStaged() throws SQLException {
+    staged.write(db);
+    stagedByKey.clear();
+    nodeHasRecords = true;
+  }
+
+  /**
+   * Whether the record's key was consumed before, in an earlier run or earlier in this one, with
+   * the same user and cost; consumed with another, the record is refused.
+   */
+  private boolean consumedBefore(String path, UsageRecord r) throws SQLException, BatchContentException {
+    ConsumedRows.Row earlier = stagedByKey.get(r.idempotencyKey());
+    if (earlier != null) {
+      requireSame(path, r, earlier.userSid(), earlier.costCents());
+      return true;
+    }
+    if (!nodeHasRecords()) {
+      return false;
+    }
+    PreparedStatement ps = db.stmt("SELECT w.user_sid, c.cost_cents "
+        + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id "
+        + "WHERE c.node_id = ? AND c.idempotency_key = ?");
+    ps.setLong(1, nodeId);
+    ps.setString(2, r.idempotencyKey());
+    try (ResultSet rs = ps.executeQuery()) {
+      if (!rs.next()) {
+        return false;
       }
-      charge.cents = Math.addExact(charge.cents, split.chargedCents());
-      charge.records++;
-      day.charged = Math.addExact(day.charged, split.chargedCents());
-      day.waived = Math.addExact(day.waived, split.waivedCents());
-      debited = Math.addExact(debited, split.chargedCents());
-      newestOccurredAtMs = Math.max(newestOccurredAtMs, occurredAtMs);
-      consumed++;
-      if (settling) {
-        settledKeys.put(r.idempotencyKey(), r.userSid());
+      requireSame(path, r, rs.getString(1), rs.getLong(2));
+      return true;
+    }
+  }
+
+  private boolean nodeHasRecords() throws SQLException {
+    if (nodeHasRecords == null) {
+      PreparedStatement ps = db.stmt("SELECT 1 FROM consumed_record WHERE node_id = ? LIMIT 1");
+      ps.setLong(1, nodeId);
+      try (ResultSet rs = ps.executeQuery()) {
+        nodeHasRecords = rs.next();
       }
-      return;
     }
-    if (fresh) {
-      nextTxnId--;
+    return nodeHasRecords;
+  }
+
+  private static void requireSame(String path, UsageRecord r, String userSid, long costCents)
+      throws BatchContentException {
+    if (!userSid.equals(r.userSid()) || costCents != r.costCents()) {
+      throw new BatchContentException(path, r.line(), "idempotency_key \"" + r.idempotencyKey()
+          + "\" was consumed with user_sid \"" + userSid + "\" and cost_cents " + costCents
+          + "; this record has user_sid \"" + r.userSid() + "\" and cost_cents " + r.costCents());
     }
-    checkDuplicate(path, r, walletId);
-    duplicates++;
   }
 
   /** The wallet's spend on a day; its charges before this write are read only under a cap. */
@@ -183,24 +221,6 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
       days.put(key, day);
     }
     return day;
-  }
-
-  private void checkDuplicate(String path, UsageRecord r, long walletId) throws SQLException, BatchContentException {
-    PreparedStatement ps = db.stmt("SELECT c.wallet_id, c.cost_cents, w.user_sid "
-        + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id "
-        + "WHERE c.node_id = ? AND c.idempotency_key = ?");
-    ps.setLong(1, nodeId);
-    ps.setString(2, r.idempotencyKey());
-    try (ResultSet rs = ps.executeQuery()) {
-      if (!rs.next()) {
-        throw new SQLException("consumed record " + r.idempotencyKey() + " refused but not found");
-      }
-      if (rs.getLong(1) != walletId || rs.getLong(2) != r.costCents()) {
-        throw new BatchContentException(path, r.line(), "idempotency_key \"" + r.idempotencyKey()
-            + "\" was consumed with user_sid \"" + rs.getString(3) + "\" and cost_cents " + rs.getLong(2)
-            + "; this record has user_sid \"" + r.userSid() + "\" and cost_cents " + r.costCents());
-      }
-    }
   }
 
   private SqliteWalletCache.Entry walletFor(String userSid) throws SQLException {
@@ -255,7 +275,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
         // committed run into a reported failure.
         NodeApplied applied = new NodeApplied(consumed, duplicates, debited,
             consumed == 0 ? null : Instant.ofEpochMilli(newestOccurredAtMs));
-        group.released(this, created, consumed);
+        group.released(this, created, consumed, staged);
         done = true;
         if (alone) {
           group.commit();

@@ -172,17 +172,17 @@ final class SqliteWalletRows {
     return insertTxns(List.of(t), previousHash);
   }
 
-  /** Ledger rows a multi-row INSERT writes at most: one statement, rather than one each, saves most of their cost. */
-  static final int TXNS_PER_INSERT = 50;
-  private static final int TXN_COLUMNS = 11;
+  private static final MultiRowInsert INSERT_TXNS = new MultiRowInsert("INSERT INTO ledger_txn (txn_id, "
+      + "wallet_id, type, amount_cents, occurred_at, initiated_by, source_node_id, source_commit, source_records, "
+      + "note, row_hash) VALUES", 11, 50);
 
   /** Inserts ledger rows in order, each chained to the one before ({@code previousHash} first); returns the last hash. */
   String insertTxns(List<Txn> txns, String previousHash) throws SQLException {
     db.wroteTxns();
     String hash = previousHash;
-    for (int from = 0; from < txns.size(); from += TXNS_PER_INSERT) {
-      List<Txn> chunk = txns.subList(from, Math.min(txns.size(), from + TXNS_PER_INSERT));
-      PreparedStatement ps = db.stmt(insertTxnsSql(chunk.size()));
+    for (int from = 0; from < txns.size(); from += INSERT_TXNS.maxRows) {
+      List<Txn> chunk = txns.subList(from, Math.min(txns.size(), from + INSERT_TXNS.maxRows));
+      PreparedStatement ps = db.stmt(INSERT_TXNS.sql(chunk.size()));
       int p = 0;
       for (Txn t : chunk) {
         hash = TxnHash.of(hash, t);
@@ -201,19 +201,5 @@ final class SqliteWalletRows {
       ps.executeUpdate();
     }
     return hash;
-  }
-
-  private static final String[] INSERT_TXNS_SQL = new String[TXNS_PER_INSERT + 1];
-
-  private static String insertTxnsSql(int rows) {
-    String sql = INSERT_TXNS_SQL[rows];
-    if (sql == null) {
-      String tuple = "(" + "?, ".repeat(TXN_COLUMNS - 1) + "?)";
-      sql = "INSERT INTO ledger_txn (txn_id, wallet_id, type, amount_cents, occurred_at, initiated_by, "
-          + "source_node_id, source_commit, source_records, note, row_hash) VALUES "
-          + String.join(", ", java.util.Collections.nCopies(rows, tuple));
-      INSERT_TXNS_SQL[rows] = sql;
-    }
-    return sql;
   }
 }

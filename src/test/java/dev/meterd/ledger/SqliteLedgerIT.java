@@ -480,4 +480,90 @@ class SqliteLedgerIT {
       assertThat(ids(ledger, "u1")).containsExactly(3L, 2L, 1L);
     }
   }
+
+  // Consumed records are written at the group's COMMIT (ConsumedRows): the cases that lookup must still see.
+
+  private static NodeApplied runAt(NodeStore.NodeGroup group, String node, List<UsageRecord> records) throws Exception {
+    try (NodeStore.NodeWrite w = group.beginNode(node)) {
+      w.add("nodes/" + node + "/usage_2026-11-21-10.toml", records);
+      return w.commit(new NodeCursor("c0ffee", "7ree", null));
+    }
+  }
+
+  private static List<String> consumedKeys(SqliteLedger ledger, String node) {
+    List<String> keys = new java.util.ArrayList<>();
+    ledger.audit().forEachConsumed(node, c -> keys.add(c.key()));
+    return keys;
+  }
+
+  @Test
+  void aKeyThatComesAgainInTheSameRunIsADuplicateOrAConflict() throws Exception {
+    try (SqliteLedger ledger = open(); NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+      NodeApplied applied = runAt(group, "A", List.of(rec("k1", "u1", 5), rec("k1", "u1", 5), rec("k2", "u1", 3)));
+      assertThat(applied).isEqualTo(new NodeApplied(2, 1, 8, Instant.parse("2026-11-21T10:00:00Z")));
+      assertThatThrownBy(() -> runAt(group, "B", List.of(rec("k3", "u1", 1), rec("k3", "u2", 1))))
+          .isInstanceOf(BatchContentException.class)
+          .hasMessage("nodes/B/usage_2026-11-21-10.toml:1: idempotency_key \"k3\" was consumed with user_sid \"u1\" "
+              + "and cost_cents 1; this record has user_sid \"u2\" and cost_cents 1");
+      group.commit();
+      assertThat(consumedKeys(ledger, "A")).containsExactly("k1", "k2");
+      assertThat(consumedKeys(ledger, "B")).isEmpty();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-8);
+      assertThat(ledger.reads().wallet("u2")).isEmpty();
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /** A run past the bound of records held writes them as it goes, and then must look its earlier keys up in the table. */
+  @Test
+  void aRunLongerThanTheRecordsHeldFindsItsEarlierKeysOnceWritten() throws Exception {
+    List<UsageRecord> records = new java.util.ArrayList<>();
+    for (int i = 0; i < ConsumedRows.STAGED_AT_MOST; i++) {
+      records.add(rec("k" + i, "u1", 1));
+    }
+    records.add(rec("k0", "u1", 1));
+    records.add(rec("k7", "u2", 1));
+    try (SqliteLedger ledger = open(); NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+      assertThatThrownBy(() -> runAt(group, "A", records))
+          .isInstanceOf(BatchContentException.class)
+          .hasMessage("nodes/A/usage_2026-11-21-10.toml:1: idempotency_key \"k7\" was consumed with user_sid \"u1\" "
+              + "and cost_cents 1; this record has user_sid \"u2\" and cost_cents 1");
+      NodeApplied applied = runAt(group, "A", records.subList(0, records.size() - 1));
+      assertThat(applied.recordsConsumed()).isEqualTo(ConsumedRows.STAGED_AT_MOST);
+      assertThat(applied.recordsDuplicate()).isEqualTo(1);
+      group.commit();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-ConsumedRows.STAGED_AT_MOST);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /** A node run twice in one group (as verify --replay runs a node at each of its commits) sees its first run's records. */
+  @Test
+  void aNodeRunTwiceInOneGroupFindsItsFirstRunsRecords() throws Exception {
+    try (SqliteLedger ledger = open(); NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+      runAt(group, "A", List.of(rec("k1", "u1", 5)));
+      runAt(group, "B", List.of(rec("k1", "u1", 5)));
+      NodeApplied again = runAt(group, "A", List.of(rec("k1", "u1", 5), rec("k2", "u1", 1)));
+      assertThat(again.recordsConsumed()).isEqualTo(1);
+      assertThat(again.recordsDuplicate()).isEqualTo(1);
+      group.commit();
+      assertThat(consumedKeys(ledger, "A")).containsExactly("k1", "k2");
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-11);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  @Test
+  void theGroupsRecordsAreReadBetweenItsNodeRunsAndNeverInsideOne() throws Exception {
+    try (SqliteLedger ledger = open(); NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+      runAt(group, "A", List.of(rec("k2", "u1", 5), rec("k1", "u1", 5)));
+      assertThat(consumedKeys(ledger, "A")).containsExactly("k1", "k2");
+      try (NodeStore.NodeWrite w = group.beginNode("B")) {
+        assertThatThrownBy(() -> consumedKeys(ledger, "A")).isInstanceOf(IllegalStateException.class)
+            .hasMessage("consumed records cannot be read on this connection inside the run of node B");
+      }
+      group.commit();
+      assertThat(consumedKeys(ledger, "A")).containsExactly("k1", "k2");
+    }
+  }
 }

@@ -1,0 +1,78 @@
+package dev.meterd.ledger;
+
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * Consumed records decided but not yet written: a node's run collects them, its group writes them
+ * all just before COMMIT, in the order of the index ({@code node_id}, {@code idempotency_key}).
+ *
+ * <p>Implementation notes. Written one by one as they came, inside each node's savepoint, every
+ * random key dirtied another page of the index and SQLite copied that page into the savepoint's
+ * journal first: the costliest part of a run. Written sorted, outside any savepoint, each page is
+ * changed once per group. The primary key still decides: the INSERT has no {@code ON CONFLICT},
+ * so a record consumed before that the run failed to see aborts the whole group (every node of
+ * it halted as transient, nothing charged) rather than being charged twice. {@link String}'s
+ * order differs from SQLite's (UTF-8 bytes) only past U+FFFF, which costs locality, nothing more.
+ */
+final class ConsumedRows {
+
+  record Row(long nodeId, String key, long walletId, long costCents, long occurredAtMs, long txnId, long fileId,
+      String resource, Long quantity, long waivedCents, String userSid) {}
+
+  private static final MultiRowInsert INSERT = new MultiRowInsert("INSERT INTO consumed_record (node_id, "
+      + "idempotency_key, wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
+      + "VALUES", 10, 50);
+  private static final Comparator<Row> INDEX_ORDER = Comparator.comparingLong(Row::nodeId).thenComparing(Row::key);
+
+  /**
+   * Rows held at most, in a node's run or a group, before they are written: about 200 bytes each,
+   * so that memory stays bounded whatever the group's bounds.
+   */
+  static final int STAGED_AT_MOST = 50_000;
+
+  private final List<Row> rows = new ArrayList<>();
+
+  void add(Row row) {
+    rows.add(row);
+  }
+
+  void addAll(ConsumedRows other) {
+    rows.addAll(other.rows);
+  }
+
+  int size() {
+    return rows.size();
+  }
+
+  void clear() {
+    rows.clear();
+  }
+
+  /** Writes the rows in the index's order and forgets them. Call holding {@code db}, in its transaction. */
+  void write(SqliteDb db) throws SQLException {
+    if (!Boolean.getBoolean("meterd.nosort")) rows.sort(INDEX_ORDER);
+    for (int from = 0; from < rows.size(); from += INSERT.maxRows) {
+      List<Row> chunk = rows.subList(from, Math.min(rows.size(), from + INSERT.maxRows));
+      PreparedStatement ps = db.stmt(INSERT.sql(chunk.size()));
+      int p = 0;
+      for (Row r : chunk) {
+        ps.setLong(++p, r.nodeId());
+        ps.setString(++p, r.key());
+        ps.setLong(++p, r.walletId());
+        ps.setLong(++p, r.costCents());
+        ps.setLong(++p, r.occurredAtMs());
+        ps.setLong(++p, r.txnId());
+        ps.setLong(++p, r.fileId());
+        ps.setString(++p, r.resource());
+        SqliteDb.setNullableLong(ps, ++p, r.quantity());
+        ps.setLong(++p, r.waivedCents());
+      }
+      ps.executeUpdate();
+    }
+    rows.clear();
+  }
+}
