@@ -26,11 +26,13 @@ final class ConsumedRows {
   private static final MultiRowInsert INSERT = new MultiRowInsert("INSERT INTO consumed_record (node_id, "
       + "idempotency_key, wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
       + "VALUES", 10, 50);
-  private static final Comparator<Row> INDEX_ORDER = Comparator.comparingLong(Row::nodeId).thenComparing(Row::key);
+  /** Written out rather than composed from key extractors: a group's sort compares about 15 times per record. */
+  private static final Comparator<Row> INDEX_ORDER = (a, b) ->
+      a.nodeId() != b.nodeId() ? Long.compare(a.nodeId(), b.nodeId()) : a.key().compareTo(b.key());
 
   /**
-   * Rows held at most, in a node's run or a group, before they are written: about 200 bytes each,
-   * so that memory stays bounded whatever the group's bounds.
+   * Rows held at most by a node's run, and by a group between runs, before they are written: about
+   * 200 bytes each, so that memory stays bounded (at most twice this) whatever the group's bounds.
    */
   static final int STAGED_AT_MOST = 50_000;
 
@@ -54,7 +56,7 @@ final class ConsumedRows {
 
   /** Writes the rows in the index's order and forgets them. Call holding {@code db}, in its transaction. */
   void write(SqliteDb db) throws SQLException {
-    if (!Boolean.getBoolean("meterd.nosort")) rows.sort(INDEX_ORDER);
+    rows.sort(INDEX_ORDER);
     for (int from = 0; from < rows.size(); from += INSERT.maxRows) {
       List<Row> chunk = rows.subList(from, Math.min(rows.size(), from + INSERT.maxRows));
       PreparedStatement ps = db.stmt(INSERT.sql(chunk.size()));

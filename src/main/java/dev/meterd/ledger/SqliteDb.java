@@ -179,7 +179,7 @@ final class SqliteDb {
    * Writes the consumed records the open group still holds, so that a read of
    * {@code consumed_record} on this connection finds them. Call holding this, between node runs.
    */
-  void writeStagedRecords() throws SQLException {
+  void writeStagedRecords() {
     if (group != null) {
       group.writeStagedBetweenNodes();
     }

@@ -63,10 +63,10 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
       if (current != null) {
         throw new IllegalStateException("node " + node + " began before the run of " + current.node() + " ended");
       }
+      if (stagedNodes.contains(node) || staged.size() >= ConsumedRows.STAGED_AT_MOST) {
+        writeStagedOrLose();
+      }
       try {
-        if (stagedNodes.contains(node) || staged.size() >= ConsumedRows.STAGED_AT_MOST) {
-          writeStaged();
-        }
         exec("SAVEPOINT " + SAVEPOINT);
         current = new SqliteNodeWrite(store, this, node, alone);
         return current;
@@ -179,26 +179,31 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
       if (current != null) {
         throw new IllegalStateException("the group cannot commit while node " + current.node() + " runs");
       }
+      boolean committed = false;
       try {
         if (dryRun) {
           db.rolledBack(null);
         } else {
-          writeStaged();
+          staged.write(db);
           db.commit();
-          committed();
+          committed = true;
         }
       } catch (SQLException e) {
         db.rolledBack(e);
         lost = db.failure(what(), e);
         throw lost;
       } catch (RuntimeException | Error e) {
-        // Not a database error, yet the transaction must not stay open holding the write lock.
+        // Not a database error (an OutOfMemoryError sorting the records, say), yet the transaction
+        // must not stay open holding the write lock: the group is lost as by a database error.
         db.rolledBack(e);
-        lost = new LedgerException("cannot " + what() + " in the database: " + e, e);
-        throw e;
+        lost = new LedgerException("cannot " + what() + " in the database " + db.where + ": " + e, e);
+        throw lost;
       } finally {
         open = false;
         db.nodeWrite(false);
+      }
+      if (committed) {
+        committed();
       }
     }
   }
@@ -206,11 +211,13 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
   /** The group's commit, for messages: its node, or how many and the first and last. */
   private String what() {
     List<String> names = new ArrayList<>(touched);
-    if (names.isEmpty()) {
-      return "commit a group of no node";
-    }
-    return names.size() == 1 ? "commit the run of node " + names.get(0)
-        : "commit a group of " + names.size() + " nodes (" + names.get(0) + " to " + names.get(names.size() - 1) + ")";
+    return names.size() == 1 ? "commit the run of node " + names.get(0) : "commit " + members(names);
+  }
+
+  /** The group's nodes, for messages: how many, and the first and last. */
+  private static String members(List<String> names) {
+    return names.isEmpty() ? "an empty group"
+        : "a group of " + names.size() + " nodes (" + names.get(0) + " to " + names.get(names.size() - 1) + ")";
   }
 
   /**
@@ -248,19 +255,28 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
   }
 
   /** See {@link SqliteDb#writeStagedRecords}: only between node runs, outside any savepoint. */
-  void writeStagedBetweenNodes() throws SQLException {
+  void writeStagedBetweenNodes() {
     if (current != null) {
       throw new IllegalStateException("consumed records cannot be read on this connection inside the run of node "
           + current.node());
     }
     if (lost == null) {
-      writeStaged();
+      writeStagedOrLose();
     }
   }
 
-  private void writeStaged() throws SQLException {
-    staged.write(db);
-    stagedNodes.clear();
+  /**
+   * Writes the records held, between node runs: outside any savepoint, so a failure (possibly after
+   * some of them were written) loses the whole group rather than leave it half written.
+   */
+  private void writeStagedOrLose() {
+    try {
+      staged.write(db);
+      stagedNodes.clear();
+    } catch (SQLException e) {
+      loseGroup(db.failure("write the records consumed by " + members(new ArrayList<>(stagedNodes)), e));
+      throw new NodeStore.GroupLostException(lost);
+    }
   }
 
   private void exec(String sql) throws SQLException {

@@ -111,6 +111,7 @@ final class SqliteReads implements LedgerReads {
       case MONTH -> "strftime('%Y-%m-01', " + day + ")";
     };
     return db.query("sum the usage by " + bucket.name().toLowerCase(Locale.ROOT), () -> {
+      db.writeStagedRecords();
       PreparedStatement ps = db.stmt("SELECT " + start + " AS b, count(*), sum(cost_cents), sum(waived_cents) "
           + "FROM consumed_record "
           + "WHERE occurred_at_ms >= ? AND occurred_at_ms < ? GROUP BY b ORDER BY b");
@@ -129,6 +130,7 @@ final class SqliteReads implements LedgerReads {
   @Override
   public List<HourlyUsage> usageByHour(Instant from, Instant to) {
     return db.query("sum the usage by hour", () -> {
+      db.writeStagedRecords();
       PreparedStatement ps = db.stmt("SELECT " + LedgerSql.HOUR_OF_RECORD + " AS h, count(*), sum(cost_cents), "
           + "sum(waived_cents) FROM consumed_record WHERE occurred_at_ms >= ? AND occurred_at_ms < ? "
           + "GROUP BY h ORDER BY h");
@@ -263,6 +265,7 @@ final class SqliteReads implements LedgerReads {
   @Override
   public Instant newestOccurredAt() {
     return db.query("find the newest consumed record", () -> {
+      db.writeStagedRecords();
       try (ResultSet rs = db.stmt("SELECT max(occurred_at_ms) FROM consumed_record").executeQuery()) {
         rs.next();
         long ms = rs.getLong(1);

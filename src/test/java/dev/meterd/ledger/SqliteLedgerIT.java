@@ -566,4 +566,75 @@ class SqliteLedgerIT {
       assertThat(consumedKeys(ledger, "A")).containsExactly("k1", "k2");
     }
   }
+
+  // Review of ba4877c: readers and failures while the group holds consumed records unwritten.
+
+  /** A read of usage on the run's connection between two node runs sees the group's records with the charges they made. */
+  @Test
+  void aUsageReadOnTheSameConnectionBetweenNodeRunsSeesTheRecordsItsBalanceCounts() throws Exception {
+    try (SqliteLedger ledger = open(); NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+      runAt(group, "A", List.of(rec("k1", "u1", 5)));
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-5);
+      assertThat(ledger.reads().usage(LedgerReads.Bucket.DAY, null, null))
+          .containsExactly(new LedgerReads.UsageBucket(java.time.LocalDate.parse("2026-11-21"), 1, 5, 0));
+      assertThat(ledger.reads().newestOccurredAt()).isEqualTo(Instant.parse("2026-11-21T10:00:00Z"));
+      group.commit();
+    }
+  }
+
+  /**
+   * Writing the held records for a read fails on the second multi-row INSERT (a trigger stands for
+   * a full disk), after the first 50 rows were written outside any savepoint: the group is lost
+   * whole, so nothing of it is committed, rather than going on half written.
+   */
+  @Test
+  void aFailedWriteOfTheHeldRecordsForAReadLosesTheGroupWhole() throws Exception {
+    List<UsageRecord> records = new java.util.ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      records.add(rec(String.format("k%02d", i), "u1", 1));
+    }
+    try (SqliteLedger ledger = open()) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, 1000, "alice", null);
+      try (Connection c = jdbc(); Statement st = c.createStatement()) {
+        st.execute("CREATE TRIGGER refuse_k60 BEFORE INSERT ON consumed_record WHEN NEW.idempotency_key = 'k60' "
+            + "BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+      }
+      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+        runAt(group, "A", records);
+        assertThatThrownBy(() -> consumedKeys(ledger, "A")).isInstanceOf(NodeStore.GroupLostException.class)
+            .hasMessageEndingWith("cannot write the records consumed by a group of 1 nodes (A to A) in the database "
+                + tmp.resolve("l.db") + ": [SQLITE_CONSTRAINT_TRIGGER] A RAISE function within a trigger fired, "
+                + "causing the SQL statement to abort (disk says no)");
+        assertThat(group.lost()).isPresent();
+        assertThatThrownBy(() -> runAt(group, "B", List.of(rec("b1", "u1", 1))))
+            .isInstanceOf(NodeStore.GroupLostException.class);
+        assertThatThrownBy(group::commit).isInstanceOf(NodeStore.GroupLostException.class);
+      }
+      assertThat(consumedKeys(ledger, "A")).isEmpty();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(1000);
+      assertThat(ledger.nodeStore().tracks()).doesNotContainKey("A");
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /**
+   * The new catch of RuntimeException and Error in SqliteNodeGroup.commit also covers what runs
+   * after a successful COMMIT (committed(): the after-commit hook, any Error but OutOfMemoryError):
+   * the committed group is then reported lost, and rolled back (a no-op) though its rows stay.
+   */
+  @Test
+  void aGroupThatCommittedIsNotReportedLostWhenWhatFollowsItsCommitThrows() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.afterCommit(() -> {
+        throw new IllegalStateException("after the commit");
+      });
+      NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false);
+      runAt(group, "A", List.of(rec("k1", "u1", 5)));
+      assertThatThrownBy(group::commit).isInstanceOf(IllegalStateException.class).hasMessage("after the commit");
+      ledger.afterCommit(() -> {});
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-5);
+      assertThat(consumedKeys(ledger, "A")).containsExactly("k1");
+      assertThat(group.lost()).isEmpty();
+    }
+  }
 }
