@@ -31,8 +31,8 @@ final class PostgresServer {
 
   PostgresServer(String adminJdbcUrl, String user, String password, String description, String remedy) {
     if (!JDBC_URL.matcher(adminJdbcUrl).matches()) {
-      throw new IllegalStateException(description + " is not a JDBC URL of the form"
-          + " jdbc:postgresql://host:port/database; " + remedy + ".");
+      throw new IllegalStateException("Expected a JDBC URL of the form jdbc:postgresql://host:port/database for "
+          + description + "; " + remedy + ".");
     }
     this.adminJdbcUrl = adminJdbcUrl;
     this.user = user;

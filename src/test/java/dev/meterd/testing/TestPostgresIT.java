@@ -74,6 +74,16 @@ class TestPostgresIT {
   }
 
   @Test
+  void urlNotOfJdbcFormIsRefusedBeforeAnyConnection() {
+    assertThatThrownBy(() -> TestPostgres.serverFor(Map.of(TestPostgres.URL_VARIABLE, "postgres://db:5432/billing")))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("Expected a JDBC URL of the form jdbc:postgresql://host:port/database for the server of"
+            + " METERD_TEST_PG_URL postgres://db:5432/billing; check METERD_TEST_PG_URL, METERD_TEST_PG_USER and"
+            + " METERD_DB_PASSWORD, or unset METERD_TEST_PG_URL to start a throwaway server from the machine's"
+            + " PostgreSQL binaries.");
+  }
+
+  @Test
   void missingBinariesNameWhatToInstallOrSet(@TempDir Path empty) {
     String pgConfig = empty.resolve("pg_config").toString();
 
