@@ -98,7 +98,7 @@ public final class SqliteLedger implements Ledger {
     try {
       conn = connect(file, busyTimeoutMs);
       SqliteLedgerCurrency.refuseAnother(conn, file.toString(), currency);
-      Migrations.upgrade(conn, file.toString());
+      Migrations.upgrade(conn, Migrations.Engine.SQLITE, file.toString());
       SqliteLedgerCurrency.recordIfAbsent(conn, file.toString(), currency, clock.instant());
       Path real = file.toRealPath();
       return new SqliteLedger(new SqliteDb(conn, clock, file.toString()),
