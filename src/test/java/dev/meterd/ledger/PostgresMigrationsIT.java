@@ -43,6 +43,7 @@ class PostgresMigrationsIT {
   void freshDatabaseUpgradesToTheLatestVersion() throws Exception {
     try (Connection c = connect()) {
       assertThat(Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl())).isZero();
+      // A pooled connection goes back to the pool as it came: in autocommit mode.
       assertThat(c.getAutoCommit()).isTrue();
     }
     assertThat(column("SELECT version FROM schema_version ORDER BY version")).isEqualTo(ALL_VERSIONS);
@@ -52,15 +53,11 @@ class PostgresMigrationsIT {
 
   @Test
   void upgradingAnUpToDateDatabaseChangesNothing() throws Exception {
-    try (Connection c = connect()) {
-      Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
-    }
+    upgrade();
     List<String> applied = column("SELECT version || ' ' || applied_at FROM schema_version ORDER BY version");
     Map<String, List<String>> columns = postgresColumns();
 
-    try (Connection c = connect()) {
-      assertThat(Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl())).isEqualTo(Migrations.latestVersion());
-    }
+    assertThat(upgrade()).isEqualTo(Migrations.latestVersion());
     assertThat(column("SELECT version || ' ' || applied_at FROM schema_version ORDER BY version")).isEqualTo(applied);
     assertThat(postgresColumns()).isEqualTo(columns);
     assertThat(column("SELECT count(*) FROM run_mark")).containsExactly("1");
@@ -93,17 +90,13 @@ class PostgresMigrationsIT {
 
   @Test
   void refusesADatabaseOfANewerSchema() throws Exception {
-    try (Connection c = connect()) {
-      Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
-    }
+    upgrade();
     execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 'later')");
 
-    try (Connection c = connect()) {
-      assertThatThrownBy(() -> Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl()))
-          .isInstanceOf(LedgerException.class)
-          .hasMessage("the database " + db.jdbcUrl() + " has schema version 99, newer than this meterd knows ("
-              + Migrations.latestVersion() + "); run a newer meterd against it");
-    }
+    assertThatThrownBy(this::upgrade)
+        .isInstanceOf(LedgerException.class)
+        .hasMessage("the database " + db.jdbcUrl() + " has schema version 99, newer than this meterd knows ("
+            + Migrations.latestVersion() + "); run a newer meterd against it");
     assertThat(column("SELECT max(version) FROM schema_version")).containsExactly("99");
   }
 
@@ -134,33 +127,30 @@ class PostgresMigrationsIT {
 
   @Test
   void negativeCostOfAConsumedRecordIsRefused() throws Exception {
-    try (Connection c = connect()) {
-      Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
-    }
+    upgrade();
 
-    assertThat(refusal("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms,"
-        + " txn_id, file_id) VALUES (1, 'k1', 1, -1, 0, 1, 1)"))
+    assertThat(consumedRecordRefusal(-1, 0))
         .isEqualTo("new row for relation \"consumed_record\" violates check constraint \"consumed_record_cost_cents_check\"");
     assertThat(column("SELECT count(*) FROM consumed_record")).containsExactly("0");
   }
 
   @Test
   void waivingMoreThanARecordCostIsRefused() throws Exception {
-    try (Connection c = connect()) {
-      Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
-    }
+    upgrade();
 
-    assertThat(refusal("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms,"
-        + " txn_id, file_id, waived_cents) VALUES (1, 'k1', 1, 5, 0, 1, 1, 6)"))
+    assertThat(consumedRecordRefusal(5, 6))
         .isEqualTo("new row for relation \"consumed_record\" violates check constraint \"consumed_record_waived_cents_check\"");
     assertThat(column("SELECT count(*) FROM consumed_record")).containsExactly("0");
   }
 
+  private String consumedRecordRefusal(long costCents, long waivedCents) {
+    return refusal("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms,"
+        + " txn_id, file_id, waived_cents) VALUES (1, 'k1', 1, " + costCents + ", 0, 1, 1, " + waivedCents + ")");
+  }
+
   @Test
   void tablesColumnsAndIndexesAreSqlites() throws Exception {
-    try (Connection c = connect()) {
-      Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
-    }
+    upgrade();
     Map<String, List<String>> sqliteColumns = new TreeMap<>();
     List<String> sqliteIndexes;
     try (Connection c = freshSqlite(); Statement st = c.createStatement()) {
@@ -237,9 +227,7 @@ class PostgresMigrationsIT {
   }
 
   private void upgradeWithOneRowInEachAppendOnlyTable() throws Exception {
-    try (Connection c = connect()) {
-      Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
-    }
+    upgrade();
     execute("INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES ('u1', 100, 't', 't')");
     execute("INSERT INTO ledger_txn (txn_id, wallet_id, type, amount_cents, occurred_at, initiated_by, row_hash)"
         + " VALUES (1, 1, 'topup', 100, 't', 'alice', 'h')");
@@ -251,6 +239,12 @@ class PostgresMigrationsIT {
     execute("INSERT INTO unapplied_payment (event_id, user_sid, amount, currency, reason, received_at)"
         + " VALUES ('evt_1', 'u1', 100, 'ISK', 'hundredths', 't')");
     execute("INSERT INTO wallet_txn (wallet_id, txn_id) VALUES (1, 1)");
+  }
+
+  private int upgrade() throws SQLException {
+    try (Connection c = connect()) {
+      return Migrations.upgrade(c, Engine.POSTGRES, db.jdbcUrl());
+    }
   }
 
   private Connection freshSqlite() throws SQLException {
