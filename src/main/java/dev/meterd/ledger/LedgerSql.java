@@ -25,18 +25,12 @@ final class LedgerSql {
   static final String WALLET_COLUMNS = "user_sid, balance_cents, created_at, updated_at, "
       + SETTINGS_COLUMNS;
 
-  /**
-   * A record's UTC day, {@code YYYY-MM-DD}, floored as Java's {@code Math.floorDiv} does (SQLite's
-   * integer division truncates toward zero, which would move a moment before 1970 a day late).
-   */
-  static final String DAY_OF_RECORD = dayOf("occurred_at_ms");
-
-  /** {@link #DAY_OF_RECORD} of the milliseconds in {@code column}, e.g. {@code c.occurred_at_ms}. */
-  static String dayOf(String column) {
-    return "date((" + column + " - ((" + column + " % 86400000) + 86400000) % 86400000) / 1000, 'unixepoch')";
+  /** A record's UTC day, {@code YYYY-MM-DD}: see {@link Engine#dayOf}. */
+  static String dayOfRecord(Engine engine) {
+    return engine.dayOf("occurred_at_ms");
   }
 
-  /** A record's UTC hour as epoch milliseconds, floored as {@link #DAY_OF_RECORD} floors days. */
+  /** A record's UTC hour as epoch milliseconds, floored as {@link Engine#dayOf} floors days. */
   static final String HOUR_OF_RECORD = "(occurred_at_ms - ((occurred_at_ms % 3600000) + 3600000) % 3600000)";
 
   static final String TXN_SELECT = "SELECT t.txn_id, w.user_sid, t.type, t.amount_cents, "

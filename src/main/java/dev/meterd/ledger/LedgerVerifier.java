@@ -14,10 +14,12 @@ final class LedgerVerifier {
   static final int MAX_PER_RULE = 50;
 
   private final Connection conn;
+  private final Engine engine;
   private final List<Violation> violations = new ArrayList<>();
 
-  LedgerVerifier(Connection conn) {
+  LedgerVerifier(Connection conn, Engine engine) {
     this.conn = conn;
+    this.engine = engine;
   }
 
   List<Violation> run() throws SQLException {
@@ -44,7 +46,7 @@ final class LedgerVerifier {
             + " records, but its records were charged " + rs.getLong(4) + " cents in " + rs.getLong(5) + " records");
     check("daily_spend",
         "SELECT w.user_sid, coalesce(d.day, r.day), coalesce(d.charged_cents, 0), coalesce(d.waived_cents, 0), "
-            + "coalesce(r.charged, 0), coalesce(r.waived, 0) FROM (SELECT wallet_id, " + LedgerSql.DAY_OF_RECORD + " AS day, "
+            + "coalesce(r.charged, 0), coalesce(r.waived, 0) FROM (SELECT wallet_id, " + LedgerSql.dayOfRecord(engine) + " AS day, "
             + "sum(cost_cents - waived_cents) AS charged, sum(waived_cents) AS waived FROM consumed_record "
             + "GROUP BY wallet_id, day) r FULL OUTER JOIN daily_spend d ON d.wallet_id = r.wallet_id AND d.day = r.day "
             + "JOIN wallet w ON w.wallet_id = coalesce(d.wallet_id, r.wallet_id) "
@@ -54,11 +56,11 @@ final class LedgerVerifier {
             + " waived on " + rs.getString(2) + ", but its records of that day were charged " + rs.getLong(5)
             + " and waived " + rs.getLong(6));
     check("alert_snapshot",
-        "SELECT w.user_sid, a.cycle, a.threshold_pct, a.spent_cents, a.budget_cents, (SELECT "
+        "SELECT * FROM (SELECT w.user_sid, a.cycle, a.threshold_pct, a.spent_cents, a.budget_cents, (SELECT "
             + "coalesce(sum(c.cost_cents - c.waived_cents), 0) FROM consumed_record c WHERE c.wallet_id = a.wallet_id "
-            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + LedgerSql.dayOf("c.occurred_at_ms")
-            + ", 1, 7) = a.cycle) AS charged FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id "
-            + "WHERE a.spent_cents <> charged OR a.spent_cents * 100 < a.budget_cents * a.threshold_pct",
+            + "AND c.txn_id <= a.as_of_txn_id AND substr(" + engine.dayOf("c.occurred_at_ms")
+            + ", 1, 7) = a.cycle) AS charged FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id) x "
+            + "WHERE spent_cents <> charged OR spent_cents * 100 < budget_cents * threshold_pct",
         rs -> "the " + rs.getInt(3) + " % alert of wallet " + rs.getString(1) + " for " + rs.getString(2)
             + " says " + rs.getLong(4) + " cents spent of a budget of " + rs.getLong(5) + ", but its records of the "
             + "cycle charged up to it come to " + rs.getLong(6));
@@ -75,8 +77,8 @@ final class LedgerVerifier {
                 ? ", which does not exist"
                 : ", which is a " + rs.getString(6) + " of " + rs.getLong(7) + " cents to wallet " + rs.getString(8)));
     check("node_total",
-        "SELECT n.name, n.records_consumed_total, (SELECT count(*) FROM consumed_record c "
-            + "WHERE c.node_id = n.node_id) AS actual FROM node n WHERE n.records_consumed_total <> actual",
+        "SELECT * FROM (SELECT n.name, n.records_consumed_total, (SELECT count(*) FROM consumed_record c "
+            + "WHERE c.node_id = n.node_id) AS actual FROM node n) x WHERE records_consumed_total <> actual",
         rs -> "node " + rs.getString(1) + " counts " + rs.getLong(2) + " consumed records, but the index holds "
             + rs.getLong(3));
     // wallet_txn is how a wallet's transactions are found: it lists every ledger row once, under

@@ -25,7 +25,7 @@ final class SqliteAudit implements LedgerAudit {
       db.writeStagedRecords();
       PreparedStatement ps = db.stmt("SELECT c.idempotency_key, w.user_sid, c.cost_cents FROM consumed_record c "
           + "JOIN wallet w ON w.wallet_id = c.wallet_id JOIN node n ON n.node_id = c.node_id "
-          + "WHERE n.name = ? ORDER BY c.idempotency_key");
+          + "WHERE n.name = ? ORDER BY " + db.engine.inByteOrder("c.idempotency_key"));
       ps.setString(1, node);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -68,7 +68,7 @@ final class SqliteAudit implements LedgerAudit {
   public <T, E extends Exception> T readSnapshot(SnapshotReads<T, E> reads) throws E {
     synchronized (db) {
       db.query("start a read transaction", () -> {
-        SqliteTransactions.beginRead(db.conn);
+        db.engine.beginRead(db.conn);
         return null;
       });
       try {
@@ -81,13 +81,13 @@ final class SqliteAudit implements LedgerAudit {
         return reads.run();
       } finally {
         // A read transaction has nothing to keep: ending it cannot lose anything.
-        SqliteTransactions.rollback(db.conn, null);
+        db.engine.rollback(db.conn, null);
       }
     }
   }
 
   @Override
   public List<Violation> verify() {
-    return db.query("verify the ledger", () -> new LedgerVerifier(db.conn).run());
+    return db.query("verify the ledger", () -> new LedgerVerifier(db.conn, db.engine).run());
   }
 }

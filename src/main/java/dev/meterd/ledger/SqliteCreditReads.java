@@ -55,6 +55,7 @@ final class SqliteCreditReads {
   }
 
   private final Connector connector;
+  private final Engine engine;
   private final Clock clock;
   private final String where;
   private final Cache<String, Loaded> cache = Caffeine.newBuilder().maximumSize(MAX_WALLETS).build();
@@ -62,8 +63,9 @@ final class SqliteCreditReads {
   private long syncedVersion = Long.MIN_VALUE;
   private boolean closed;
 
-  SqliteCreditReads(Connector connector, Clock clock, String where) {
+  SqliteCreditReads(Connector connector, Engine engine, Clock clock, String where) {
     this.connector = connector;
+    this.engine = engine;
     this.clock = clock;
     this.where = where;
   }
@@ -125,7 +127,7 @@ final class SqliteCreditReads {
     if (db == null) {
       try {
         Connection conn = connector.connect();
-        db = new SqliteDb(conn, clock, where);
+        db = new SqliteDb(conn, engine, clock, where);
       } catch (SQLException e) {
         throw new LedgerException("cannot open a reading connection to the database " + where + ": "
             + e.getMessage(), e);

@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One SQLite connection and what every part of the store does with it: cached statements, a read,
+ * One connection, to SQLite or PostgreSQL ({@link Engine}), and what every part of the store does with it: cached statements, a read,
  * a write transaction. The parts of one {@link SqliteLedger} share one instance and synchronize on
  * it, so several threads may call it; but a node's run keeps its transaction open between calls,
  * so while one is open other threads' writes are refused (the daemon gives its HTTP handlers a
@@ -29,6 +29,8 @@ final class SqliteDb {
   }
 
   final Connection conn;
+  /** The database's kind: how transactions begin and end, and the SQL the two spell differently. */
+  final Engine engine;
   final Clock clock;
   /** The database's name as given, for messages. */
   final String where;
@@ -55,9 +57,12 @@ final class SqliteDb {
   private boolean wroteTxns;
   /** The open group of node runs, whose consumed records wait for its COMMIT; null outside one. */
   private SqliteNodeGroup group;
+  /** This connection's commits, which the engine's commit counter also counts on PostgreSQL: see {@link #dataVersion}. */
+  private long ownCommits;
 
-  SqliteDb(Connection conn, Clock clock, String where) {
+  SqliteDb(Connection conn, Engine engine, Clock clock, String where) {
     this.conn = conn;
+    this.engine = engine;
     this.clock = clock;
     this.where = where;
   }
@@ -91,7 +96,7 @@ final class SqliteDb {
     }
     T result;
     try {
-      SqliteTransactions.beginImmediate(conn);
+      engine.beginWrite(conn);
       result = work.run();
       commit();
     } catch (SQLException e) {
@@ -125,7 +130,11 @@ final class SqliteDb {
       stmt("UPDATE wallet_txn_mark SET listed_to_txn_id = (SELECT max(txn_id) FROM ledger_txn)").executeUpdate();
       wroteTxns = false;
     }
-    SqliteTransactions.commit(conn);
+    if (engine.countsOwnCommits()) {
+      stmt("UPDATE ledger_generation SET generation = generation + 1 WHERE id = 1").executeUpdate();
+    }
+    engine.commit(conn);
+    ownCommits++;
   }
 
   /** What the open group remembered under {@code key}, or null. Call holding this. */
@@ -150,7 +159,7 @@ final class SqliteDb {
   void rolledBack(Throwable cause) {
     groupMemo.clear();
     wroteTxns = false;
-    SqliteTransactions.rollback(conn, cause);
+    engine.rollback(conn, cause);
     for (Runnable listener : rollbackListeners) {
       listener.run();
     }
@@ -223,11 +232,18 @@ final class SqliteDb {
     }
   }
 
-  /** Changes whenever another connection commits to the file; this connection's own commits don't. */
+  /**
+   * Changes whenever another connection commits to the database; this connection's own commits
+   * don't. SQLite's {@code PRAGMA data_version} is exactly that. PostgreSQL has none, so every
+   * write transaction adds one to {@code ledger_generation} before its COMMIT, and this
+   * connection's own commits are subtracted: the difference moves only when another connection
+   * committed (writes are one at a time, so each commit adds exactly one). A generation read
+   * inside a write transaction, before its COMMIT, has not been bumped by it yet.
+   */
   long dataVersion() throws SQLException {
-    try (java.sql.ResultSet rs = stmt("PRAGMA data_version").executeQuery()) {
+    try (java.sql.ResultSet rs = stmt(engine.commitCounter()).executeQuery()) {
       rs.next();
-      return rs.getLong(1);
+      return engine.countsOwnCommits() ? rs.getLong(1) - ownCommits : rs.getLong(1);
     }
   }
 

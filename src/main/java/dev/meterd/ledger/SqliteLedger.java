@@ -12,7 +12,9 @@ import java.util.Optional;
 import org.sqlite.SQLiteConfig;
 
 /**
- * The ledger in one SQLite file: one connection ({@link SqliteDb}) shared by the store's parts,
+ * The ledger in one SQLite file, or in a PostgreSQL database ({@link PostgresLedger} opens it:
+ * the same parts on a connection of the other {@link Engine}; this class and its parts keep
+ * their Sqlite names until a mechanical rename): one connection ({@link SqliteDb}) shared by the store's parts,
  * and a second one, opened on first use, that only reads the credit authorize decides on
  * ({@link SqliteCreditReads}: it must never wait behind a write).
  *
@@ -38,20 +40,18 @@ public final class SqliteLedger implements Ledger {
   private final SqliteOutbox outbox;
   private final SqliteCreditReads creditReads;
   private final SqliteHolds holds;
-  /**
-   * The run lock's file, beside the database's real path: every name of one database (relative,
-   * absolute, through a symbolic link) must lock the same file.
-   */
-  private final Path runLockFile;
+  /** Takes the lock that keeps a second run of the aggregator off this database, if free. */
+  private final java.util.function.Supplier<Optional<RunLock>> runLock;
 
-  private SqliteLedger(SqliteDb db, Path runLockFile, CreditRules rules, SqliteCreditReads.Connector reader) {
+  private SqliteLedger(SqliteDb db, java.util.function.Supplier<Optional<RunLock>> runLock, CreditRules rules,
+      SqliteCreditReads.Connector reader) {
     this.db = db;
-    this.runLockFile = runLockFile;
+    this.runLock = runLock;
     this.outbox = new SqliteOutbox(db);
     SqliteWalletRows rows = new SqliteWalletRows(db, outbox);
     SqliteWalletCache walletCache = new SqliteWalletCache();
     SqliteSpend spend = new SqliteSpend(db, rules, outbox);
-    this.creditReads = new SqliteCreditReads(reader, db.clock, db.where);
+    this.creditReads = new SqliteCreditReads(reader, db.engine, db.clock, db.where);
     this.holds = new SqliteHolds(db, creditReads);
     this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox, holds);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
@@ -97,12 +97,13 @@ public final class SqliteLedger implements Ledger {
     Connection conn = null;
     try {
       conn = connect(file, busyTimeoutMs);
-      SqliteLedgerCurrency.refuseAnother(conn, file.toString(), currency);
-      Migrations.upgrade(conn, Migrations.Engine.SQLITE, file.toString());
-      SqliteLedgerCurrency.recordIfAbsent(conn, file.toString(), currency, clock.instant());
+      SqliteLedgerCurrency.refuseAnother(conn, Engine.SQLITE, file.toString(), currency);
+      // The run lock's file is beside the database's real path: every name of one database
+      // (relative, absolute, through a symbolic link) must lock the same file.
       Path real = file.toRealPath();
-      return new SqliteLedger(new SqliteDb(conn, clock, file.toString()),
-          real.resolveSibling(real.getFileName() + ".run-lock"), rules, () -> connectReader(file, busyTimeoutMs));
+      Path runLockFile = real.resolveSibling(real.getFileName() + ".run-lock");
+      return onConnection(conn, Engine.SQLITE, file.toString(), clock, rules, currency,
+          () -> FileRunLock.tryLock(runLockFile), () -> connectReader(file, busyTimeoutMs));
     } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
@@ -110,6 +111,18 @@ public final class SqliteLedger implements Ledger {
       closeQuietly(conn);
       throw e;
     }
+  }
+
+  /**
+   * Upgrades the schema on {@code conn}, records or checks the currency, and builds the ledger's
+   * parts on it: the same for either engine. On a failure the caller closes {@code conn}.
+   */
+  static SqliteLedger onConnection(Connection conn, Engine engine, String where, Clock clock, CreditRules rules,
+      String currency, java.util.function.Supplier<Optional<RunLock>> runLock, SqliteCreditReads.Connector reader)
+      throws SQLException {
+    Migrations.upgrade(conn, engine, where);
+    SqliteLedgerCurrency.recordIfAbsent(conn, engine, where, currency, clock.instant());
+    return new SqliteLedger(new SqliteDb(conn, engine, clock, where), runLock, rules, reader);
   }
 
   private static Connection connect(Path file, int busyTimeoutMs) throws SQLException {
@@ -137,7 +150,7 @@ public final class SqliteLedger implements Ledger {
     return conn;
   }
 
-  private static void closeQuietly(Connection conn) {
+  static void closeQuietly(Connection conn) {
     if (conn != null) {
       try {
         conn.close();
@@ -199,7 +212,7 @@ public final class SqliteLedger implements Ledger {
 
   @Override
   public Optional<RunLock> tryLockRun() {
-    return FileRunLock.tryLock(runLockFile);
+    return runLock.get();
   }
 
   /** For tests: what to run right after each successful COMMIT of this ledger. */

@@ -34,8 +34,8 @@ final class SqliteLedgerCurrency {
    *
    * @throws CurrencyMismatchException the ledger keeps another currency
    */
-  static void refuseAnother(Connection conn, String where, String currency) throws SQLException {
-    Optional<String> kept = kept(conn);
+  static void refuseAnother(Connection conn, Engine engine, String where, String currency) throws SQLException {
+    Optional<String> kept = kept(conn, engine);
     if (kept.isPresent()) {
       check(where, kept.get(), currency);
     }
@@ -49,21 +49,22 @@ final class SqliteLedgerCurrency {
    *
    * @throws CurrencyMismatchException the ledger keeps another currency
    */
-  static void recordIfAbsent(Connection conn, String where, String currency, Instant now) throws SQLException {
-    Optional<String> kept = kept(conn);
+  static void recordIfAbsent(Connection conn, Engine engine, String where, String currency, Instant now)
+      throws SQLException {
+    Optional<String> kept = kept(conn, engine);
     if (kept.isEmpty()) {
-      SqliteTransactions.beginImmediate(conn);
+      engine.beginWrite(conn);
       try (PreparedStatement ps = conn.prepareStatement("INSERT INTO ledger_meta (id, currency, "
           + "currency_recorded_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING")) {
         ps.setString(1, currency);
         ps.setString(2, now.toString());
         ps.executeUpdate();
-        kept = kept(conn);
+        kept = kept(conn, engine);
       } catch (SQLException | RuntimeException | Error e) {
-        SqliteTransactions.rollback(conn, e);
+        engine.rollback(conn, e);
         throw e;
       }
-      SqliteTransactions.commit(conn);
+      engine.commit(conn);
     }
     check(where, kept.orElseThrow(() -> new SQLException("ledger_meta holds no currency right after it was "
         + "recorded")), currency);
@@ -76,12 +77,9 @@ final class SqliteLedgerCurrency {
   }
 
   /** The currency the ledger keeps; empty before schema version 8 or before it was recorded. */
-  private static Optional<String> kept(Connection conn) throws SQLException {
-    try (Statement st = conn.createStatement();
-        ResultSet table = st.executeQuery("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger_meta'")) {
-      if (!table.next()) {
-        return Optional.empty();
-      }
+  private static Optional<String> kept(Connection conn, Engine engine) throws SQLException {
+    if (!engine.hasTable(conn, "ledger_meta")) {
+      return Optional.empty();
     }
     try (Statement st = conn.createStatement();
         ResultSet rs = st.executeQuery("SELECT currency FROM ledger_meta WHERE id = 1")) {

@@ -147,7 +147,8 @@ final class SqliteNodeStore implements NodeStore {
       List<NodeState> result = new ArrayList<>();
       try (Statement st = db.conn.createStatement();
           ResultSet rs = st.executeQuery(
-              "SELECT " + LedgerSql.NODE_COLUMNS + " FROM node WHERE status = 'halted' ORDER BY name")) {
+              "SELECT " + LedgerSql.NODE_COLUMNS + " FROM node WHERE status = 'halted' ORDER BY "
+              + db.engine.inByteOrder("name"))) {
         while (rs.next()) {
           result.add(LedgerSql.nodeState(rs));
         }
@@ -250,7 +251,7 @@ final class SqliteNodeStore implements NodeStore {
   public SqliteNodeGroup beginGroup(boolean dryRun) {
     synchronized (db) {
       try {
-        SqliteTransactions.beginImmediate(db.conn);
+        db.engine.beginWrite(db.conn);
         // Inside the transaction: a policy another process changes from now on waits for its commit.
         walletCache.sync(db.dataVersion());
         db.nodeWrite(true);

@@ -31,7 +31,8 @@ final class SqliteReads implements LedgerReads {
     return db.query("read the node states", () -> {
       Map<String, NodeState> result = new LinkedHashMap<>();
       try (Statement st = db.conn.createStatement();
-          ResultSet rs = st.executeQuery("SELECT " + LedgerSql.NODE_COLUMNS + " FROM node ORDER BY name")) {
+          ResultSet rs = st.executeQuery("SELECT " + LedgerSql.NODE_COLUMNS + " FROM node ORDER BY "
+              + db.engine.inByteOrder("name"))) {
         while (rs.next()) {
           NodeState state = LedgerSql.nodeState(rs);
           result.put(state.node(), state);
@@ -62,7 +63,8 @@ final class SqliteReads implements LedgerReads {
     return db.query("list the wallets", () -> {
       List<Wallet> result = new ArrayList<>();
       try (Statement st = db.conn.createStatement();
-          ResultSet rs = st.executeQuery("SELECT " + LedgerSql.WALLET_COLUMNS + " FROM wallet ORDER BY user_sid")) {
+          ResultSet rs = st.executeQuery("SELECT " + LedgerSql.WALLET_COLUMNS + " FROM wallet ORDER BY "
+              + db.engine.inByteOrder("user_sid"))) {
         while (rs.next()) {
           result.add(LedgerSql.wallet(rs));
         }
@@ -104,11 +106,11 @@ final class SqliteReads implements LedgerReads {
 
   @Override
   public List<UsageBucket> usage(Bucket bucket, LocalDate from, LocalDate to) {
-    String day = LedgerSql.DAY_OF_RECORD;
+    String day = LedgerSql.dayOfRecord(db.engine);
     String start = switch (bucket) {
       case DAY -> day;
-      case WEEK -> "date(" + day + ", '-6 days', 'weekday 1')";
-      case MONTH -> "strftime('%Y-%m-01', " + day + ")";
+      case WEEK -> db.engine.mondayOf(day);
+      case MONTH -> db.engine.firstOfMonth(day);
     };
     return db.query("sum the usage by " + bucket.name().toLowerCase(Locale.ROOT), () -> {
       db.writeStagedRecords();
@@ -250,7 +252,8 @@ final class SqliteReads implements LedgerReads {
           + "coalesce(r.threshold_cents, w.auto_topup_threshold_cents), "
           + "coalesce(r.amount_cents, w.auto_topup_amount_cents), r.requested_at FROM wallet w LEFT JOIN topup_request r "
           + "ON r.wallet_id = w.wallet_id AND r.lifted_at IS NULL WHERE w.auto_topup_threshold_cents > 0 "
-          + "AND w.auto_topup_amount_cents > 0 AND w.balance_cents < w.auto_topup_threshold_cents ORDER BY w.user_sid");
+          + "AND w.auto_topup_amount_cents > 0 AND w.balance_cents < w.auto_topup_threshold_cents ORDER BY "
+          + db.engine.inByteOrder("w.user_sid"));
       List<TopupDue> result = new ArrayList<>();
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {

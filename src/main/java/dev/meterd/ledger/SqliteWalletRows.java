@@ -55,13 +55,12 @@ final class SqliteWalletRows {
     if (id != null) {
       return id;
     }
-    PreparedStatement ps = db.stmt(
-        "INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES (?, 0, ?, ?)");
+    PreparedStatement ps = db.stmt("INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) "
+        + "VALUES (?, 0, ?, ?) RETURNING wallet_id");
     ps.setString(1, userSid);
     ps.setString(2, now);
     ps.setString(3, now);
-    ps.executeUpdate();
-    try (ResultSet rs = db.stmt("SELECT last_insert_rowid()").executeQuery()) {
+    try (ResultSet rs = ps.executeQuery()) {
       rs.next();
       return rs.getLong(1);
     }

@@ -94,7 +94,8 @@ final class SqliteWalletStore implements WalletStore {
       long asOfTxnId = rows.nextTxnId() - 1;
       List<BudgetAlert> fired = new ArrayList<>();
       PreparedStatement ps = db.stmt("SELECT wallet_id, user_sid, " + LedgerSql.SETTINGS_COLUMNS
-          + " FROM wallet WHERE enabled = 1 AND monthly_budget_cents > 0 ORDER BY user_sid");
+          + " FROM wallet WHERE enabled = 1 AND monthly_budget_cents > 0 ORDER BY "
+          + db.engine.inByteOrder("user_sid"));
       List<Budgeted> wallets = new ArrayList<>();
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {

@@ -1,6 +1,5 @@
 package dev.meterd.ledger;
 
-import dev.meterd.ledger.Migrations.Engine;
 import java.sql.Statement;
 
 /** Ledgers as an earlier meterd left them, to test the upgrade from them. */

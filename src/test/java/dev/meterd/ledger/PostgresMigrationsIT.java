@@ -3,7 +3,6 @@ package dev.meterd.ledger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.meterd.ledger.Migrations.Engine;
 import dev.meterd.testing.TestPostgres;
 import dev.meterd.testing.TestPostgres.Database;
 import java.nio.file.Path;
