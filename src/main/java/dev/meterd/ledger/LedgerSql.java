@@ -43,7 +43,7 @@ final class LedgerSql {
     NodeError error = kind == null ? null : new NodeError(
         errorKind(kind),
         rs.getString("error_file"),
-        (Integer) rs.getObject("error_line"),
+        nullableInt(rs, rs.findColumn("error_line")),
         rs.getString("error_message"));
     return new NodeState(
         rs.getString("name"),
@@ -85,10 +85,19 @@ final class LedgerSql {
       while (rs.next()) {
         result.add(new LedgerTxn(rs.getLong(1), rs.getString(2), TxnType.fromSql(rs.getString(3)),
             rs.getLong(4), instant(rs.getString(5)), rs.getString(6), rs.getString(7), rs.getString(8),
-            (Integer) rs.getObject(9), rs.getString(10), rs.getString(11)));
+            nullableInt(rs, 9), rs.getString(10), rs.getString(11)));
       }
     }
     return result;
+  }
+
+  /**
+   * An integer column that may be NULL. Not {@code (Integer) getObject}: PostgreSQL's BIGINT
+   * columns come back as a Long, SQLite's small integers as an Integer.
+   */
+  static Integer nullableInt(ResultSet rs, int column) throws SQLException {
+    int value = rs.getInt(column);
+    return rs.wasNull() ? null : value;
   }
 
   static Instant instant(String text) {

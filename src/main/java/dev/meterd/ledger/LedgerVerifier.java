@@ -51,7 +51,8 @@ final class LedgerVerifier {
             + "GROUP BY wallet_id, day) r FULL OUTER JOIN daily_spend d ON d.wallet_id = r.wallet_id AND d.day = r.day "
             + "JOIN wallet w ON w.wallet_id = coalesce(d.wallet_id, r.wallet_id) "
             + "WHERE coalesce(d.charged_cents, 0) <> coalesce(r.charged, 0) "
-            + "OR coalesce(d.waived_cents, 0) <> coalesce(r.waived, 0)",
+            + "OR coalesce(d.waived_cents, 0) <> coalesce(r.waived, 0) ORDER BY " + engine.inByteOrder("w.user_sid")
+            + ", 2",
         rs -> "wallet " + rs.getString(1) + " counts " + rs.getLong(3) + " cents charged and " + rs.getLong(4)
             + " waived on " + rs.getString(2) + ", but its records of that day were charged " + rs.getLong(5)
             + " and waived " + rs.getLong(6));
@@ -149,7 +150,7 @@ final class LedgerVerifier {
         Long sourceNodeId = rs.wasNull() ? null : sourceNode;
         SqliteWalletRows.Txn txn = new SqliteWalletRows.Txn(rs.getLong(1), rs.getLong(2), TxnType.fromSql(rs.getString(3)),
             rs.getLong(4), rs.getString(5), rs.getString(6), sourceNodeId, rs.getString(8),
-            (Integer) rs.getObject(9), rs.getString(10));
+            LedgerSql.nullableInt(rs, 9), rs.getString(10));
         String expected = TxnHash.of(previous, txn);
         if (!expected.equals(rs.getString(11))) {
           violations.add(new Violation("hash_chain", "transaction " + txn.txnId()
