@@ -112,6 +112,9 @@ enum Engine {
     @Override
     void beginUpgrade(Connection conn) throws SQLException {
       PostgresTransactions.beginLocked(conn, UPGRADE_LOCK_KEY);
+      // And the write lock: a version that moves rows must not run beside a write of a daemon
+      // still running the version before (on SQLite, BEGIN IMMEDIATE is both).
+      PostgresTransactions.lockAlso(conn, WRITE_LOCK_KEY);
     }
 
     @Override

@@ -96,8 +96,16 @@ final class LedgerSql {
    * columns come back as a Long, SQLite's small integers as an Integer.
    */
   static Integer nullableInt(ResultSet rs, int column) throws SQLException {
-    int value = rs.getInt(column);
-    return rs.wasNull() ? null : value;
+    long value = rs.getLong(column);
+    if (rs.wasNull()) {
+      return null;
+    }
+    if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
+      // getInt would keep the low 32 bits on SQLite: a tampered row must not read as another number.
+      throw new SQLException("column " + rs.getMetaData().getColumnName(column) + " holds " + value
+          + ", out of the range of a 32-bit integer");
+    }
+    return (int) value;
   }
 
   static Instant instant(String text) {

@@ -72,7 +72,7 @@ final class LedgerVerifier {
             + "FROM payment p JOIN wallet pw ON pw.wallet_id = p.wallet_id "
             + "LEFT JOIN ledger_txn t ON t.txn_id = p.txn_id LEFT JOIN wallet tw ON tw.wallet_id = t.wallet_id "
             + "WHERE t.txn_id IS NULL OR t.wallet_id <> p.wallet_id OR t.type <> p.type "
-            + "OR t.amount_cents <> p.amount_cents ORDER BY p.payment_id",
+            + "OR t.amount_cents <> p.amount_cents ORDER BY " + engine.inByteOrder("p.payment_id"),
         rs -> "payment " + rs.getString(1) + " (a " + rs.getString(2) + " of " + rs.getLong(3) + " cents to wallet "
             + rs.getString(4) + ") points at transaction " + rs.getLong(5) + (rs.getString(6) == null
                 ? ", which does not exist"

@@ -60,7 +60,9 @@ public final class PostgresLedger {
       throws SQLException {
     Properties props = new Properties();
     props.setProperty("user", user);
-    props.setProperty("password", password);
+    if (password != null) {
+      props.setProperty("password", password);
+    }
     Connection conn = DriverManager.getConnection(jdbcUrl, props);
     try (Statement st = conn.createStatement()) {
       // The advisory lock of a write waits as long as SQLite's busy timeout would, then fails (transient).

@@ -23,14 +23,36 @@ final class PostgresTransactions {
    * released by the COMMIT or ROLLBACK, or when the connection is lost.
    */
   static void beginLocked(Connection conn, long key) throws SQLException {
+    requireNoneOpen(conn);
     conn.setAutoCommit(false);
+    exec(conn, "SELECT pg_advisory_xact_lock(" + key + ")");
+  }
+
+  /** Takes one more transaction-level advisory lock in the transaction {@link #beginLocked} began. */
+  static void lockAlso(Connection conn, long key) throws SQLException {
     exec(conn, "SELECT pg_advisory_xact_lock(" + key + ")");
   }
 
   /** A read transaction: every read in it sees the snapshot of its first statement, and it cannot write. */
   static void beginRead(Connection conn) throws SQLException {
+    requireNoneOpen(conn);
     conn.setAutoCommit(false);
-    exec(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    try {
+      exec(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    } catch (SQLException e) {
+      rollback(conn, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Refuses to begin inside an open transaction: PostgreSQL would not refuse (as SQLite's BEGIN
+   * does), and the inner transaction's COMMIT would commit the outer one halfway.
+   */
+  private static void requireNoneOpen(Connection conn) throws SQLException {
+    if (!conn.getAutoCommit()) {
+      throw new SQLException("a transaction is already open on this connection");
+    }
   }
 
   /** Commits; a failed commit is rolled back before the error is passed on. */

@@ -90,7 +90,9 @@ final class SqliteDb {
    * succeeded, and throws only if it did not: nothing that can fail runs after it.
    */
   synchronized <T> T write(String what, SqlWork<T> work) {
-    if (nodeWriter != null && nodeWriter != Thread.currentThread()) {
+    // On the run's own thread too: SQLite's BEGIN would fail and its ROLLBACK undo the group, and
+    // on PostgreSQL the write would commit the group's open transaction halfway.
+    if (nodeWriter != null) {
       throw new IllegalStateException("cannot " + what + ": this connection is inside the run of a node on thread "
           + nodeWriter.getName() + "; open a ledger of its own for writes beside a run");
     }

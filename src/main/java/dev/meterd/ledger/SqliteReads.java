@@ -226,7 +226,7 @@ final class SqliteReads implements LedgerReads {
       PreparedStatement ps = db.stmt("SELECT w.user_sid, a.threshold_pct, a.cycle, a.spent_cents, a.budget_cents, "
           + "a.fired_at FROM budget_alert a JOIN wallet w ON w.wallet_id = a.wallet_id "
           + "WHERE (? IS NULL OR a.cycle = ?) AND (? IS NULL OR w.user_sid = ?) "
-          + "ORDER BY a.fired_at DESC, a.as_of_txn_id DESC, a.threshold_pct DESC LIMIT ?");
+          + "ORDER BY " + db.engine.inByteOrder("a.fired_at") + " DESC, a.as_of_txn_id DESC, a.threshold_pct DESC LIMIT ?");
       String cycleText = cycle == null ? null : cycle.toString();
       ps.setString(1, cycleText);
       ps.setString(2, cycleText);

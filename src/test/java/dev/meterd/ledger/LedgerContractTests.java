@@ -25,6 +25,9 @@ abstract class LedgerContractTests {
   /** A new ledger, or the one the test opened before (the same database), reopened. */
   abstract SqliteLedger open();
 
+  /** As {@link #open()}, with a write waiting at most {@code lockWaitMs} for the write lock. */
+  abstract SqliteLedger openWaitingAtMost(int lockWaitMs);
+
   /** A plain connection to the test's database, beside the ledger's own. */
   abstract Connection jdbc() throws SQLException;
 
@@ -203,6 +206,64 @@ abstract class LedgerContractTests {
           () -> ledger.walletStore().credit("u2", TxnType.GRANT, 50, "alice", null)).join();
       assertThat(ledger.reads().wallet("u2").orElseThrow().balanceCents()).isEqualTo(50);
       assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /**
+   * A write on the run's own thread, while its node's run holds the transaction open, is refused
+   * before it touches the connection: SQLite's BEGIN would fail and its ROLLBACK undo the group,
+   * and PostgreSQL's would commit the group's open transaction halfway.
+   */
+  @Test
+  void aWriteOnTheRunsOwnThreadDuringANodesRunIsRefusedAndTheRunCommitsWhole() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+        try (NodeStore.NodeWrite w = group.beginNode("A")) {
+          w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 5)));
+          assertThatThrownBy(() -> ledger.walletStore().credit("u2", TxnType.GRANT, 50, "alice", null))
+              .isInstanceOf(IllegalStateException.class)
+              .hasMessage("cannot credit the wallet of u2: this connection is inside the run of a node on thread "
+                  + Thread.currentThread().getName() + "; open a ledger of its own for writes beside a run");
+          w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k2", "u1", 6)));
+          w.commit(new NodeCursor("c0ffee", "7ree", null));
+        }
+        group.commit();
+      }
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-11);
+      assertThat(ledger.reads().wallet("u2")).isEmpty();
+      assertThat(ledger.reads().node("A").orElseThrow().recordsConsumedTotal()).isEqualTo(2);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /** Another connection holds the write lock: a write waits for it, then fails, and writes nothing. */
+  @Test
+  void aWriteWaitsForAnotherWritersLockThenFailsWritingNothing() throws Exception {
+    try (SqliteLedger ledger = openWaitingAtMost(300);
+        Connection other = jdbc();
+        Statement st = other.createStatement()) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
+      takeWriteLock(st);
+      assertThatThrownBy(() -> ledger.walletStore().credit("u1", TxnType.GRANT, 7, "alice", null))
+          .isInstanceOf(LedgerException.class).hasMessageStartingWith("cannot credit the wallet of u1 in the database ");
+      releaseWriteLock(st);
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(100);
+      ledger.walletStore().credit("u1", TxnType.GRANT, 7, "alice", null);
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(107);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /** A halted node's line, tampered past 32 bits, is refused as read rather than read as its low bits. */
+  @Test
+  void anIntegerColumnOutOfRangeIsRefusedNotTruncated() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.nodeStore().halt("X", new NodeError(NodeError.Kind.CONTENT, "nodes/X/a.toml", 1, "bad"), "tree");
+      try (Connection c = jdbc(); Statement st = c.createStatement()) {
+        st.execute("UPDATE node SET error_line = 1099511627776 WHERE name = 'X'");
+      }
+      assertThatThrownBy(() -> ledger.reads().node("X")).isInstanceOf(LedgerException.class)
+          .hasMessageEndingWith("column error_line holds 1099511627776, out of the range of a 32-bit integer");
     }
   }
 

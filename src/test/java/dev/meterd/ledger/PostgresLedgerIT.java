@@ -18,6 +18,12 @@ class PostgresLedgerIT extends LedgerContractTests {
   }
 
   @Override
+  SqliteLedger openWaitingAtMost(int lockWaitMs) {
+    return PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock, lockWaitMs, dev.meterd.policy.CreditRules.DEFAULT,
+        SqliteLedger.DEFAULT_CURRENCY);
+  }
+
+  @Override
   Connection jdbc() throws SQLException {
     return DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password());
   }

@@ -30,6 +30,11 @@ class SqliteLedgerIT extends LedgerContractTests {
     return SqliteLedger.open(tmp.resolve("l.db"), clock);
   }
 
+  @Override
+  SqliteLedger openWaitingAtMost(int lockWaitMs) {
+    return SqliteLedger.open(tmp.resolve("l.db"), clock, lockWaitMs);
+  }
+
   /** BEGIN IMMEDIATE with no busy timeout: fails at once while another connection writes. */
   @Override
   void takeWriteLock(Statement st) throws SQLException {
