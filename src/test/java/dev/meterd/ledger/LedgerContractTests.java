@@ -39,6 +39,14 @@ abstract class LedgerContractTests {
 
   abstract void releaseWriteLock(Statement st) throws SQLException;
 
+  /**
+   * Makes every INSERT into {@code table} (or those whose new row meets {@code when}, a condition
+   * on {@code NEW}) fail with "disk says no", by a trigger named {@code name}.
+   */
+  abstract void refuseInserts(Statement st, String name, String table, String when) throws SQLException;
+
+  abstract void allowInserts(Statement st, String name, String table) throws SQLException;
+
   /** What the engine says when a CHECK constraint refuses a row. */
   abstract String checkRefusal();
 
@@ -609,6 +617,65 @@ abstract class LedgerContractTests {
       assertThat(ledger.reads().wallet("u2")).isEmpty();
       assertThat(consumedKeys(ledger, "B")).isEmpty();
       assertThat(ids(ledger, "u1")).containsExactly(2L, 1L);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  // A trigger stands for a full disk: what the database does when a statement fails outside any node's savepoint.
+
+  /** The listing INSERT fails (here a trigger stands for a full disk): the group is lost whole, and the next write lists only its own rows. */
+  @Test
+  void aFailedListingLosesTheGroupWholeAndTheNextWriteStartsClean() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
+      try (Connection c = jdbc(); Statement st = c.createStatement()) {
+        refuseInserts(st, "refuse_list", "wallet_txn", null);
+      }
+      NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false);
+      run(group, "A", rec("a1", "u1", 5));
+      assertThatThrownBy(group::commit).isInstanceOf(LedgerException.class).hasMessageContaining("disk says no");
+      group.close();
+      assertThatThrownBy(() -> ledger.walletStore().credit("u1", TxnType.GRANT, 3, "alice", null))
+          .hasMessageContaining("disk says no");
+      try (Connection c = jdbc(); Statement st = c.createStatement()) {
+        allowInserts(st, "refuse_list", "wallet_txn");
+      }
+      ledger.walletStore().credit("u1", TxnType.GRANT, 3, "alice", null);
+      assertThat(ids(ledger, "u1")).containsExactly(2L, 1L);
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(103);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /**
+   * Writing the held records for a read fails on the second multi-row INSERT (a trigger stands for
+   * a full disk), after the first 50 rows were written outside any savepoint: the group is lost
+   * whole, so nothing of it is committed, rather than going on half written.
+   */
+  @Test
+  void aFailedWriteOfTheHeldRecordsForAReadLosesTheGroupWhole() throws Exception {
+    List<UsageRecord> records = new java.util.ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      records.add(rec(String.format("k%02d", i), "u1", 1));
+    }
+    try (SqliteLedger ledger = open()) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, 1000, "alice", null);
+      try (Connection c = jdbc(); Statement st = c.createStatement()) {
+        refuseInserts(st, "refuse_k60", "consumed_record", "NEW.idempotency_key = 'k60'");
+      }
+      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+        runAt(group, "A", records);
+        assertThatThrownBy(() -> consumedKeys(ledger, "A")).isInstanceOf(NodeStore.GroupLostException.class)
+            .hasMessageContaining("cannot write the records consumed by a group of 1 nodes (A to A) in the database ")
+            .hasMessageContaining("disk says no");
+        assertThat(group.lost()).isPresent();
+        assertThatThrownBy(() -> runAt(group, "B", List.of(rec("b1", "u1", 1))))
+            .isInstanceOf(NodeStore.GroupLostException.class);
+        assertThatThrownBy(group::commit).isInstanceOf(NodeStore.GroupLostException.class);
+      }
+      assertThat(consumedKeys(ledger, "A")).isEmpty();
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(1000);
+      assertThat(ledger.nodeStore().tracks()).doesNotContainKey("A");
       assertThat(ledger.audit().verify()).isEmpty();
     }
   }

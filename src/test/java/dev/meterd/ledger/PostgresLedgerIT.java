@@ -24,6 +24,19 @@ class PostgresLedgerIT extends LedgerContractTests {
   }
 
   @Override
+  void refuseInserts(Statement st, String name, String table, String when) throws SQLException {
+    st.execute("CREATE FUNCTION " + name + "() RETURNS trigger LANGUAGE plpgsql AS "
+        + "$$ BEGIN RAISE EXCEPTION 'disk says no'; END $$");
+    st.execute("CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + " FOR EACH ROW"
+        + (when == null ? "" : " WHEN (" + when + ")") + " EXECUTE FUNCTION " + name + "()");
+  }
+
+  @Override
+  void allowInserts(Statement st, String name, String table) throws SQLException {
+    st.execute("DROP TRIGGER " + name + " ON " + table);
+  }
+
+  @Override
   Connection jdbc() throws SQLException {
     return DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password());
   }

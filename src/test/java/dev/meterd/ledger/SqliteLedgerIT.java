@@ -3,14 +3,12 @@ package dev.meterd.ledger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.meterd.batch.UsageRecord;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Instant;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,6 +31,17 @@ class SqliteLedgerIT extends LedgerContractTests {
   @Override
   SqliteLedger openWaitingAtMost(int lockWaitMs) {
     return SqliteLedger.open(tmp.resolve("l.db"), clock, lockWaitMs);
+  }
+
+  @Override
+  void refuseInserts(Statement st, String name, String table, String when) throws SQLException {
+    st.execute("CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + (when == null ? "" : " WHEN " + when)
+        + " BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+  }
+
+  @Override
+  void allowInserts(Statement st, String name, String table) throws SQLException {
+    st.execute("DROP TRIGGER " + name);
   }
 
   /** BEGIN IMMEDIATE with no busy timeout: fails at once while another connection writes. */
@@ -128,67 +137,5 @@ class SqliteLedgerIT extends LedgerContractTests {
         .isInstanceOf(LedgerException.class)
         .hasMessageContaining("has schema version 99, newer than this meterd knows (" + Migrations.latestVersion()
             + "); run a newer meterd against it");
-  }
-
-  // SQLite only for now, these two: they stand for a full disk by a trigger in SQLite's syntax and
-  // expect sqlite-jdbc's message; PostgreSQL would need a trigger function and its own message.
-
-  /** The listing INSERT fails (here a trigger stands for a full disk): the group is lost whole, and the next write lists only its own rows. */
-  @Test
-  void aFailedListingLosesTheGroupWholeAndTheNextWriteStartsClean() throws Exception {
-    try (SqliteLedger ledger = open()) {
-      ledger.walletStore().credit("u1", TxnType.GRANT, 100, "alice", null);
-      try (Connection c = jdbc(); Statement st = c.createStatement()) {
-        st.execute("CREATE TRIGGER refuse_list BEFORE INSERT ON wallet_txn BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
-      }
-      NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false);
-      run(group, "A", rec("a1", "u1", 5));
-      assertThatThrownBy(group::commit).isInstanceOf(LedgerException.class).hasMessageContaining("disk says no");
-      group.close();
-      assertThatThrownBy(() -> ledger.walletStore().credit("u1", TxnType.GRANT, 3, "alice", null))
-          .hasMessageContaining("disk says no");
-      try (Connection c = jdbc(); Statement st = c.createStatement()) {
-        st.execute("DROP TRIGGER refuse_list");
-      }
-      ledger.walletStore().credit("u1", TxnType.GRANT, 3, "alice", null);
-      assertThat(ids(ledger, "u1")).containsExactly(2L, 1L);
-      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(103);
-      assertThat(ledger.audit().verify()).isEmpty();
-    }
-  }
-
-  /**
-   * Writing the held records for a read fails on the second multi-row INSERT (a trigger stands for
-   * a full disk), after the first 50 rows were written outside any savepoint: the group is lost
-   * whole, so nothing of it is committed, rather than going on half written.
-   */
-  @Test
-  void aFailedWriteOfTheHeldRecordsForAReadLosesTheGroupWhole() throws Exception {
-    List<UsageRecord> records = new java.util.ArrayList<>();
-    for (int i = 0; i < 100; i++) {
-      records.add(rec(String.format("k%02d", i), "u1", 1));
-    }
-    try (SqliteLedger ledger = open()) {
-      ledger.walletStore().credit("u1", TxnType.GRANT, 1000, "alice", null);
-      try (Connection c = jdbc(); Statement st = c.createStatement()) {
-        st.execute("CREATE TRIGGER refuse_k60 BEFORE INSERT ON consumed_record WHEN NEW.idempotency_key = 'k60' "
-            + "BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
-      }
-      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
-        runAt(group, "A", records);
-        assertThatThrownBy(() -> consumedKeys(ledger, "A")).isInstanceOf(NodeStore.GroupLostException.class)
-            .hasMessageEndingWith("cannot write the records consumed by a group of 1 nodes (A to A) in the database "
-                + tmp.resolve("l.db") + ": [SQLITE_CONSTRAINT_TRIGGER] A RAISE function within a trigger fired, "
-                + "causing the SQL statement to abort (disk says no)");
-        assertThat(group.lost()).isPresent();
-        assertThatThrownBy(() -> runAt(group, "B", List.of(rec("b1", "u1", 1))))
-            .isInstanceOf(NodeStore.GroupLostException.class);
-        assertThatThrownBy(group::commit).isInstanceOf(NodeStore.GroupLostException.class);
-      }
-      assertThat(consumedKeys(ledger, "A")).isEmpty();
-      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(1000);
-      assertThat(ledger.nodeStore().tracks()).doesNotContainKey("A");
-      assertThat(ledger.audit().verify()).isEmpty();
-    }
   }
 }
