@@ -527,6 +527,34 @@ abstract class LedgerContractTests {
     }
   }
 
+  /** Keys are looked up 50 at a time: the earlier run's keys are found wherever they fall in a file of 121 records. */
+  @Test
+  void keysConsumedInAnEarlierRunAreFoundInEveryLookUpOfAFile() throws Exception {
+    List<Integer> before = List.of(0, 49, 50, 99, 120);
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "A", before.stream().map(i -> rec("k" + i, "u1", 2)).toArray(UsageRecord[]::new));
+      List<UsageRecord> file = new java.util.ArrayList<>();
+      for (int i = 0; i <= 120; i++) {
+        file.add(rec("k" + i, "u1", 2));
+      }
+      NodeApplied applied;
+      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+        applied = runAt(group, "A", file);
+        group.commit();
+      }
+      assertThat(applied.recordsConsumed()).isEqualTo(116);
+      assertThat(applied.recordsDuplicate()).isEqualTo(5);
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-242);
+      file.set(99, rec("k99", "u2", 2));
+      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+        assertThatThrownBy(() -> runAt(group, "A", file)).isInstanceOf(BatchContentException.class)
+            .hasMessage("nodes/A/usage_2026-11-21-10.toml:1: idempotency_key \"k99\" was consumed with user_sid \"u1\" "
+                + "and cost_cents 2; this record has user_sid \"u2\" and cost_cents 2");
+      }
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
   /** A node run twice in one group (as verify --replay runs a node at each of its commits) sees its first run's records. */
   @Test
   void aNodeRunTwiceInOneGroupFindsItsFirstRunsRecords() throws Exception {
