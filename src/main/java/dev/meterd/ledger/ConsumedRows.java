@@ -23,7 +23,7 @@ final class ConsumedRows {
   record Row(long nodeId, String key, long walletId, long costCents, long occurredAtMs, long txnId, long fileId,
       String resource, Long quantity, long waivedCents, String userSid) {}
 
-  private static final MultiRowInsert INSERT = new MultiRowInsert("INSERT INTO consumed_record (node_id, "
+  private static final MultiRowSql INSERT = MultiRowSql.insert("INSERT INTO consumed_record (node_id, "
       + "idempotency_key, wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
       + "VALUES", 10, 50);
   /** Written out rather than composed from key extractors: a group's sort compares about 15 times per record. */

@@ -99,14 +99,7 @@ enum Engine {
   POSTGRES("postgres", "CREATE FUNCTION", "$$;") {
     @Override
     void createVersionTable(Connection conn) throws SQLException {
-      beginUpgrade(conn);
-      try {
-        exec(conn, CREATE_VERSION_TABLE);
-      } catch (SQLException | RuntimeException | Error e) {
-        rollback(conn, e);
-        throw e;
-      }
-      commit(conn);
+      inUpgrade(conn, () -> exec(conn, CREATE_VERSION_TABLE));
     }
 
     @Override
@@ -194,6 +187,42 @@ enum Engine {
   }
 
   abstract void createVersionTable(Connection conn) throws SQLException;
+
+  /** Work on a connection of its own, not through a {@link SqliteDb}: at open, before the ledger's parts exist. */
+  interface Work<T> {
+    T run() throws SQLException;
+  }
+
+  interface Step {
+    void run() throws SQLException;
+  }
+
+  /** Runs {@code work} in one transaction of {@link #beginUpgrade}; rolls back on any failure, else commits. */
+  void inUpgrade(Connection conn, Step work) throws SQLException {
+    beginUpgrade(conn);
+    finish(conn, () -> {
+      work.run();
+      return null;
+    });
+  }
+
+  /** Runs {@code work} in one transaction of {@link #beginWrite}; rolls back on any failure, else commits. */
+  <T> T inWrite(Connection conn, Work<T> work) throws SQLException {
+    beginWrite(conn);
+    return finish(conn, work);
+  }
+
+  private <T> T finish(Connection conn, Work<T> work) throws SQLException {
+    T result;
+    try {
+      result = work.run();
+    } catch (SQLException | RuntimeException | Error e) {
+      rollback(conn, e);
+      throw e;
+    }
+    commit(conn);
+    return result;
+  }
 
   /** Begins the transaction of one schema version, once no other upgrader of this database is in one. */
   abstract void beginUpgrade(Connection conn) throws SQLException;

@@ -55,23 +55,19 @@ final class Migrations {
 
   private static void apply(Connection conn, Engine engine, int version, List<String> statements)
       throws SQLException {
-    engine.beginUpgrade(conn);
-    try (Statement st = conn.createStatement()) {
+    engine.inUpgrade(conn, () -> {
       // Another process may have applied it while this one waited for the lock.
       if (currentVersion(conn) >= version) {
-        engine.rollback(conn, null);
         return;
       }
-      for (String sql : statements) {
-        st.execute(sql);
+      try (Statement st = conn.createStatement()) {
+        for (String sql : statements) {
+          st.execute(sql);
+        }
+        st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", '"
+            + Instant.now() + "')");
       }
-      st.execute("INSERT INTO schema_version (version, applied_at) VALUES (" + version + ", '"
-          + Instant.now() + "')");
-    } catch (SQLException | RuntimeException | Error e) {
-      engine.rollback(conn, e);
-      throw e;
-    }
-    engine.commit(conn);
+    });
   }
 
   /** The text of the script of {@code version} (from 1) for {@code engine}. */

@@ -53,18 +53,15 @@ final class SqliteLedgerCurrency {
       throws SQLException {
     Optional<String> kept = kept(conn, engine);
     if (kept.isEmpty()) {
-      engine.beginWrite(conn);
-      try (PreparedStatement ps = conn.prepareStatement("INSERT INTO ledger_meta (id, currency, "
-          + "currency_recorded_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING")) {
-        ps.setString(1, currency);
-        ps.setString(2, now.toString());
-        ps.executeUpdate();
-        kept = kept(conn, engine);
-      } catch (SQLException | RuntimeException | Error e) {
-        engine.rollback(conn, e);
-        throw e;
-      }
-      engine.commit(conn);
+      kept = engine.inWrite(conn, () -> {
+        try (PreparedStatement ps = conn.prepareStatement("INSERT INTO ledger_meta (id, currency, "
+            + "currency_recorded_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING")) {
+          ps.setString(1, currency);
+          ps.setString(2, now.toString());
+          ps.executeUpdate();
+          return kept(conn, engine);
+        }
+      });
     }
     check(where, kept.orElseThrow(() -> new SQLException("ledger_meta holds no currency right after it was "
         + "recorded")), currency);

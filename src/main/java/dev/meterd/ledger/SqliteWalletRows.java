@@ -171,7 +171,7 @@ final class SqliteWalletRows {
     return insertTxns(List.of(t), previousHash);
   }
 
-  private static final MultiRowInsert INSERT_TXNS = new MultiRowInsert("INSERT INTO ledger_txn (txn_id, "
+  private static final MultiRowSql INSERT_TXNS = MultiRowSql.insert("INSERT INTO ledger_txn (txn_id, "
       + "wallet_id, type, amount_cents, occurred_at, initiated_by, source_node_id, source_commit, source_records, "
       + "note, row_hash) VALUES", 11, 50);
 

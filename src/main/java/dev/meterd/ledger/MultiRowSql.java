@@ -1,0 +1,41 @@
+package dev.meterd.ledger;
+
+import java.util.Collections;
+import java.util.function.IntFunction;
+
+/**
+ * The text of a statement over up to {@link #maxRows} rows or values at once, one text per count,
+ * built once: one statement for many rows, rather than one each, saves most of their cost.
+ */
+final class MultiRowSql {
+
+  final int maxRows;
+  private final IntFunction<String> build;
+  private final String[] sql;
+
+  private MultiRowSql(int maxRows, IntFunction<String> build) {
+    this.maxRows = maxRows;
+    this.build = build;
+    this.sql = new String[maxRows + 1];
+  }
+
+  /** {@code head}: {@code INSERT INTO t (c1, ..., cN) VALUES}, with {@code columns} = N. */
+  static MultiRowSql insert(String head, int columns, int maxRows) {
+    String tuple = "(" + "?, ".repeat(columns - 1) + "?)";
+    return new MultiRowSql(maxRows, rows -> head + " " + String.join(", ", Collections.nCopies(rows, tuple)));
+  }
+
+  /** {@code head}: a statement ending in {@code ... IN}, followed by a list of up to {@code maxValues} parameters. */
+  static MultiRowSql in(String head, int maxValues) {
+    return new MultiRowSql(maxValues, values -> head + " (" + "?, ".repeat(values - 1) + "?)");
+  }
+
+  String sql(int rows) {
+    String text = sql[rows];
+    if (text == null) {
+      text = build.apply(rows);
+      sql[rows] = text;
+    }
+    return text;
+  }
+}
