@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.UsageRecord;
 import dev.meterd.testing.MutableClock;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -13,7 +14,9 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Instant;
 import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The ledger's behaviour, the same on every engine: each subclass runs these tests on a real
@@ -22,39 +25,64 @@ import org.junit.jupiter.api.Test;
  */
 abstract class LedgerContractTests {
 
+  @TempDir
+  Path tmp;
+
+  /** The test's database, new for each test. */
+  TestDatabase db;
+
+  /** The engine the subclass runs the contract on. */
+  abstract LedgerEngine engine();
+
+  @BeforeEach
+  void freshDatabase() {
+    db = engine().freshDatabase(tmp);
+  }
+
   /** A new ledger, or the one the test opened before (the same database), reopened. */
-  abstract SqliteLedger open();
+  SqliteLedger open() {
+    return db.open(clock);
+  }
 
   /** As {@link #open()}, with a write waiting at most {@code lockWaitMs} for the write lock. */
-  abstract SqliteLedger openWaitingAtMost(int lockWaitMs);
+  SqliteLedger openWaitingAtMost(int lockWaitMs) {
+    return db.open(clock, lockWaitMs);
+  }
 
   /** A plain connection to the test's database, beside the ledger's own. */
-  abstract Connection jdbc() throws SQLException;
+  Connection jdbc() throws SQLException {
+    return db.jdbc();
+  }
 
-  /**
-   * Takes the ledger's write lock on {@code st}'s connection without waiting: throws if another
-   * connection holds it.
-   */
-  abstract void takeWriteLock(Statement st) throws SQLException;
+  /** See {@link TestDatabase#takeWriteLock}. */
+  void takeWriteLock(Statement st) throws SQLException {
+    db.takeWriteLock(st);
+  }
 
-  abstract void releaseWriteLock(Statement st) throws SQLException;
+  void releaseWriteLock(Statement st) throws SQLException {
+    db.releaseWriteLock(st);
+  }
 
-  /**
-   * Makes every INSERT into {@code table} (or those whose new row meets {@code when}, a condition
-   * on {@code NEW}) fail with "disk says no", by a trigger named {@code name}.
-   */
-  abstract void refuseInserts(Statement st, String name, String table, String when) throws SQLException;
+  /** See {@link TestDatabase#refuseInserts}. */
+  void refuseInserts(Statement st, String name, String table, String when) throws SQLException {
+    db.refuseInserts(st, name, table, when);
+  }
 
-  abstract void allowInserts(Statement st, String name, String table) throws SQLException;
+  void allowInserts(Statement st, String name, String table) throws SQLException {
+    db.allowInserts(st, name, table);
+  }
 
-  /** What the engine says when a CHECK constraint refuses a row. */
-  abstract String checkRefusal();
+  String checkRefusal() {
+    return db.checkRefusal();
+  }
 
-  /** Lets {@code st}'s connection change the rows an append-only {@code trigger} guards. */
-  abstract void allowTampering(Statement st, String trigger) throws SQLException;
+  void allowTampering(Statement st, String trigger) throws SQLException {
+    db.allowTampering(st, trigger);
+  }
 
-  /** Makes the database refuse to open the wallet of {@code userSid}; returns what its refusal says. */
-  abstract String refuseWallet(Statement st, String userSid) throws SQLException;
+  String refuseWallet(Statement st, String userSid) throws SQLException {
+    return db.refuseWallet(st, userSid);
+  }
 
   final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
 

@@ -3,74 +3,17 @@ package dev.meterd.ledger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The ledger's contract on real SQLite files, and what only SQLite has: its files' older schemas. */
 class SqliteLedgerIT extends LedgerContractTests {
 
-  @TempDir
-  Path tmp;
-
   @Override
-  Connection jdbc() throws SQLException {
-    return DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("l.db"));
-  }
-
-  @Override
-  SqliteLedger open() {
-    return SqliteLedger.open(tmp.resolve("l.db"), clock);
-  }
-
-  @Override
-  SqliteLedger openWaitingAtMost(int lockWaitMs) {
-    return SqliteLedger.open(tmp.resolve("l.db"), clock, lockWaitMs);
-  }
-
-  @Override
-  void refuseInserts(Statement st, String name, String table, String when) throws SQLException {
-    st.execute("CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + (when == null ? "" : " WHEN " + when)
-        + " BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
-  }
-
-  @Override
-  void allowInserts(Statement st, String name, String table) throws SQLException {
-    st.execute("DROP TRIGGER " + name);
-  }
-
-  /** BEGIN IMMEDIATE with no busy timeout: fails at once while another connection writes. */
-  @Override
-  void takeWriteLock(Statement st) throws SQLException {
-    st.execute("PRAGMA busy_timeout = 0");
-    st.execute("BEGIN IMMEDIATE");
-  }
-
-  @Override
-  void releaseWriteLock(Statement st) throws SQLException {
-    st.execute("ROLLBACK");
-  }
-
-  @Override
-  String checkRefusal() {
-    return "CHECK constraint failed";
-  }
-
-  @Override
-  void allowTampering(Statement st, String trigger) throws SQLException {
-    st.execute("DROP TRIGGER " + trigger);
-  }
-
-  @Override
-  String refuseWallet(Statement st, String userSid) throws SQLException {
-    st.execute("CREATE TRIGGER refuse_wallet BEFORE INSERT ON wallet WHEN NEW.user_sid = '" + userSid + "' "
-        + "BEGIN SELECT RAISE(ABORT, 'no wallet for " + userSid + "'); END");
-    return "no wallet for " + userSid;
+  LedgerEngine engine() {
+    return LedgerEngine.SQLITE;
   }
 
   /**
