@@ -10,23 +10,38 @@ import dev.meterd.testing.MutableClock;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A balance stays a 64-bit integer: SQLite would turn {@code balance_cents + ?} past the range
- * into a REAL, so a change that would leave the range is refused whole, with a sentence naming
- * the wallet.
+ * into a REAL (and PostgreSQL fail with its own words), so a change that would leave the range is
+ * refused whole, with a sentence naming the wallet, on either engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class BalanceOverflowIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
 
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+  private TestDatabase db;
+
+  @BeforeEach
+  void freshDatabase() {
+    db = engine.freshDatabase(tmp);
+  }
 
   private SqliteLedger open() {
-    return SqliteLedger.open(tmp.resolve("l.db"), clock);
+    return db.open(clock);
   }
 
   /**

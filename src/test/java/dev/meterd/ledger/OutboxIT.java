@@ -11,19 +11,34 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** The outbox on a real SQLite file: which writes record which events, in their own transaction. */
+/** The outbox on each engine: which writes record which events, in their own transaction. */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class OutboxIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
 
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+  private TestDatabase db;
+
+  @BeforeEach
+  void freshDatabase() {
+    db = engine.freshDatabase(tmp);
+  }
 
   private SqliteLedger open() {
-    return SqliteLedger.open(tmp.resolve("l.db"), clock);
+    return db.open(clock);
   }
 
   /** Every event's type and data, oldest first. */
