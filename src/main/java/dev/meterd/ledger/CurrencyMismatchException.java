@@ -10,10 +10,11 @@ public final class CurrencyMismatchException extends RuntimeException {
   private final String kept;
   private final String configured;
 
-  CurrencyMismatchException(String where, String kept, String configured) {
+  /** {@code setting} is the one that names the ledger: {@code [storage] path}, or {@code url} on PostgreSQL. */
+  CurrencyMismatchException(String where, String setting, String kept, String configured) {
     super("the ledger " + where + " keeps its amounts in " + kept + " but [billing] currency is " + configured
         + ": set [billing] currency = \"" + kept + "\" again (a ledger's currency never changes: its balances would "
-        + "be relabelled), or point [storage] path at a new ledger for " + configured);
+        + "be relabelled), or point " + setting + " at a new ledger for " + configured);
     this.kept = kept;
     this.configured = configured;
   }

@@ -18,7 +18,7 @@ enum Engine {
    * serialize on it. A trigger's body runs from {@code CREATE TRIGGER} to a line {@code END;}.
    * Another connection's commits are told by {@code PRAGMA data_version}.
    */
-  SQLITE("sqlite", "CREATE TRIGGER", "END;") {
+  SQLITE("sqlite", "CREATE TRIGGER", "END;", "[storage] path") {
     @Override
     void createVersionTable(Connection conn) throws SQLException {
       exec(conn, CREATE_VERSION_TABLE);
@@ -96,7 +96,7 @@ enum Engine {
    * {@code CREATE FUNCTION} to a line {@code $$;}. PostgreSQL has no data_version: every write
    * transaction adds one to {@code ledger_generation} (see {@link SqliteDb#dataVersion}).
    */
-  POSTGRES("postgres", "CREATE FUNCTION", "$$;") {
+  POSTGRES("postgres", "CREATE FUNCTION", "$$;", "[storage] url") {
     @Override
     void createVersionTable(Connection conn) throws SQLException {
       inUpgrade(conn, () -> exec(conn, CREATE_VERSION_TABLE));
@@ -179,11 +179,18 @@ enum Engine {
   private final String folder;
   private final String bodyStart;
   private final String bodyEnd;
+  private final String setting;
 
-  Engine(String folder, String bodyStart, String bodyEnd) {
+  Engine(String folder, String bodyStart, String bodyEnd, String setting) {
     this.folder = folder;
     this.bodyStart = bodyStart;
     this.bodyEnd = bodyEnd;
+    this.setting = setting;
+  }
+
+  /** The configuration setting that names a ledger of this engine, for messages that tell the operator to change it. */
+  String setting() {
+    return setting;
   }
 
   abstract void createVersionTable(Connection conn) throws SQLException;

@@ -10,7 +10,7 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * The currency a SQLite ledger keeps its cents in (table {@code ledger_meta}), checked against the
+ * The currency a ledger keeps its cents in (table {@code ledger_meta}), checked against the
  * configured one each time the ledger is opened, before anything else reads or writes it: a
  * ledger started in USD and opened as EUR would show every balance in the wrong currency.
  */
@@ -37,7 +37,7 @@ final class SqliteLedgerCurrency {
   static void refuseAnother(Connection conn, Engine engine, String where, String currency) throws SQLException {
     Optional<String> kept = kept(conn, engine);
     if (kept.isPresent()) {
-      check(where, kept.get(), currency);
+      check(engine, where, kept.get(), currency);
     }
   }
 
@@ -63,13 +63,13 @@ final class SqliteLedgerCurrency {
         }
       });
     }
-    check(where, kept.orElseThrow(() -> new SQLException("ledger_meta holds no currency right after it was "
+    check(engine, where, kept.orElseThrow(() -> new SQLException("ledger_meta holds no currency right after it was "
         + "recorded")), currency);
   }
 
-  private static void check(String where, String kept, String configured) {
+  private static void check(Engine engine, String where, String kept, String configured) {
     if (!kept.equals(configured)) {
-      throw new CurrencyMismatchException(where, kept, configured);
+      throw new CurrencyMismatchException(where, engine.setting(), kept, configured);
     }
   }
 
