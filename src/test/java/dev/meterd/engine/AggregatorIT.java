@@ -8,9 +8,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.ledger.TxnType;
@@ -18,10 +20,6 @@ import dev.meterd.testing.CountingSource;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -32,15 +30,24 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** The aggregator over real git repositories (JGit, temp folders) and a real SQLite file. */
+/** The aggregator over real git repositories (JGit, temp folders) and a real database of each engine. */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class AggregatorIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
 
   private UsageRepo repo;
   private CountingSource source;
+  private TestDatabase db;
   private SqliteLedger ledger;
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
   private FaultInjector faults = FaultInjector.NONE;
@@ -48,7 +55,8 @@ class AggregatorIT {
   @BeforeEach
   void setUp() throws Exception {
     repo = new UsageRepo(tmp.resolve("usage.git"));
-    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    db = engine.freshDatabase(tmp);
+    ledger = db.open(clock);
   }
 
   @AfterEach
@@ -90,30 +98,11 @@ class AggregatorIT {
   }
 
   private long count(String sql) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
-        Statement st = c.createStatement();
-        ResultSet rs = st.executeQuery(sql)) {
-      rs.next();
-      return rs.getLong(1);
-    }
+    return db.number(sql);
   }
 
   private NodeState state(String node) {
     return ledger.reads().node(node).orElseThrow();
-  }
-
-  @Test
-  void theRunLockIsTheSameThroughEveryNameOfTheDatabase() throws Exception {
-    Path link = java.nio.file.Files.createSymbolicLink(tmp.resolve("link.db"), tmp.resolve("meterd.db"));
-    try (SqliteLedger viaLink = SqliteLedger.open(link, clock);
-        SqliteLedger relative = SqliteLedger.open(
-            Path.of("").toAbsolutePath().relativize(tmp.resolve("meterd.db").toAbsolutePath()), clock);
-        var lock = viaLink.tryLockRun().orElseThrow()) {
-      assertThat(ledger.tryLockRun()).isEmpty();
-      assertThat(relative.tryLockRun()).isEmpty();
-    }
-    assertThat(java.nio.file.Files.exists(tmp.resolve("link.db.run-lock"))).isFalse();
-    assertThat(java.nio.file.Files.exists(tmp.resolve("meterd.db.run-lock"))).isTrue();
   }
 
   /**
@@ -126,7 +115,7 @@ class AggregatorIT {
     assertThat(run().halted()).extracting(NodeOutcome.Halted::node).containsExactly("X");
     repo.commit("nodes/A/" + HOUR_11, batch(record("a2", "u1", 2)));
     source.beforeNextNode = () -> {
-      try (SqliteLedger admin = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+      try (SqliteLedger admin = db.open(clock)) {
         assertThat(admin.nodeStore().resume("X")).isPresent();
       }
     };
@@ -542,7 +531,7 @@ class AggregatorIT {
         crashed.complete(e);
       }
     }, "aggregator-under-test");
-    try (SqliteLedger other = SqliteLedger.open(tmp.resolve("meterd.db"), clock, 5_000)) {
+    try (SqliteLedger other = db.open(clock, 5_000)) {
       runner.start();
       assertThat(source.stalled.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
       assertThat(thrown.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
@@ -777,7 +766,7 @@ class AggregatorIT {
   @Test
   void aRunIsRefusedWhileAnotherHoldsTheLedgersRunLock() throws Exception {
     repo.seedTwoNodes();
-    try (SqliteLedger other = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    try (SqliteLedger other = db.open(clock);
         var lock = other.tryLockRun().orElseThrow()) {
       assertThat(ledger.tryLockRun()).isEmpty();
       assertThatThrownBy(this::run).isInstanceOf(RunInProgressException.class)

@@ -6,20 +6,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.BudgetAlert;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.ledger.Violation;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.ledger.WalletSpend;
 import dev.meterd.policy.WalletSettings;
 import dev.meterd.source.git.GitBatchSource;
-import dev.meterd.testing.LedgerContents;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
+import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -31,25 +29,35 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** Budgets, alerts and daily caps, decided in the node's own transaction, over real runs. */
+/** Budgets, alerts and daily caps, decided in the node's own transaction, over real runs on each engine. */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class CreditPoliciesIT {
 
   private static final YearMonth NOVEMBER = YearMonth.of(2026, 11);
   private static final YearMonth DECEMBER = YearMonth.of(2026, 12);
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
 
   private UsageRepo repo;
   private GitBatchSource source;
+  private TestDatabase db;
   private SqliteLedger ledger;
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
 
   @BeforeEach
   void setUp() throws Exception {
     repo = new UsageRepo(tmp.resolve("usage.git"));
-    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    db = engine.freshDatabase(tmp);
+    ledger = db.open(clock);
   }
 
   @AfterEach
@@ -96,19 +104,25 @@ class CreditPoliciesIT {
   }
 
   private List<String> column(String sql) throws Exception {
-    List<String> result = new ArrayList<>();
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
-        Statement st = c.createStatement();
-        ResultSet rs = st.executeQuery(sql)) {
-      while (rs.next()) {
-        result.add(rs.getString(1));
-      }
-    }
-    return result;
+    return db.column(sql);
   }
 
   private void exec(String sql) throws Exception {
-    LedgerContents.exec(tmp.resolve("meterd.db"), sql);
+    db.exec(sql);
+  }
+
+  /** The data of each outbox event of {@code type}, oldest first, as JSON text. */
+  private List<String> eventData(String type) throws Exception {
+    return eventData(type, data -> data.encode());
+  }
+
+  /** {@code field} of the data of each outbox event of {@code type}, oldest first. */
+  private List<String> eventData(String type, java.util.function.Function<JsonObject, String> field) throws Exception {
+    List<String> result = new ArrayList<>();
+    for (String body : column("SELECT body FROM outbox_event WHERE type = '" + type + "' ORDER BY event_seq")) {
+      result.add(field.apply(new JsonObject(body).getJsonObject("data")));
+    }
+    return result;
   }
 
   @Test
@@ -127,16 +141,15 @@ class CreditPoliciesIT {
         + "ON t.txn_id = a.as_of_txn_id JOIN node n ON n.node_id = t.source_node_id ORDER BY a.threshold_pct"))
         .containsExactly("50:A", "80:B", "100:B");
     // Each in the outbox, written by the same transaction, for the webhook.
-    assertThat(column("SELECT json_extract(body, '$.data') FROM outbox_event WHERE type = 'alert.fired' "
-        + "ORDER BY event_seq")).containsExactly(
+    assertThat(eventData("alert.fired")).containsExactly(
         "{\"user_sid\":\"u1\",\"threshold_pct\":50,\"cycle\":\"2026-11\",\"spent_cents\":6000,\"budget_cents\":10000,"
             + "\"fired_at\":\"2026-11-21T10:10:00Z\"}",
         "{\"user_sid\":\"u1\",\"threshold_pct\":80,\"cycle\":\"2026-11\",\"spent_cents\":12000,\"budget_cents\":10000,"
             + "\"fired_at\":\"2026-11-21T10:10:00Z\"}",
         "{\"user_sid\":\"u1\",\"threshold_pct\":100,\"cycle\":\"2026-11\",\"spent_cents\":12000,\"budget_cents\":10000,"
             + "\"fired_at\":\"2026-11-21T10:10:00Z\"}");
-    assertThat(column("SELECT json_extract(body, '$.data.balance_cents') FROM outbox_event "
-        + "WHERE type = 'wallet.depleted'")).containsExactly("-6000");
+    assertThat(eventData("wallet.depleted", data -> Long.toString(data.getLong("balance_cents"))))
+        .containsExactly("-6000");
 
     // More usage in the same month fires nothing: each alert fires once per cycle, ever.
     repo.commit("nodes/A/" + UsageRepo.HOUR_11, records("a2-", "u1", 3, 1_000, "2026-11-22T10:00:00Z"));
@@ -235,7 +248,7 @@ class CreditPoliciesIT {
     repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(record("r1", "u1", 400, "2026-11-21T01:00:00Z")));
     run();
     // The daemon's ledger has u1's wallet (with no cap) cached; a CLI beside it sets a cap.
-    try (SqliteLedger cli = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+    try (SqliteLedger cli = db.open(clock)) {
       cli.walletStore().updateSettings("u1", new WalletSettings.Patch(null, 500L, null, null, null), "cli:ops");
     }
     repo.commit("nodes/A/" + UsageRepo.HOUR_11, batch(record("r2", "u1", 400, "2026-11-21T02:00:00Z")));
@@ -294,8 +307,7 @@ class CreditPoliciesIT {
     assertThat(balance("u1")).isEqualTo(1_500 - 5 * 400);
     assertThat(column("SELECT balance_cents || ' ' || amount_cents || ' ' || coalesce(lifted_at, 'open') "
         + "FROM topup_request ORDER BY request_id")).containsExactly("700 5000 open");
-    assertThat(column("SELECT json_extract(body, '$.data') FROM outbox_event WHERE type = 'topup.requested'"))
-        .containsExactly("{\"user_sid\":\"u1\",\"amount_cents\":5000,\"balance_cents\":700,\"threshold_cents\":1000,"
+    assertThat(eventData("topup.requested")).containsExactly("{\"user_sid\":\"u1\",\"amount_cents\":5000,\"balance_cents\":700,\"threshold_cents\":1000,"
             + "\"requested_at\":\"2026-11-21T10:15:00Z\"}");
     assertThat(ledger.reads().topupsDue()).extracting(d -> d.userSid() + " " + d.balanceCents() + " "
         + d.thresholdCents() + " " + d.amountCents() + " " + d.requestedAt())

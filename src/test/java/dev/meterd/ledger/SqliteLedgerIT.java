@@ -3,6 +3,7 @@ package dev.meterd.ledger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Instant;
@@ -14,6 +15,26 @@ class SqliteLedgerIT extends LedgerContractTests {
   @Override
   LedgerEngine engine() {
     return LedgerEngine.SQLITE;
+  }
+
+  /**
+   * SQLite only: its run lock is a file beside the database, which every name of the file must
+   * find (PostgreSQL's is an advisory lock in the database, one whatever the URL).
+   */
+  @Test
+  void theRunLockIsTheSameThroughEveryNameOfTheDatabase() throws Exception {
+    Path file = ((TestDatabase.SqliteFile) db).file();
+    Path link = java.nio.file.Files.createSymbolicLink(tmp.resolve("link.db"), file);
+    try (SqliteLedger ledger = open();
+        SqliteLedger viaLink = SqliteLedger.open(link, clock);
+        SqliteLedger relative = SqliteLedger.open(Path.of("").toAbsolutePath().relativize(file.toAbsolutePath()),
+            clock);
+        var lock = viaLink.tryLockRun().orElseThrow()) {
+      assertThat(ledger.tryLockRun()).isEmpty();
+      assertThat(relative.tryLockRun()).isEmpty();
+    }
+    assertThat(java.nio.file.Files.exists(tmp.resolve("link.db.run-lock"))).isFalse();
+    assertThat(java.nio.file.Files.exists(file.resolveSibling(file.getFileName() + ".run-lock"))).isTrue();
   }
 
   /**
