@@ -15,6 +15,7 @@ import dev.meterd.ledger.NodeApplied;
 import dev.meterd.ledger.NodeCursor;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeStore;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Wallet;
@@ -35,18 +36,26 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Sums of cents past the 64-bit range halt the node with nothing of it applied.
  *
  * <p>The wire format caps a record at 10^12 cents, so a real sum past 2^63 takes 9.2 million
- * records. The runs here go through the real parser and the real SQLite ledger, with one change
+ * records. The runs here go through the real parser and a real ledger of each engine, with one change
  * between them: each parsed record's cost is multiplied by 2^52 on its way into the ledger, so
  * that a file of two records costing 1024 cents sums to 2^63.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class CostOverflowIT {
 
   private static final int SCALE_SHIFT = 52;
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
@@ -59,7 +68,7 @@ class CostOverflowIT {
   @BeforeEach
   void setUp() throws Exception {
     repo = new UsageRepo(tmp.resolve("usage.git"));
-    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    ledger = engine.freshDatabase(tmp).open(clock);
     source = GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty());
   }
 

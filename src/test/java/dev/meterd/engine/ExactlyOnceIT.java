@@ -6,7 +6,9 @@ import static dev.meterd.testing.UsageRepo.record;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.batch.BatchParser;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.ledger.Wallet;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.git.GitBatchSource;
@@ -21,15 +23,23 @@ import java.util.Optional;
 import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Two runs on one database past the run lock (a test-only switch): the consumed-record primary
- * key alone must keep every record charged once.
+ * key alone must keep every record charged once, on each engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class ExactlyOnceIT {
 
   private static final int NODES = 5;
   private static final int RECORDS = 4;
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
@@ -55,11 +65,12 @@ class ExactlyOnceIT {
       files.addAll(List.of("nodes/n" + n + "/" + HOUR_10, batch(records.toString())));
     }
     List<RunSummary> second = new ArrayList<>();
+    TestDatabase db = engine.freshDatabase(tmp);
     try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"));
         BatchSource firstSource = openSource(repo);
         BatchSource secondSource = openSource(repo);
-        SqliteLedger firstLedger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
-        SqliteLedger secondLedger = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+        SqliteLedger firstLedger = db.open(clock);
+        SqliteLedger secondLedger = db.open(clock)) {
       repo.commit(files.toArray(String[]::new));
       // The first run read every node's cursor (none) before it began; once it has committed n0,
       // the second run, on its own connection and past the lock the first holds, applies n1..n4.

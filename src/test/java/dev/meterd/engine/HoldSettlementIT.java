@@ -10,11 +10,12 @@ import dev.meterd.ledger.HoldOutcome;
 import dev.meterd.ledger.HoldRequest;
 import dev.meterd.ledger.HoldStore;
 import dev.meterd.ledger.LedgerTxn;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.ledger.TxnType;
 import dev.meterd.ledger.Violation;
 import dev.meterd.source.git.GitBatchSource;
-import dev.meterd.testing.LedgerContents;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.UsageRepo;
 import java.nio.file.Path;
@@ -26,25 +27,35 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Holds settled in the node's own transaction when their record is consumed, expiring by the
- * clock, and {@code verify}'s rules on them, over real runs and a real SQLite file.
+ * clock, and {@code verify}'s rules on them, over real runs and a real database of each engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class HoldSettlementIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
 
   private UsageRepo repo;
   private GitBatchSource source;
+  private TestDatabase db;
   private SqliteLedger ledger;
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T12:00:00Z"));
 
   @BeforeEach
   void setUp() throws Exception {
     repo = new UsageRepo(tmp.resolve("usage.git"));
-    ledger = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    db = engine.freshDatabase(tmp);
+    ledger = db.open(clock);
   }
 
   @AfterEach
@@ -77,7 +88,7 @@ class HoldSettlementIT {
   }
 
   private void exec(String sql) throws Exception {
-    LedgerContents.exec(tmp.resolve("meterd.db"), sql);
+    db.exec(sql);
   }
 
   @Test

@@ -9,7 +9,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.Ledger;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.SourceException;
 import dev.meterd.source.git.GitBatchSource;
@@ -26,9 +28,20 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** The replay of `verify --replay` against a ledger that another process keeps writing. */
+/**
+ * The replay of `verify --replay` against a ledger of each engine that another process keeps
+ * writing. The scratch ledger is a SQLite file on both, as {@code verify --replay} makes it.
+ */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class ReplayIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
@@ -36,12 +49,14 @@ class ReplayIT {
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
   private final BatchParser parser = new BatchParser(BatchParser.Limits.DEFAULT);
   private UsageRepo repo;
+  private TestDatabase db;
   private SqliteLedger live;
 
   @BeforeEach
   void setUp() throws Exception {
     repo = new UsageRepo(tmp.resolve("usage.git"));
-    live = SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    db = engine.freshDatabase(tmp);
+    live = db.open(clock);
   }
 
   @AfterEach
@@ -58,7 +73,7 @@ class ReplayIT {
   private RunSummary aggregateElsewhere() throws SourceException {
     clock.advance(Duration.ofMinutes(5));
     try (BatchSource source = openSource();
-        SqliteLedger other = SqliteLedger.open(tmp.resolve("meterd.db"), clock)) {
+        SqliteLedger other = db.open(clock)) {
       return new Aggregator(source, other, parser, clock, FaultInjector.NONE).run(RunRequest.ALL);
     }
   }
