@@ -16,7 +16,9 @@ import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.engine.RunRequest;
 import dev.meterd.ledger.Delivery;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.policy.WalletSettings;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.testing.MutableClock;
@@ -34,16 +36,24 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Budget alerts from the charge to the receiver: fired once each in the run that reaches them,
  * written to the outbox by the charge's transaction, and delivered after a restart that came
  * between the commit and any delivery, with the ids they were written with and signatures the
- * receiver verifies.
+ * receiver verifies; on each engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class BudgetAlertWebhookIT {
 
   private static final String SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
@@ -53,11 +63,13 @@ class BudgetAlertWebhookIT {
       .bindAddress("127.0.0.1"));
   private UsageRepo repo;
   private GitBatchSource source;
+  private TestDatabase db;
 
   @BeforeEach
   void setUp() throws Exception {
     receiver.start();
     receiver.stubFor(post("/hook").willReturn(aResponse().withStatus(204)));
+    db = engine.freshDatabase(tmp);
     repo = new UsageRepo(tmp.resolve("usage.git"));
     source = GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone"), Optional.empty());
   }
@@ -70,7 +82,7 @@ class BudgetAlertWebhookIT {
   }
 
   private SqliteLedger open() {
-    return SqliteLedger.open(tmp.resolve("meterd.db"), clock);
+    return db.open(clock);
   }
 
   private void run(SqliteLedger ledger) throws Exception {

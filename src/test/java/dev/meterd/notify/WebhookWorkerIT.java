@@ -16,7 +16,9 @@ import dev.meterd.batch.UsageRecord;
 import dev.meterd.ledger.NodeCursor;
 import dev.meterd.ledger.NodeError;
 import dev.meterd.ledger.NodeStore;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.StandardWebhooksVerifier;
 import io.vertx.core.json.JsonObject;
@@ -29,12 +31,17 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The delivery worker against WireMock as the receiver, on a real ledger, with the clock and the
  * jitter in the test's hands: every attempt is made by a call to {@link WebhookWorker#deliverDue}
- * in the test's thread, so the schedule is exact and nothing sleeps.
+ * in the test's thread, so the schedule is exact and nothing sleeps. On each engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class WebhookWorkerIT {
 
   private static final String SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -43,17 +50,22 @@ class WebhookWorkerIT {
   /** The jitter's draw: half of each ceiling. */
   private static final double HALF = 0.5;
 
+  @Parameter
+  LedgerEngine engine;
+
   @TempDir
   Path tmp;
 
   private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
   private final WireMockServer receiver = new WireMockServer(WireMockConfiguration.options().dynamicPort()
       .bindAddress("127.0.0.1"));
+  private TestDatabase db;
   private SqliteLedger ledger;
 
   @BeforeEach
   void setUp() {
     receiver.start();
+    db = engine.freshDatabase(tmp);
     ledger = open();
   }
 
@@ -64,7 +76,7 @@ class WebhookWorkerIT {
   }
 
   private SqliteLedger open() {
-    return SqliteLedger.open(tmp.resolve("l.db"), clock);
+    return db.open(clock);
   }
 
   private WebhookWorker worker(Ledger on, Duration giveUpAfter) {
