@@ -254,6 +254,10 @@ public final class BatchParser {
                 + String.format("U+%04X", (int) s.charAt(i)));
           }
         }
+      } else if (s.indexOf('\u0000') >= 0) {
+        // PostgreSQL's text cannot hold U+0000: refused here, on either engine, the record is a
+        // content error of its node rather than a commit that fails for the node's whole group.
+        throw fail(r.lineOf(key), key + " must not contain U+0000, which the ledger cannot store");
       }
       return s;
     }

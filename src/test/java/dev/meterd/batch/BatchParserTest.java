@@ -153,6 +153,7 @@ class BatchParserTest {
       "occurred_at = 9999-12-31T23:30:00-01:00 | occurred_at must fall in the years 0001 to 9999 in UTC, got 9999-12-31T23:30-01:00",
       "occurred_at = 0001-01-01T00:30:00+01:00 | occurred_at must fall in the years 0001 to 9999 in UTC, got 0001-01-01T00:30+01:00",
       "resource = 5                   | resource must be a string, got an integer",
+      "resource = \"gpu\\u0000\"         | resource must not contain U+0000, which the ledger cannot store",
       "quantity = -1                  | quantity must be >= 0, got -1",
       "quantity = 1.5                 | quantity must be an integer, got a float"})
   void rejectsFieldWithWrongTypeOrRange(String replacement, String error) {

@@ -414,6 +414,43 @@ class AggregatorIT {
     assertThat(balance("u1")).isEqualTo(-3);
   }
 
+  /**
+   * A node's error may quote its file (here the node key, U+0000 written as a TOML escape), and
+   * PostgreSQL's text cannot hold U+0000: the error keeps it as the escape, so that the halt is
+   * recorded on either engine and the other nodes go on (on PostgreSQL the halt's write failed,
+   * and with it every run).
+   */
+  @Test
+  void anErrorQuotingU0000FromTheFileIsRecordedWithItEscapedAndTheOtherNodesAreConsumed() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, "schema = 1\nnode = \"A\\u0000\"\n",
+        "nodes/B/" + HOUR_10, batch(record("b1", "u1", 7)));
+    RunSummary s = run();
+    NodeError error = new NodeError(NodeError.Kind.CONTENT, "nodes/A/" + HOUR_10, 2,
+        "node is \"A\\u0000\" but the file is in the folder of node \"A\"");
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("A", error));
+    assertThat(state("A").error()).isEqualTo(error);
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u1")).isEqualTo(-7);
+  }
+
+  /**
+   * A record's resource cannot hold U+0000 (TOML writes it as an escape): PostgreSQL's text cannot
+   * store it, and the group's commit failed there, with every node of the group, on every run. It
+   * is a content error of its own node on either engine, and the rest of the group is consumed.
+   */
+  @Test
+  void aResourceHoldingU0000IsAContentErrorOfItsNodeAndTheRestOfTheGroupIsConsumed() throws Exception {
+    repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10) + "resource = \"gpu\\u0000\"\n"),
+        "nodes/B/" + HOUR_10, batch(record("b1", "u2", 7)));
+    RunSummary s = run();
+    assertThat(s.halted()).containsExactly(new NodeOutcome.Halted("A", new NodeError(NodeError.Kind.CONTENT,
+        "nodes/A/" + HOUR_10, 8, "resource must not contain U+0000, which the ledger cannot store")));
+    assertThat(s.recordsConsumed()).isEqualTo(1);
+    assertThat(balance("u2")).isEqualTo(-7);
+    assertThat(ledger.reads().wallet("u1")).isEmpty();
+    assertThat(ledger.audit().verify()).isEmpty();
+  }
+
   @Test
   void countsAndSkipsEverythingThatIsNotANodeOrAUsageFile() throws Exception {
     repo.commit(
