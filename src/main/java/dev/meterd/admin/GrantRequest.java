@@ -88,7 +88,22 @@ public record GrantRequest(String userSid, long amountCents, String note) {
     if (!(body.getValue("note") == null || body.getValue("note") instanceof String)) {
       throw new ApiException(400, "note must be a string");
     }
-    return body.getString("note");
+    return checkStorable(body.getString("note"), "note");
+  }
+
+  /**
+   * Refuses text holding U+0000, on either engine: PostgreSQL's text cannot store it, and the
+   * write would fail with a 503 that no retry cures.
+   *
+   * @param text the text, or null
+   * @return {@code text}
+   * @throws ApiException 400, naming the text as {@code shownAs}
+   */
+  static String checkStorable(String text, String shownAs) {
+    if (text != null && text.indexOf('\u0000') >= 0) {
+      throw new ApiException(400, shownAs + " must not contain U+0000, which the ledger cannot store");
+    }
+    return text;
   }
 
   /** A wallet's user as the path names it: 1 to 200 characters. */
@@ -96,11 +111,12 @@ public record GrantRequest(String userSid, long amountCents, String note) {
     checkUser(userSid, "the user");
   }
 
-  /** A wallet's user, 1 to 200 characters, as the message names it. */
+  /** A wallet's user, 1 to 200 characters without U+0000, as the message names it. */
   static void checkUser(String userSid, String shownAs) {
     if (userSid.isEmpty() || userSid.codePointCount(0, userSid.length()) > 200) {
       throw new ApiException(400, shownAs + " must be 1 to 200 characters");
     }
+    checkStorable(userSid, shownAs);
   }
 
   /**

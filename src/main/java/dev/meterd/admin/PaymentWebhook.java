@@ -195,7 +195,8 @@ public final class PaymentWebhook {
     // A payment is what the customer paid: no admin's limit on it, only the ledger's range.
     long cents = GrantRequest.cents(intent, "amount_received", "data.object.amount_received", Long.MAX_VALUE);
     String paid = currencyOf(intent);
-    String intentId = intent.getValue("id") instanceof String text ? text : null;
+    String intentId = GrantRequest.checkStorable(intent.getValue("id") instanceof String text ? text : null,
+        "data.object.id");
     Optional<String> notCredited = whyNotCredited(paid);
     if (notCredited.isPresent()) {
       return new Event.Unapplied(id, new UnappliedPayment(id, intentId, userSid, cents, paid, notCredited.get(),

@@ -161,7 +161,8 @@ final class WalletForms {
     if (type == TxnType.GRANT && !paymentId.isEmpty()) {
       throw new ApiException(400, "a grant takes no payment id; choose top-up or refund to record a payment");
     }
-    String note = form.get("note") == null || form.get("note").isBlank() ? null : form.get("note");
+    String note = form.get("note") == null || form.get("note").isBlank() ? null
+        : GrantRequest.checkStorable(form.get("note"), "the note");
     return new Credit(type, cents.getAsLong(), type == TxnType.GRANT ? null
         : PaymentRequest.paymentId(paymentId, "the payment id"), note, key);
   }

@@ -114,6 +114,23 @@ class GrantAmountIT {
     assertThat(daemon.json("GET", "/admin/wallets/u1").getLong("balance_cents")).isEqualTo(1 + MAX);
   }
 
+  /**
+   * A note or a user holding U+0000 is refused on either engine: PostgreSQL's text cannot store it,
+   * and the write failed there with a 503 that no retry cures.
+   */
+  @Test
+  void aNoteOrAUserHoldingU0000IsRefusedAndNothingIsCredited() throws Exception {
+    HttpResponse<Buffer> note = grant("{\"amount_cents\": 5, \"note\": \"a\\u0000b\"}");
+    assertThat(note.statusCode() + " " + note.bodyAsJsonObject().getString("error"))
+        .isEqualTo("400 note must not contain U+0000, which the ledger cannot store");
+    HttpResponse<Buffer> user = RunningDaemon.get(daemon.request("POST", "/admin/wallets/u%001/grant",
+        RunningDaemon.ADMIN_TOKEN).putHeader("Content-Type", "application/json")
+        .sendBuffer(Buffer.buffer("{\"amount_cents\": 5}")));
+    assertThat(user.statusCode() + " " + user.bodyAsJsonObject().getString("error"))
+        .isEqualTo("400 the user must not contain U+0000, which the ledger cannot store");
+    assertThat(daemon.transactions("/admin/list-billing?limit=500")).isEmpty();
+  }
+
   @Test
   void refusesABodyThatIsNotAJsonObject() throws Exception {
     for (String body : new String[] {"nope", "[1]", "100", "null", ""}) {

@@ -359,6 +359,23 @@ class PaymentWebhookIT {
     assertThat(daemon.balance(CUSTOMER)).isEqualTo(Long.MAX_VALUE);
   }
 
+  /**
+   * A payment whose user or PaymentIntent id holds U+0000 is 400 on either engine: PostgreSQL's
+   * text cannot store it, and the write failed there with a 503 that Stripe would retry for days.
+   */
+  @Test
+  void aPaymentWhoseUserOrIntentHoldsU0000Is400AndCreditsNothing() throws Exception {
+    String user = succeeded("evt_1", "u\\u0000x", "1999");
+    HttpResponse<Buffer> r = deliver(user, signed(user));
+    assertThat(r.statusCode() + " " + r.bodyAsJsonObject().getString("error"))
+        .isEqualTo("400 data.object.metadata.user_sid must not contain U+0000, which the ledger cannot store");
+    String intent = succeeded("evt_2", CUSTOMER, "1999").replace("\"pi_3N1\"", "\"pi_\\u0000\"");
+    r = deliver(intent, signed(intent));
+    assertThat(r.statusCode() + " " + r.bodyAsJsonObject().getString("error"))
+        .isEqualTo("400 data.object.id must not contain U+0000, which the ledger cannot store");
+    assertThat(ledger()).isEmpty();
+  }
+
   @Test
   void aSucceededPaymentWithoutACurrencyCodeIs400AndKeepsNothing() throws Exception {
     Map<String, String> answers = new java.util.LinkedHashMap<>();
