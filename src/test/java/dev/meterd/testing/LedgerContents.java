@@ -1,11 +1,6 @@
 package dev.meterd.testing;
 
 import dev.meterd.ledger.Ledger;
-import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.SQLException;
-import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -19,12 +14,5 @@ public final class LedgerContents {
     List<String> keys = new ArrayList<>();
     ledger.audit().forEachConsumed(node, c -> keys.add(c.key()));
     return keys;
-  }
-
-  /** Runs one statement on the database file behind the ledger's back, as a test that tampers with it does. */
-  public static void exec(Path db, String sql) throws SQLException {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement st = c.createStatement()) {
-      st.execute(sql);
-    }
   }
 }
