@@ -34,8 +34,17 @@ public final class ConfigLoader {
   static final String SOURCE_REPO = "repo";
   static final String SOURCE_TOKEN_FILE = "token_file";
   static final String SOURCE_TIMEOUT_SECONDS = "timeout_seconds";
+  static final String STORAGE_KIND = "kind";
   static final String STORAGE_PATH = "path";
   static final String BUSY_TIMEOUT_MS = "busy_timeout_ms";
+  static final String STORAGE_URL = "url";
+  static final String STORAGE_USER = "user";
+  static final String POOL_SIZE = "pool_size";
+  static final String STATEMENT_TIMEOUT_MS = "statement_timeout_ms";
+  /** Refused with its own message: the password comes from the environment only. */
+  static final String STORAGE_PASSWORD = "password";
+  /** The keys of {@code [storage]} that only a PostgreSQL database has. */
+  private static final List<String> POSTGRES_KEYS = List.of(STORAGE_URL, STORAGE_USER, POOL_SIZE, STATEMENT_TIMEOUT_MS);
   static final String INTERVAL_SECONDS = "interval_seconds";
   static final String MAX_FILE_BYTES = "max_file_bytes";
   static final String MAX_RECORDS_PER_FILE = "max_records_per_file";
@@ -58,7 +67,8 @@ public final class ConfigLoader {
   private static final Map<String, Set<String>> KNOWN = Map.of(
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
           SOURCE_REPO, SOURCE_TOKEN_FILE, SOURCE_TIMEOUT_SECONDS),
-      "storage", Set.of(STORAGE_PATH, BUSY_TIMEOUT_MS),
+      "storage", Set.of(STORAGE_KIND, STORAGE_PATH, BUSY_TIMEOUT_MS, STORAGE_URL, STORAGE_USER, POOL_SIZE,
+          STATEMENT_TIMEOUT_MS),
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE, GROUP_MAX_NODES, GROUP_MAX_RECORDS,
           GROUP_MAX_MS),
       "http", Set.of(HTTP_LISTEN, HTTP_PUBLIC_URL),
@@ -67,6 +77,8 @@ public final class ConfigLoader {
       "billing", Set.of(CURRENCY),
       "alerts", Set.of(THRESHOLDS_PCT),
       "notify", Set.of(WEBHOOK_URL, GIVE_UP_AFTER_SECONDS, NOTIFY_TIMEOUT_SECONDS));
+
+  private static final String DEFAULT_STORAGE_PATH = "data/meterd.db";
 
   private final List<String> problems = new ArrayList<>();
   private TomlTable doc;
@@ -112,7 +124,11 @@ public final class ConfigLoader {
         continue;
       }
       for (String key : doc.getTable(section).keySet()) {
-        if (!keys.contains(key)) {
+        if (section.equals("storage") && key.equals(STORAGE_PASSWORD)) {
+          // The value is not quoted back, and not used: a password in a file is one copy too many.
+          problems.add("storage.password is not read from the configuration file: remove it, and give the "
+              + "database password in the environment variable " + MeterdConfig.Postgres.PASSWORD_ENV);
+        } else if (!keys.contains(key)) {
           problems.add("unknown key " + section + "." + key + "; known: " + new java.util.TreeSet<>(keys));
         }
       }
@@ -120,7 +136,8 @@ public final class ConfigLoader {
   }
 
   private MeterdConfig build() {
-    Path storagePath = Path.of(string("storage", STORAGE_PATH, "data/meterd.db"));
+    // The default path also places the default clone folder, on PostgreSQL too.
+    Path storagePath = Path.of(string("storage", STORAGE_PATH, DEFAULT_STORAGE_PATH));
     String kind = string("source", SOURCE_KIND, MeterdConfig.Source.GIT);
     MeterdConfig.Forge forge = null;
     if (kind.equals(MeterdConfig.Source.FORGE)) {
@@ -161,13 +178,84 @@ public final class ConfigLoader {
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
         new MeterdConfig.Source(kind, url, branch, clonePath, forge, Duration.ofSeconds(timeout)),
-        new MeterdConfig.Storage(storagePath, (int) busyTimeoutMs),
+        storage(storagePath, (int) busyTimeoutMs),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords,
             new GroupBounds((int) groupNodes, groupRecords, Duration.ofMillis(groupMs), defaults.readAhead())),
         new MeterdConfig.Http(listen, publicOrigin()),
         new MeterdConfig.Admin(tokensFile == null ? null : Path.of(tokensFile), maxGrant),
         credit(),
         notifyConfig());
+  }
+
+  /** {@code [storage]}: the SQLite file, or with {@code kind = "postgres"} the database and its pool. */
+  private MeterdConfig.Storage storage(Path path, int busyTimeoutMs) {
+    String kind = string("storage", STORAGE_KIND, MeterdConfig.Storage.SQLITE);
+    if (kind.equals(MeterdConfig.Storage.POSTGRES)) {
+      return new MeterdConfig.Storage(null, busyTimeoutMs, postgres(busyTimeoutMs));
+    }
+    if (!kind.equals(MeterdConfig.Storage.SQLITE)) {
+      problems.add("storage.kind = \"" + kind + "\" is not supported; use \"sqlite\" or \"postgres\"");
+    }
+    for (String key : POSTGRES_KEYS) {
+      if (has("storage", key)) {
+        problems.add("storage." + key + " applies to a PostgreSQL database only: remove it, or set storage.kind = "
+            + "\"postgres\"");
+      }
+    }
+    return new MeterdConfig.Storage(path, busyTimeoutMs);
+  }
+
+  private MeterdConfig.Postgres postgres(int busyTimeoutMs) {
+    if (has("storage", STORAGE_PATH)) {
+      problems.add("storage.path names a SQLite file and cannot be used with storage.kind = \"postgres\": remove "
+          + "it (the database is storage.url)");
+    }
+    String url = postgresUrl();
+    String user = string("storage", STORAGE_USER, null);
+    if (user == null || user.isBlank()) {
+      problems.add("storage.user must name the database user when storage.kind = \"postgres\" (its password "
+          + "comes from the environment variable " + MeterdConfig.Postgres.PASSWORD_ENV + ")");
+    }
+    long poolSize = integer("storage", POOL_SIZE, MeterdConfig.Postgres.DEFAULT_POOL_SIZE,
+        MeterdConfig.Postgres.MIN_POOL_SIZE, 1_000);
+    long statementTimeoutMs = integer("storage", STATEMENT_TIMEOUT_MS,
+        Math.max(MeterdConfig.Postgres.DEFAULT_STATEMENT_TIMEOUT_MS, busyTimeoutMs + 1L), 1, 86_400_000);
+    if (statementTimeoutMs <= busyTimeoutMs) {
+      // A write's wait for the write lock is one statement: it must end by lock_timeout, which says why.
+      problems.add("storage.statement_timeout_ms = " + statementTimeoutMs + " must be more than "
+          + "storage.busy_timeout_ms = " + busyTimeoutMs + ", since a write's wait for the write lock is one "
+          + "statement; raise the one or lower the other");
+    }
+    return new MeterdConfig.Postgres(url, user, (int) poolSize, (int) statementTimeoutMs);
+  }
+
+  /**
+   * {@code [storage] url}: a PostgreSQL JDBC URL without credentials. The value is not quoted back
+   * in a refusal: a parameter may hold a secret.
+   */
+  private String postgresUrl() {
+    String url = string("storage", STORAGE_URL, null);
+    String form = "storage.url must be the JDBC URL of the PostgreSQL database, e.g. "
+        + "\"jdbc:postgresql://127.0.0.1:5432/meterd\", when storage.kind = \"postgres\"";
+    if (url == null || !url.startsWith("jdbc:postgresql://")) {
+      problems.add(form);
+      return url;
+    }
+    int query = url.indexOf('?');
+    for (String parameter : query < 0 ? new String[0] : url.substring(query + 1).split("&")) {
+      String name = parameter.split("=", 2)[0].toLowerCase(Locale.ROOT);
+      if (name.endsWith(STORAGE_PASSWORD)) {
+        problems.add("storage.url must not carry a password (its parameter " + name + "): remove it, and give "
+            + "the database password in the environment variable " + MeterdConfig.Postgres.PASSWORD_ENV);
+      } else if (name.equals(STORAGE_USER)) {
+        problems.add("storage.url must not carry the user (its parameter user): give it as storage.user");
+      }
+    }
+    return url;
+  }
+
+  private boolean has(String section, String key) {
+    return doc != null && doc.contains(section + "." + key);
   }
 
   /**

@@ -58,10 +58,66 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
   public record Forge(String baseUrl, String owner, String repo, Path tokenFile) {}
 
   /**
-   * @param path the SQLite file
-   * @param busyTimeoutMs how long a write waits for another writer's lock
+   * Where the ledger lives: a SQLite file ({@code [storage] kind = "sqlite"}, the default), or a
+   * PostgreSQL database ({@code kind = "postgres"}).
+   *
+   * @param path the SQLite file; null on PostgreSQL
+   * @param busyTimeoutMs how long a write waits for another writer's lock (on PostgreSQL its
+   *     {@code lock_timeout}, and how long a transaction waits for a connection of the pool)
+   * @param postgres the PostgreSQL database; null on SQLite
    */
-  public record Storage(Path path, int busyTimeoutMs) {}
+  public record Storage(Path path, int busyTimeoutMs, Postgres postgres) {
+
+    public static final String SQLITE = "sqlite";
+    public static final String POSTGRES = "postgres";
+
+    public Storage {
+      if ((path == null) == (postgres == null)) {
+        throw new IllegalArgumentException("a storage is either a SQLite file or a PostgreSQL database");
+      }
+    }
+
+    /** The ledger in the SQLite file {@code path}. */
+    public Storage(Path path, int busyTimeoutMs) {
+      this(path, busyTimeoutMs, null);
+    }
+
+    /** {@value #SQLITE} or {@value #POSTGRES}, as {@code [storage] kind} says. */
+    public String kind() {
+      return postgres == null ? SQLITE : POSTGRES;
+    }
+  }
+
+  /**
+   * The ledger's PostgreSQL database. Its password is not here: meterd reads it from the
+   * environment variable {@value #PASSWORD_ENV} only, so that it is in no file and no log.
+   *
+   * @param url the JDBC URL, {@code jdbc:postgresql://host:5432/meterd}, without credentials
+   * @param user the database user
+   * @param poolSize the most connections one opened ledger keeps (HikariCP's maximumPoolSize)
+   * @param statementTimeoutMs PostgreSQL's {@code statement_timeout}: a statement running longer is
+   *     cancelled by the server
+   */
+  public record Postgres(String url, String user, int poolSize, int statementTimeoutMs) {
+
+    public static final String PASSWORD_ENV = "METERD_DB_PASSWORD";
+    /**
+     * A ledger holds three connections at once: its writer, its credit reader and, during a run,
+     * the run lock's; fewer would make one of them wait for the pool and fail.
+     */
+    public static final int MIN_POOL_SIZE = 3;
+    /**
+     * The three a ledger holds, and one for a second attempt at the run lock while a run holds
+     * it, which then hears at once that a run is in progress rather than wait for the pool.
+     */
+    public static final int DEFAULT_POOL_SIZE = 4;
+    /**
+     * Five minutes: {@code verify}'s checks each read a whole table in one statement, which on a
+     * ledger of tens of millions of records takes minutes, while a write's statements take
+     * milliseconds; a statement past it is a runaway one, and it holds the write lock.
+     */
+    public static final int DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
+  }
 
   /**
    * @param interval time between runs of the daemon
@@ -128,6 +184,7 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
   }
 
+  /** The ledger in the SQLite file {@code path} (the --db option), whatever the file said. */
   public MeterdConfig withStoragePath(Path path) {
     return new MeterdConfig(source, new Storage(path, storage.busyTimeoutMs()), aggregator, http, admin, credit, webhooks);
   }

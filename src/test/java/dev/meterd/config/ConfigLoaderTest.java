@@ -208,4 +208,116 @@ class ConfigLoaderTest {
         + "most half of storage.busy_timeout_ms = 1000, since a grant waits for a group's write lock; lower the one or "
         + "raise the other");
   }
+
+  @Test
+  void aPostgresStorageHasItsUrlUserPoolAndTimeoutsAndNoPath() {
+    MeterdConfig config = ConfigLoader.parse("""
+        [storage]
+        kind = "postgres"
+        url = "jdbc:postgresql://db.example.org:5432/meterd?sslmode=require"
+        user = "meterd"
+        """, "pg.toml");
+    assertThat(config.storage()).isEqualTo(new MeterdConfig.Storage(null, 10_000, new MeterdConfig.Postgres(
+        "jdbc:postgresql://db.example.org:5432/meterd?sslmode=require", "meterd", 4, 300_000)));
+    assertThat(config.storage().kind()).isEqualTo("postgres");
+    assertThat(config.source().cloneDir()).isEqualTo(Path.of("data").toAbsolutePath().resolve("source-clone"));
+    MeterdConfig set = ConfigLoader.parse("""
+        [storage]
+        kind = "postgres"
+        url = "jdbc:postgresql://127.0.0.1/meterd"
+        user = "billing"
+        pool_size = 3
+        busy_timeout_ms = 2000
+        statement_timeout_ms = 2001
+        """, "pg.toml");
+    assertThat(set.storage()).isEqualTo(new MeterdConfig.Storage(null, 2_000, new MeterdConfig.Postgres(
+        "jdbc:postgresql://127.0.0.1/meterd", "billing", 3, 2_001)));
+    assertThat(ConfigLoader.parse("[storage]\nkind = \"sqlite\"\n", "s.toml").storage())
+        .isEqualTo(new MeterdConfig.Storage(Path.of("data/meterd.db"), 10_000));
+  }
+
+  @Test
+  void aPasswordInTheFileIsRefusedWithoutQuotingItAndPointsToTheEnvironment() {
+    String file = "[storage]\nkind = \"postgres\"\nurl = \"jdbc:postgresql://h/m\"\nuser = \"m\"\n"
+        + "password = \"hunter2-secret\"\n";
+    assertThatThrownBy(() -> ConfigLoader.parse(file, "pg.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration pg.toml:\n  storage.password is not read from the configuration file: "
+            + "remove it, and give the database password in the environment variable METERD_DB_PASSWORD");
+  }
+
+  @Test
+  void aUrlCarryingAPasswordOrTheUserIsRefusedWithoutQuotingIt() {
+    String must = "invalid configuration pg.toml:\n  storage.url must not carry ";
+    java.util.Map<String, String> reasons = new java.util.LinkedHashMap<>();
+    reasons.put("jdbc:postgresql://h/m?password=hunter2-secret", "a password (its parameter password): remove it, "
+        + "and give the database password in the environment variable METERD_DB_PASSWORD");
+    reasons.put("jdbc:postgresql://h/m?ssl=true&PASSWORD=hunter2-secret", "a password (its parameter password): "
+        + "remove it, and give the database password in the environment variable METERD_DB_PASSWORD");
+    reasons.put("jdbc:postgresql://h/m?sslpassword=hunter2-secret", "a password (its parameter sslpassword): remove "
+        + "it, and give the database password in the environment variable METERD_DB_PASSWORD");
+    reasons.put("jdbc:postgresql://h/m?user=other", "the user (its parameter user): give it as storage.user");
+    assertEachRefused(reasons, url -> ConfigLoader.parse("[storage]\nkind = \"postgres\"\nuser = \"m\"\nurl = \""
+        + url + "\"\n", "pg.toml"), must);
+  }
+
+  @Test
+  void aPostgresStorageNeedsAJdbcUrlAndAUserAndTakesNoPath() {
+    assertThatThrownBy(() -> ConfigLoader.parse("""
+        [storage]
+        kind = "postgres"
+        path = "data/meterd.db"
+        url = "postgres://127.0.0.1/meterd"
+        """, "pg.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("""
+            invalid configuration pg.toml:
+              storage.path names a SQLite file and cannot be used with storage.kind = "postgres": remove it (the \
+            database is storage.url)
+              storage.url must be the JDBC URL of the PostgreSQL database, e.g. \
+            "jdbc:postgresql://127.0.0.1:5432/meterd", when storage.kind = "postgres"
+              storage.user must name the database user when storage.kind = "postgres" (its password comes from the \
+            environment variable METERD_DB_PASSWORD)""");
+  }
+
+  @Test
+  void theKeysOfPostgresAreRefusedOnSqliteAndAnUnknownKindIsRefused() {
+    assertThatThrownBy(() -> ConfigLoader.parse("""
+        [storage]
+        url = "jdbc:postgresql://127.0.0.1/meterd"
+        user = "meterd"
+        pool_size = 8
+        statement_timeout_ms = 60000
+        """, "s.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("""
+            invalid configuration s.toml:
+              storage.url applies to a PostgreSQL database only: remove it, or set storage.kind = "postgres"
+              storage.user applies to a PostgreSQL database only: remove it, or set storage.kind = "postgres"
+              storage.pool_size applies to a PostgreSQL database only: remove it, or set storage.kind = "postgres"
+              storage.statement_timeout_ms applies to a PostgreSQL database only: remove it, or set storage.kind = \
+            "postgres\"""");
+    assertThatThrownBy(() -> ConfigLoader.parse("[storage]\nkind = \"mysql\"\n", "s.toml"))
+        .hasMessage("invalid configuration s.toml:\n  storage.kind = \"mysql\" is not supported; use \"sqlite\" or "
+            + "\"postgres\"");
+  }
+
+  @Test
+  void thePoolHoldsAtLeastALedgersThreeConnectionsAndStatementsOutlastTheLockWait() {
+    assertThatThrownBy(() -> ConfigLoader.parse("""
+        [storage]
+        kind = "postgres"
+        url = "jdbc:postgresql://127.0.0.1/meterd"
+        user = "meterd"
+        pool_size = 2
+        busy_timeout_ms = 5000
+        statement_timeout_ms = 5000
+        """, "pg.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("""
+            invalid configuration pg.toml:
+              storage.pool_size must be 3 to 1000, got 2
+              storage.statement_timeout_ms = 5000 must be more than storage.busy_timeout_ms = 5000, since a write's \
+            wait for the write lock is one statement; raise the one or lower the other""");
+  }
 }
