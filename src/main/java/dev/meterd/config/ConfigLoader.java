@@ -2,6 +2,7 @@ package dev.meterd.config;
 
 import dev.meterd.batch.BatchParser;
 import dev.meterd.engine.GroupBounds;
+import dev.meterd.ledger.PostgresLedger;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -216,10 +217,10 @@ public final class ConfigLoader {
       problems.add("storage.user must name the database user when storage.kind = \"postgres\" (its password "
           + "comes from the environment variable " + MeterdConfig.Postgres.PASSWORD_ENV + ")");
     }
-    long poolSize = integer("storage", POOL_SIZE, MeterdConfig.Postgres.DEFAULT_POOL_SIZE,
-        MeterdConfig.Postgres.MIN_POOL_SIZE, 1_000);
+    long poolSize = integer("storage", POOL_SIZE, PostgresLedger.Settings.DEFAULT_POOL_SIZE,
+        PostgresLedger.Settings.MIN_POOL_SIZE, 1_000);
     long statementTimeoutMs = integer("storage", STATEMENT_TIMEOUT_MS,
-        Math.max(MeterdConfig.Postgres.DEFAULT_STATEMENT_TIMEOUT_MS, busyTimeoutMs + 1L), 1, 86_400_000);
+        Math.max(PostgresLedger.Settings.DEFAULT_STATEMENT_TIMEOUT_MS, busyTimeoutMs + 1L), 1, 86_400_000);
     if (statementTimeoutMs <= busyTimeoutMs) {
       // A write's wait for the write lock is one statement: it must end by lock_timeout, which says why.
       problems.add("storage.statement_timeout_ms = " + statementTimeoutMs + " must be more than "

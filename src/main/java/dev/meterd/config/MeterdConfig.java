@@ -63,7 +63,8 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    *
    * @param path the SQLite file; null on PostgreSQL
    * @param busyTimeoutMs how long a write waits for another writer's lock (on PostgreSQL its
-   *     {@code lock_timeout}, and how long a transaction waits for a connection of the pool)
+   *     {@code lock_timeout}, and how long a transaction waits for a connection of the pool, at
+   *     least 10 s)
    * @param postgres the PostgreSQL database; null on SQLite
    */
   public record Storage(Path path, int busyTimeoutMs, Postgres postgres) {
@@ -94,29 +95,14 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    *
    * @param url the JDBC URL, {@code jdbc:postgresql://host:5432/meterd}, without credentials
    * @param user the database user
-   * @param poolSize the most connections one opened ledger keeps (HikariCP's maximumPoolSize)
+   * @param poolSize the most connections one opened ledger keeps (HikariCP's maximumPoolSize), at
+   *     least {@link dev.meterd.ledger.PostgresLedger.Settings#MIN_POOL_SIZE}
    * @param statementTimeoutMs PostgreSQL's {@code statement_timeout}: a statement running longer is
    *     cancelled by the server
    */
   public record Postgres(String url, String user, int poolSize, int statementTimeoutMs) {
 
     public static final String PASSWORD_ENV = "METERD_DB_PASSWORD";
-    /**
-     * A ledger holds three connections at once: its writer, its credit reader and, during a run,
-     * the run lock's; fewer would make one of them wait for the pool and fail.
-     */
-    public static final int MIN_POOL_SIZE = 3;
-    /**
-     * The three a ledger holds, and one for a second attempt at the run lock while a run holds
-     * it, which then hears at once that a run is in progress rather than wait for the pool.
-     */
-    public static final int DEFAULT_POOL_SIZE = 4;
-    /**
-     * Five minutes: {@code verify}'s checks each read a whole table in one statement, which on a
-     * ledger of tens of millions of records takes minutes, while a write's statements take
-     * milliseconds; a statement past it is a runaway one, and it holds the write lock.
-     */
-    public static final int DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
   }
 
   /**

@@ -68,26 +68,26 @@ final class SqliteAudit implements LedgerAudit {
   public <T, E extends Exception> T readSnapshot(SnapshotReads<T, E> reads) throws E {
     synchronized (db) {
       db.query("start a read transaction", () -> {
-        db.engine.beginRead(db.conn);
+        db.beginRead();
         return null;
       });
       try {
         // The snapshot is taken by the first read: take it now, so that it is the ledger as of this call.
         db.query("start a read transaction", () -> {
-          try (Statement st = db.conn.createStatement(); ResultSet rs = st.executeQuery("SELECT 1 FROM run_mark")) {
+          try (Statement st = db.conn().createStatement(); ResultSet rs = st.executeQuery("SELECT 1 FROM run_mark")) {
             return rs.next();
           }
         });
         return reads.run();
       } finally {
         // A read transaction has nothing to keep: ending it cannot lose anything.
-        db.engine.rollback(db.conn, null);
+        db.endRead();
       }
     }
   }
 
   @Override
   public List<Violation> verify() {
-    return db.query("verify the ledger", () -> new LedgerVerifier(db.conn, db.engine).run());
+    return db.query("verify the ledger", () -> new LedgerVerifier(db.conn(), db.engine).run());
   }
 }

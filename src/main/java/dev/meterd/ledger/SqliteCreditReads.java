@@ -50,11 +50,7 @@ final class SqliteCreditReads {
   /** A wallet's credit and until when it holds if nothing is committed. */
   record Loaded(Authorization.Credit credit, long validUntilMs) {}
 
-  interface Connector {
-    Connection connect() throws SQLException;
-  }
-
-  private final Connector connector;
+  private final SqliteDb.Connections connections;
   private final Engine engine;
   private final Clock clock;
   private final String where;
@@ -63,8 +59,8 @@ final class SqliteCreditReads {
   private long syncedVersion = Long.MIN_VALUE;
   private boolean closed;
 
-  SqliteCreditReads(Connector connector, Engine engine, Clock clock, String where) {
-    this.connector = connector;
+  SqliteCreditReads(SqliteDb.Connections connections, Engine engine, Clock clock, String where) {
+    this.connections = connections;
     this.engine = engine;
     this.clock = clock;
     this.where = where;
@@ -126,8 +122,13 @@ final class SqliteCreditReads {
     }
     if (db == null) {
       try {
-        Connection conn = connector.connect();
-        db = new SqliteDb(conn, engine, clock, where);
+        Connection conn = connections.connect();
+        db = new SqliteDb(conn, connections, engine, clock, where);
+        // A new connection after a lost one: nothing read before the loss is trusted again unread.
+        db.onRollback(() -> {
+          cache.invalidateAll();
+          syncedVersion = Long.MIN_VALUE;
+        });
       } catch (SQLException e) {
         throw new LedgerException("cannot open a reading connection to the database " + where + ": "
             + e.getMessage(), e);

@@ -9,6 +9,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One connection, to SQLite or PostgreSQL ({@link Engine}), and what every part of the store does with it: cached statements, a read,
@@ -21,14 +23,65 @@ import java.util.Map;
  * on an autocommit connection ({@link SqliteTransactions}): it returns only once COMMIT has
  * succeeded and throws only if it did not, so a committed write is never reported as failed. A
  * failed statement drops the statement cache (see {@link #failure}).
+ *
+ * <p>A connection to PostgreSQL can be lost (a restart, the network): a failure that says so marks
+ * it lost, and the next transaction, or read outside one, takes a new connection from the pool
+ * ({@link Connections}), never a statement inside a transaction, which must fail with its
+ * transaction rather than go on, half of it on another connection. The caches of the store's
+ * parts are dropped then, as after a rollback: what the lost transaction did is unknown until
+ * read again (a COMMIT cut off may have committed or not).
  */
 final class SqliteDb {
+
+  private static final Logger log = LoggerFactory.getLogger(SqliteDb.class);
+
+  /**
+   * A connection idle longer than this is tested before a transaction: one the server closed
+   * meanwhile (a restart) is replaced then, not found lost by the transaction's first statement.
+   * HikariCP tests a connection idle for 500 ms before lending it, for the same reason. Measured
+   * by the ledger's clock, so that a test decides when a connection is idle.
+   */
+  private static final long IDLE_TEST_MS = 1_000;
+  private static final int VALIDATION_TIMEOUT_SECONDS = 5;
 
   interface SqlWork<T> {
     T run() throws SQLException;
   }
 
-  final Connection conn;
+  /** Where a connection comes from, and whether a lost one is replaced from there. */
+  interface Connections {
+    Connection connect() throws SQLException;
+
+    /** Whether a connection can be lost and replaced: a PostgreSQL pool's can, a SQLite file's is never lost. */
+    default boolean replacesLost() {
+      return false;
+    }
+
+    /** Closes a lost connection, for good. */
+    default void discard(Connection lost) {
+      SqliteLedger.closeQuietly(lost);
+    }
+
+    /** Gives back a connection the ledger is done with. */
+    default void release(Connection conn) throws SQLException {
+      conn.close();
+    }
+  }
+
+  /** The connection of a SQLite file, given at open and never replaced. */
+  static final Connections FIXED = () -> {
+    throw new SQLException("a SQLite connection is never replaced");
+  };
+
+  /** The open connection; replaced only between transactions, and only when {@link #lost}. */
+  private Connection conn;
+  private final Connections connections;
+  /** The connection was found lost: the next transaction, or read outside one, takes a new one. */
+  private boolean lost;
+  /** Whether a transaction (a write, a group of node runs, a snapshot read) is open on the connection. */
+  private boolean inTransaction;
+  /** When the connection was last used, by {@link #clock}; see {@link #IDLE_TEST_MS}. */
+  private long lastUsedMs;
   /** The database's kind: how transactions begin and end, and the SQL the two spell differently. */
   final Engine engine;
   final Clock clock;
@@ -60,11 +113,24 @@ final class SqliteDb {
   /** This connection's commits, which the engine's commit counter also counts on PostgreSQL: see {@link #dataVersion}. */
   private long ownCommits;
 
+  /** On a connection of a SQLite file, never replaced. */
   SqliteDb(Connection conn, Engine engine, Clock clock, String where) {
+    this(conn, FIXED, engine, clock, where);
+  }
+
+  /** On {@code conn}, replaced from {@code connections} when it is lost (if they replace at all). */
+  SqliteDb(Connection conn, Connections connections, Engine engine, Clock clock, String where) {
     this.conn = conn;
+    this.connections = connections;
     this.engine = engine;
     this.clock = clock;
     this.where = where;
+    this.lastUsedMs = clock.millis();
+  }
+
+  /** The open connection. Call while holding this. */
+  Connection conn() {
+    return conn;
   }
 
   /** The cached statement for {@code sql}, prepared on first use. Call while holding this. */
@@ -77,11 +143,80 @@ final class SqliteDb {
     return ps;
   }
 
+  /** Runs reads: inside the caller's transaction, if one is open, else each statement on its own. */
   synchronized <T> T query(String what, SqlWork<T> work) {
     try {
+      if (!inTransaction) {
+        replaceIfLost();
+      }
       return work.run();
     } catch (SQLException e) {
       throw failure(what, e);
+    } finally {
+      lastUsedMs = clock.millis();
+    }
+  }
+
+  /** Begins a write transaction (on a new connection if the last was lost). Call holding this. */
+  void beginWrite() throws SQLException {
+    replaceIfLost();
+    inTransaction = true;
+    engine.beginWrite(conn);
+  }
+
+  /** Begins a read transaction (on a new connection if the last was lost). Call holding this. */
+  void beginRead() throws SQLException {
+    replaceIfLost();
+    inTransaction = true;
+    engine.beginRead(conn);
+  }
+
+  /** Ends the read transaction {@link #beginRead} began: it has nothing to keep. Call holding this. */
+  void endRead() {
+    inTransaction = false;
+    engine.rollback(conn, null);
+    lastUsedMs = clock.millis();
+  }
+
+  /**
+   * Before a transaction, or a read outside one: a connection found lost, or idle long enough to
+   * be worth a test and failing it, is replaced by a new one. If none can be had, this throws and
+   * the old one stays marked, to be replaced by the next try.
+   */
+  private void replaceIfLost() throws SQLException {
+    if (!connections.replacesLost()) {
+      return;
+    }
+    if (!lost && clock.millis() - lastUsedMs > IDLE_TEST_MS && !conn.isValid(VALIDATION_TIMEOUT_SECONDS)) {
+      lost = true;
+    }
+    if (!lost) {
+      return;
+    }
+    Connection fresh = connections.connect();
+    dropStatements();
+    connections.discard(conn);
+    conn = fresh;
+    lost = false;
+    log.info("a new connection to the database {} replaces the one lost", where);
+    // What this connection's last transaction did is known again only by reading it.
+    forgetCaches();
+  }
+
+  /** A failure of a statement on PostgreSQL that says the connection is gone marks it lost. */
+  private void noteLost(SQLException e) {
+    if (connections.replacesLost() && !lost && (PostgresPool.lostConnection(e) || closed(conn))) {
+      lost = true;
+      log.warn("the connection to the database {} was lost ({}); the next transaction takes a new one", where,
+          e.getMessage());
+    }
+  }
+
+  private static boolean closed(Connection conn) {
+    try {
+      return conn.isClosed();
+    } catch (SQLException e) {
+      return true;
     }
   }
 
@@ -98,7 +233,7 @@ final class SqliteDb {
     }
     T result;
     try {
-      engine.beginWrite(conn);
+      beginWrite();
       result = work.run();
       commit();
     } catch (SQLException e) {
@@ -109,6 +244,8 @@ final class SqliteDb {
       // the write lock, and its uncommitted rows visible to this connection, until the next failure.
       rolledBack(e);
       throw e;
+    } finally {
+      lastUsedMs = clock.millis();
     }
     committed();
     return result;
@@ -136,6 +273,8 @@ final class SqliteDb {
       stmt("UPDATE ledger_generation SET generation = generation + 1 WHERE id = 1").executeUpdate();
     }
     engine.commit(conn);
+    inTransaction = false;
+    lastUsedMs = clock.millis();
     ownCommits++;
   }
 
@@ -159,9 +298,16 @@ final class SqliteDb {
 
   /** Rolls back the open transaction and tells the listeners; {@code cause} keeps a failed rollback. */
   void rolledBack(Throwable cause) {
+    inTransaction = false;
+    lastUsedMs = clock.millis();
+    engine.rollback(conn, cause);
+    forgetCaches();
+  }
+
+  /** Drops what the store's parts cached of rows this connection changed: after a rollback, or a lost connection. */
+  private void forgetCaches() {
     groupMemo.clear();
     wroteTxns = false;
-    engine.rollback(conn, cause);
     for (Runnable listener : rollbackListeners) {
       listener.run();
     }
@@ -196,6 +342,7 @@ final class SqliteDb {
     }
   }
 
+  /** Told when a write rolls back, and when a lost connection is replaced: caches no longer hold. */
   void onRollback(Runnable listener) {
     rollbackListeners.add(listener);
   }
@@ -212,24 +359,38 @@ final class SqliteDb {
    * the cause is gone.
    */
   LedgerException failure(String what, SQLException e) {
+    dropStatements();
+    noteLost(e);
+    String hint = engine == Engine.POSTGRES ? PostgresPool.hint(e) : "";
+    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage() + hint, e);
+  }
+
+  private void dropStatements() {
     for (PreparedStatement ps : statements.values()) {
       try {
         ps.close();
       } catch (SQLException suppressed) {
-        // Closing a finalized statement has nothing left to release; e is the error to report.
+        // Closing a finalized statement, or one of a lost connection, has nothing left to
+        // release; the failure that led here is the error to report.
       }
     }
     statements.clear();
-    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage(), e);
   }
 
   synchronized void close() {
+    if (lost) {
+      // Nothing of a lost connection is left to close cleanly.
+      dropStatements();
+      connections.discard(conn);
+      return;
+    }
     try {
       for (PreparedStatement ps : statements.values()) {
         ps.close();
       }
-      conn.close();
+      connections.release(conn);
     } catch (SQLException e) {
+      connections.discard(conn);
       throw new LedgerException("cannot close the database " + where + ": " + e.getMessage(), e);
     }
   }

@@ -57,7 +57,7 @@ final class SqliteHolds implements HoldStore {
       outcome = db.write("place a hold on the wallet of " + request.userSid(), () -> {
         Instant now = db.clock.instant();
         if (claim != null) {
-          Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn, claim, now);
+          Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn(), claim, now);
           if (before.isPresent()) {
             return before.get() instanceof Idempotent.Replayed replayed
                 ? replay(request, replayed, now)
@@ -69,7 +69,7 @@ final class SqliteHolds implements HoldStore {
           throw new NotPlaced(decided);
         }
         if (claim != null) {
-          SqliteIdempotencyKeys.answer(db.conn, claim.key(), respond.apply(placed), null);
+          SqliteIdempotencyKeys.answer(db.conn(), claim.key(), respond.apply(placed), null);
         }
         return placed;
       });

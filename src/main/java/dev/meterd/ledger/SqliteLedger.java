@@ -42,11 +42,14 @@ public final class SqliteLedger implements Ledger {
   private final SqliteHolds holds;
   /** Takes the lock that keeps a second run of the aggregator off this database, if free. */
   private final java.util.function.Supplier<Optional<RunLock>> runLock;
+  /** Closed last: PostgreSQL's pool, which the parts' connections go back to; nothing on SQLite. */
+  private final AutoCloseable pool;
 
   private SqliteLedger(SqliteDb db, java.util.function.Supplier<Optional<RunLock>> runLock, CreditRules rules,
-      SqliteCreditReads.Connector reader) {
+      SqliteDb.Connections reader, AutoCloseable pool) {
     this.db = db;
     this.runLock = runLock;
+    this.pool = pool;
     this.outbox = new SqliteOutbox(db);
     SqliteWalletRows rows = new SqliteWalletRows(db, outbox);
     SqliteWalletCache walletCache = new SqliteWalletCache();
@@ -102,8 +105,8 @@ public final class SqliteLedger implements Ledger {
       // (relative, absolute, through a symbolic link) must lock the same file.
       Path real = file.toRealPath();
       Path runLockFile = real.resolveSibling(real.getFileName() + ".run-lock");
-      return onConnection(conn, Engine.SQLITE, file.toString(), clock, rules, currency,
-          () -> FileRunLock.tryLock(runLockFile), () -> connectReader(file, busyTimeoutMs));
+      return onConnection(conn, SqliteDb.FIXED, Engine.SQLITE, file.toString(), clock, rules, currency,
+          () -> FileRunLock.tryLock(runLockFile), () -> connectReader(file, busyTimeoutMs), () -> { });
     } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
@@ -116,13 +119,17 @@ public final class SqliteLedger implements Ledger {
   /**
    * Upgrades the schema on {@code conn}, records or checks the currency, and builds the ledger's
    * parts on it: the same for either engine. On a failure the caller closes {@code conn}.
+   *
+   * @param connections where {@code conn} is replaced from if it is lost
+   * @param reader the credit reads' connections
+   * @param pool closed after the parts, with the ledger
    */
-  static SqliteLedger onConnection(Connection conn, Engine engine, String where, Clock clock, CreditRules rules,
-      String currency, java.util.function.Supplier<Optional<RunLock>> runLock, SqliteCreditReads.Connector reader)
-      throws SQLException {
+  static SqliteLedger onConnection(Connection conn, SqliteDb.Connections connections, Engine engine, String where,
+      Clock clock, CreditRules rules, String currency, java.util.function.Supplier<Optional<RunLock>> runLock,
+      SqliteDb.Connections reader, AutoCloseable pool) throws SQLException {
     Migrations.upgrade(conn, engine, where);
     SqliteLedgerCurrency.recordIfAbsent(conn, engine, where, currency, clock.instant());
-    return new SqliteLedger(new SqliteDb(conn, engine, clock, where), runLock, rules, reader);
+    return new SqliteLedger(new SqliteDb(conn, connections, engine, clock, where), runLock, rules, reader, pool);
   }
 
   private static Connection connect(Path file, int busyTimeoutMs) throws SQLException {
@@ -225,7 +232,19 @@ public final class SqliteLedger implements Ledger {
     try {
       creditReads.close();
     } finally {
-      db.close();
+      try {
+        db.close();
+      } finally {
+        closePool();
+      }
+    }
+  }
+
+  private void closePool() {
+    try {
+      pool.close();
+    } catch (Exception e) {
+      throw new LedgerException("cannot close the connections to the database " + db.where + ": " + e.getMessage(), e);
     }
   }
 }

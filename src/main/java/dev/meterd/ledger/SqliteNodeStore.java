@@ -58,7 +58,7 @@ final class SqliteNodeStore implements NodeStore {
   @Override
   public RunMark runMark() {
     return db.query("read the run mark", () -> {
-      try (Statement st = db.conn.createStatement();
+      try (Statement st = db.conn().createStatement();
           ResultSet rs = st.executeQuery(
               "SELECT full_tip, nodes_total, generation, last_tip FROM run_mark WHERE id = 1")) {
         rs.next();
@@ -145,7 +145,7 @@ final class SqliteNodeStore implements NodeStore {
   public List<NodeState> haltedNodes() {
     return db.query("read the halted nodes", () -> {
       List<NodeState> result = new ArrayList<>();
-      try (Statement st = db.conn.createStatement();
+      try (Statement st = db.conn().createStatement();
           ResultSet rs = st.executeQuery(
               "SELECT " + LedgerSql.NODE_COLUMNS + " FROM node WHERE status = 'halted' ORDER BY "
               + db.engine.inByteOrder("name"))) {
@@ -251,7 +251,7 @@ final class SqliteNodeStore implements NodeStore {
   public SqliteNodeGroup beginGroup(boolean dryRun) {
     synchronized (db) {
       try {
-        db.engine.beginWrite(db.conn);
+        db.beginWrite();
         // Inside the transaction: a policy another process changes from now on waits for its commit.
         walletCache.sync(db.dataVersion());
         db.nodeWrite(true);

@@ -37,13 +37,13 @@ final class SqlitePayments implements PaymentStore {
     return db.write("record payment " + payment.paymentId() + " for the wallet of " + payment.userSid()
         + " under idempotency key " + claim.key(), () -> {
           Instant now = db.clock.instant();
-          Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn, claim, now);
+          Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn(), claim, now);
           if (before.isPresent()) {
             return before.get();
           }
           Outcome outcome = claimAndCredit(now, payment);
           Idempotent.Response response = respond.apply(outcome.txn());
-          SqliteIdempotencyKeys.answer(db.conn, claim.key(), response, outcome.txn().txnId());
+          SqliteIdempotencyKeys.answer(db.conn(), claim.key(), response, outcome.txn().txnId());
           return outcome instanceof Outcome.AlreadyCredited
               ? new Idempotent.AppliedBefore(response)
               : new Idempotent.Applied(response);

@@ -30,7 +30,7 @@ final class SqliteReads implements LedgerReads {
   public Map<String, NodeState> nodes() {
     return db.query("read the node states", () -> {
       Map<String, NodeState> result = new LinkedHashMap<>();
-      try (Statement st = db.conn.createStatement();
+      try (Statement st = db.conn().createStatement();
           ResultSet rs = st.executeQuery("SELECT " + LedgerSql.NODE_COLUMNS + " FROM node ORDER BY "
               + db.engine.inByteOrder("name"))) {
         while (rs.next()) {
@@ -62,7 +62,7 @@ final class SqliteReads implements LedgerReads {
   public List<Wallet> wallets() {
     return db.query("list the wallets", () -> {
       List<Wallet> result = new ArrayList<>();
-      try (Statement st = db.conn.createStatement();
+      try (Statement st = db.conn().createStatement();
           ResultSet rs = st.executeQuery("SELECT " + LedgerSql.WALLET_COLUMNS + " FROM wallet ORDER BY "
               + db.engine.inByteOrder("user_sid"))) {
         while (rs.next()) {

@@ -125,13 +125,13 @@ final class SqliteWalletStore implements WalletStore {
     SqliteWalletRows.checkCredit(type, amountCents);
     return db.write("credit the wallet of " + userSid + " under idempotency key " + claim.key(), () -> {
       Instant now = db.clock.instant();
-      Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn, claim, now);
+      Optional<Idempotent> before = SqliteIdempotencyKeys.claim(db.conn(), claim, now);
       if (before.isPresent()) {
         return before.get();
       }
       LedgerTxn txn = rows.credit(now, userSid, type, amountCents, claim.initiatedBy(), note);
       Idempotent.Response response = respond.apply(txn);
-      SqliteIdempotencyKeys.answer(db.conn, claim.key(), response, txn.txnId());
+      SqliteIdempotencyKeys.answer(db.conn(), claim.key(), response, txn.txnId());
       return new Idempotent.Applied(response);
     });
   }

@@ -27,7 +27,7 @@ import java.util.stream.Stream;
  * {@code postgres}, which Debian's package creates, and hands that user the directory. Durability
  * is off (fsync, full-page writes): a crash of a test machine loses only test data.
  */
-final class LocalPostgresCluster implements AutoCloseable {
+public final class LocalPostgresCluster implements AutoCloseable {
 
   static final Path DEBIAN_VERSIONS = Path.of("/usr/lib/postgresql");
   static final String SUPERUSER = "postgres";
@@ -42,6 +42,8 @@ final class LocalPostgresCluster implements AutoCloseable {
   private final boolean asRoot;
   private final int port;
   private final String password;
+  /** Whether {@link #stop()} stopped the server (and no {@link #start()} since): {@link #close()} has none to stop. */
+  private boolean stopped;
 
   private LocalPostgresCluster(Path binDir, Path dir, boolean asRoot, int port, String password) {
     this.binDir = binDir;
@@ -106,13 +108,21 @@ final class LocalPostgresCluster implements AutoCloseable {
     }
   }
 
+  /**
+   * A cluster of the caller's own, not the one {@link TestPostgres} shares, on a free port: for a
+   * test that stops and starts its server. The caller closes it.
+   */
+  public static LocalPostgresCluster startOwn() {
+    return start(findBinDir(DEBIAN_VERSIONS, "pg_config"), freeLoopbackPort());
+  }
+
   /** Creates a cluster in a fresh temporary directory and starts its server on 127.0.0.1:{@code port}. */
   static LocalPostgresCluster start(Path binDir, int port) {
     LocalPostgresCluster cluster = create(binDir, port);
     try {
       cluster.initdb();
       cluster.configure();
-      cluster.pgCtl("start", "-l", cluster.dir.resolve("server.log").toString());
+      cluster.start();
       return cluster;
     } catch (RuntimeException e) {
       // pg_ctl may have given up waiting on a server that still came up: stop it, if any, too.
@@ -175,17 +185,51 @@ final class LocalPostgresCluster implements AutoCloseable {
     }
   }
 
+  /**
+   * Stops the server at once, as an operator's restart does: its connections are cut (their
+   * clients see the server end them), and the data and the port stay for {@link #start()}.
+   */
+  public void stop() {
+    pgCtl("stop", "-m", "fast");
+    stopped = true;
+  }
+
+  /** Starts the server on its data and port; returns once it accepts connections. */
+  public void start() {
+    pgCtl("start", "-l", dir.resolve("server.log").toString());
+    stopped = false;
+  }
+
+  /** Starts the server if a test stopped it: a failed test must not leave the next one without. */
+  public void startIfStopped() {
+    if (stopped) {
+      start();
+    }
+  }
+
+  /** The server's port on 127.0.0.1. */
+  public int port() {
+    return port;
+  }
+
+  /** A new, empty database on this cluster, as its superuser. */
+  public TestPostgres.Database freshDatabase() {
+    return server().freshDatabase();
+  }
+
   /** The server as its superuser, with the maintenance database {@code postgres} for CREATE DATABASE. */
   PostgresServer server() {
     return new PostgresServer("jdbc:postgresql://127.0.0.1:" + port + "/postgres", SUPERUSER, password,
         "the throwaway PostgreSQL server in " + dir, "see its log " + dir.resolve("server.log"));
   }
 
-  /** Stops the server at once (open connections are cut) and removes its directory. */
+  /** Stops the server at once, if it runs (open connections are cut), and removes its directory. */
   @Override
   public void close() {
     try {
-      pgCtl("stop", "-m", "fast");
+      if (!stopped) {
+        pgCtl("stop", "-m", "fast");
+      }
     } finally {
       deleteDirectory();
     }

@@ -1,0 +1,167 @@
+package dev.meterd.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import dev.meterd.policy.CreditRules;
+import dev.meterd.testing.MutableClock;
+import dev.meterd.testing.TestPostgres;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The PostgreSQL ledger's pool: a connection comes back to it with nothing of its borrower's
+ * session (the credit reader's read-only mode, the run lock's advisory lock), and a failed open
+ * names the database and the user and never the password.
+ */
+class PostgresPoolIT {
+
+  private static final String WRONG_PASSWORD = "not-the-password-7f3a9c";
+
+  private final TestPostgres.Database db = TestPostgres.freshDatabase();
+  private final MutableClock clock = new MutableClock(Instant.parse("2026-11-21T10:05:00Z"));
+
+  private PostgresPool pool() {
+    return PostgresPool.open(db.jdbcUrl(), db.user(), db.password(), new PostgresLedger.Settings(2_000, 60_000, 3));
+  }
+
+  private static int backend(Connection conn) throws SQLException {
+    return Integer.parseInt(first(conn, "SELECT pg_backend_pid()"));
+  }
+
+  private static String first(Connection conn, String sql) throws SQLException {
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+      rs.next();
+      return rs.getString(1);
+    }
+  }
+
+  @Test
+  void theCreditReadersConnectionIsReadOnlyAndComesBackToThePoolWritable() throws SQLException {
+    try (PostgresPool pool = pool()) {
+      Connection reader = pool.connectReader();
+      int readerBackend = backend(reader);
+      assertThat(first(reader, "SHOW transaction_read_only")).isEqualTo("on");
+      pool.release(reader);
+
+      Connection next = pool.connect();
+      assertThat(backend(next)).as("the same server connection, lent again").isEqualTo(readerBackend);
+      assertThat(first(next, "SHOW transaction_read_only")).isEqualTo("off");
+      assertThat(first(next, "SHOW default_transaction_read_only")).isEqualTo("off");
+      pool.release(next);
+    }
+  }
+
+  /**
+   * Inside a transaction the driver keeps read-only per transaction, not on the session; given
+   * back so, the reader's connection still comes back with neither.
+   */
+  @Test
+  void aReaderGivenBackInsideATransactionComesBackWritableToo() throws SQLException {
+    try (PostgresPool pool = pool()) {
+      Connection reader = pool.connectReader();
+      int readerBackend = backend(reader);
+      reader.setAutoCommit(false);
+      assertThat(first(reader, "SELECT count(*) FROM pg_class WHERE relname = 'pg_class'")).isEqualTo("1");
+      pool.release(reader);
+
+      Connection next = pool.connect();
+      assertThat(backend(next)).isEqualTo(readerBackend);
+      assertThat(next.getAutoCommit()).isTrue();
+      assertThat(first(next, "SHOW default_transaction_read_only")).isEqualTo("off");
+      pool.release(next);
+    }
+  }
+
+  @Test
+  void everyConnectionWaitsForLocksAndRunsStatementsAsConfigured() throws SQLException {
+    try (PostgresPool pool = pool()) {
+      Connection conn = pool.connect();
+      assertThat(first(conn, "SHOW lock_timeout")).isEqualTo("2s");
+      assertThat(first(conn, "SHOW statement_timeout")).isEqualTo("1min");
+      assertThat(first(conn, "SHOW application_name")).isEqualTo("meterd");
+      pool.release(conn);
+    }
+  }
+
+  @Test
+  void theRunLockIsUnlockedBeforeItsConnectionGoesBackToThePool() throws SQLException {
+    try (SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
+        new PostgresLedger.Settings(2_000, 60_000, 3), CreditRules.DEFAULT, "USD");
+        Connection watcher = DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password())) {
+      String held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+      Optional<RunLock> lock = ledger.tryLockRun();
+      assertThat(lock).isPresent();
+      assertThat(first(watcher, held)).isEqualTo("1");
+      assertThat(ledger.tryLockRun()).as("a second run on the same database").isEmpty();
+
+      lock.get().close();
+      assertThat(first(watcher, held)).isEqualTo("0");
+      // The pool lends the connection the lock was held on again: it takes the lock anew, and
+      // gives it up again, rather than find it still held by its session.
+      Optional<RunLock> again = ledger.tryLockRun();
+      assertThat(again).isPresent();
+      assertThat(first(watcher, held)).isEqualTo("1");
+      again.get().close();
+      assertThat(first(watcher, held)).isEqualTo("0");
+    }
+  }
+
+  @Test
+  void aWrongPasswordFailsTheOpenNamingTheDatabaseAndTheUserButNotThePassword() {
+    LedgerException e = catchThrowableOfType(LedgerException.class, () -> PostgresLedger.open(db.jdbcUrl(), db.user(),
+        WRONG_PASSWORD, clock));
+
+    assertThat(e).hasMessage("cannot open the database " + db.jdbcUrl() + " as user " + db.user()
+        + ": FATAL: password authentication failed for user \"" + db.user() + "\"; check storage.user and the "
+        + "password in METERD_DB_PASSWORD");
+    assertThat(everythingSaid(e)).doesNotContain(WRONG_PASSWORD);
+  }
+
+  @Test
+  void anUnreachableServerFailsTheOpenNamingTheDatabaseAndWhatToCheck() throws Exception {
+    int port = freePort();
+    String url = "jdbc:postgresql://127.0.0.1:" + port + "/meterd";
+    LedgerException e = catchThrowableOfType(LedgerException.class, () -> PostgresLedger.open(url, "meterd",
+        WRONG_PASSWORD, clock));
+
+    assertThat(e).hasMessage("cannot open the database " + url + " as user meterd: Connection to 127.0.0.1:" + port
+        + " refused. Check that the hostname and port are correct and that the postmaster is accepting TCP/IP "
+        + "connections.; check that PostgreSQL is running and reachable");
+    assertThat(everythingSaid(e)).doesNotContain(WRONG_PASSWORD);
+  }
+
+  @Test
+  void aMissingDatabaseFailsTheOpenSayingToCreateIt() {
+    String url = db.jdbcUrl().replaceFirst("/meterd_test_[0-9a-f]+", "/no_such_database");
+    LedgerException e = catchThrowableOfType(LedgerException.class, () -> PostgresLedger.open(url, db.user(),
+        db.password(), clock));
+
+    assertThat(e).hasMessage("cannot open the database " + url + " as user " + db.user()
+        + ": FATAL: database \"no_such_database\" does not exist; create the database first (createdb), or correct "
+        + "storage.url");
+  }
+
+  /** The exception's messages, its causes' and suppressed ones', and its stack trace, as a log would show them. */
+  static String everythingSaid(Throwable e) {
+    StringWriter out = new StringWriter();
+    e.printStackTrace(new PrintWriter(out));
+    return out.toString();
+  }
+
+  static int freePort() throws Exception {
+    try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return probe.getLocalPort();
+    }
+  }
+}
