@@ -2,11 +2,11 @@ package dev.meterd.cli;
 
 import dev.meterd.batch.BatchParser;
 import dev.meterd.config.ConfigLoader;
+import dev.meterd.config.ConfiguredLedger;
 import dev.meterd.config.MeterdConfig;
 import dev.meterd.engine.Aggregator;
 import dev.meterd.engine.FaultInjector;
 import dev.meterd.ledger.SqliteLedger;
-import dev.meterd.policy.CreditRules;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.SourceException;
 import dev.meterd.source.forge.ForgeBatchSource;
@@ -45,7 +45,15 @@ final class Context implements AutoCloseable {
     } else {
       config = ConfigLoader.defaults();
     }
-    if (main.db != null) {
+    if (main.demoDb != null) {
+      // The demo's own file, whatever the configuration's storage: nothing of the demo reaches outside its folder.
+      config = config.withStoragePath(main.demoDb);
+    } else if (main.db != null) {
+      if (config.storage().postgres() != null) {
+        throw new UsageException("--db names a SQLite database file, but the configuration "
+            + (main.config != null ? main.config : ConfigLoader.DEFAULT_FILE) + " has [storage] kind = \"postgres\"; "
+            + "drop --db, or use a configuration of kind \"sqlite\"");
+      }
       config = config.withStoragePath(main.db);
     }
     if (main.source != null) {
@@ -80,15 +88,15 @@ final class Context implements AutoCloseable {
   }
 
   /**
-   * A connection of its own to the configured ledger, with the configured credit rules; the caller
-   * closes it. Every command and the daemon open the ledger here, so every one of them refuses a
-   * ledger kept in another currency than {@code [billing] currency}.
+   * A ledger of its own on the configured storage (SQLite, or PostgreSQL with the password from
+   * the environment), with the configured credit rules; the caller closes it. Every command and
+   * the daemon open the ledger here, so every one of them refuses a ledger kept in another
+   * currency than {@code [billing] currency}.
    *
    * @throws dev.meterd.ledger.CurrencyMismatchException the ledger keeps another currency (exit 2)
    */
   SqliteLedger openLedger() {
-    return SqliteLedger.open(config.storage().path(), clock, config.storage().busyTimeoutMs(),
-        new CreditRules(config.credit().alertThresholdsPct()), config.credit().currency());
+    return ConfiguredLedger.open(config, main.env, clock);
   }
 
   BatchSource source() throws SourceException {

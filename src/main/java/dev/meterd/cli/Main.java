@@ -43,6 +43,9 @@ public final class Main {
       description = "The usage repository, a local path or a git URL; overrides [source] url")
   String source;
 
+  /** The demo's own SQLite file ({@code serve --demo}), whatever the configuration's storage; else null. */
+  Path demoDb;
+
   /** The environment, replaceable in tests. */
   Map<String, String> env = System.getenv();
 

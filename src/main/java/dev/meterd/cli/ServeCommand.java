@@ -58,7 +58,7 @@ final class ServeCommand implements Callable<Integer> {
     Path dir = Files.createTempDirectory("meterd-demo");
     Path repoDir = dir.resolve("usage.git");
     main.source = repoDir.toString();
-    main.db = dir.resolve("meterd.db");
+    main.demoDb = dir.resolve("meterd.db");
     byte[] secret = new byte[24];
     new SecureRandom().nextBytes(secret);
     String token = HexFormat.of().formatHex(secret);
@@ -80,7 +80,7 @@ final class ServeCommand implements Callable<Integer> {
     DemoWriter writer = new DemoWriter(repoDir, dir.resolve("edge"), java.time.Clock.systemUTC());
     writer.start(3);
     demoRepo = repoDir;
-    demoBanner = "meterd demo: usage repository " + repoDir + ", database " + main.db
+    demoBanner = "meterd demo: usage repository " + repoDir + ", database " + main.demoDb
         + "\nmeterd demo: admin token " + token;
     return writer;
   }

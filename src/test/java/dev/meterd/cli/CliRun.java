@@ -21,10 +21,15 @@ record CliRun(int code, String out, String err) {
   static CliRun on(Path db, String... args) {
     List<String> all = new ArrayList<>(List.of(args));
     all.addAll(List.of("--db", db.toString()));
+    return withEnv(Map.of(), all.toArray(String[]::new));
+  }
+
+  /** Runs {@code args} as they are, with the environment {@code env}. */
+  static CliRun withEnv(Map<String, String> env, String... args) {
     ByteArrayOutputStream o = new ByteArrayOutputStream();
     ByteArrayOutputStream e = new ByteArrayOutputStream();
-    int code = Main.execute(all.toArray(String[]::new), new PrintStream(o, true, StandardCharsets.UTF_8),
-        new PrintStream(e, true, StandardCharsets.UTF_8), Map.of());
+    int code = Main.execute(args, new PrintStream(o, true, StandardCharsets.UTF_8),
+        new PrintStream(e, true, StandardCharsets.UTF_8), env);
     return new CliRun(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
   }
 }

@@ -7,11 +7,10 @@ import dev.meterd.admin.IdempotencyKey;
 import dev.meterd.admin.PaymentWebhook;
 import dev.meterd.batch.BatchParser;
 import dev.meterd.config.ConfigLoader;
+import dev.meterd.config.ConfiguredLedger;
 import dev.meterd.config.MeterdConfig;
 import dev.meterd.daemon.Daemon;
-import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.notify.WebhookSigner;
-import dev.meterd.policy.CreditRules;
 import dev.meterd.source.BatchSource;
 import dev.meterd.source.git.GitBatchSource;
 import io.vertx.core.Future;
@@ -115,13 +114,30 @@ public final class RunningDaemon implements AutoCloseable {
 
   private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, String moreSections,
       WebhookSigner signer, Map<String, String> env) throws Exception {
+    this(tmp, source, clock, moreHttpConfig, moreSections, signer, env,
+        "path = \"" + tmp.resolve("meterd.db") + "\"");
+  }
+
+  /**
+   * The daemon over {@code source} (which it closes) with its ledger in the PostgreSQL database
+   * {@code db}, whose password it reads from METERD_DB_PASSWORD as {@code serve} does, and more
+   * keys of {@code [storage]} (one {@code key = value} a line, e.g. {@code busy_timeout_ms = 2000}).
+   */
+  public RunningDaemon(Path tmp, BatchSource source, TestPostgres.Database db, String moreStorageConfig)
+      throws Exception {
+    this(tmp, source, Clock.systemUTC(), "", "", null, Map.of(MeterdConfig.Postgres.PASSWORD_ENV, db.password()),
+        "kind = \"postgres\"\nurl = \"" + db.jdbcUrl() + "\"\nuser = \"" + db.user() + "\"\n" + moreStorageConfig);
+  }
+
+  private RunningDaemon(Path tmp, BatchSource source, Clock clock, String moreHttpConfig, String moreSections,
+      WebhookSigner signer, Map<String, String> env, String storageConfig) throws Exception {
     Path tokens = tmp.resolve("tokens");
     Files.writeString(tokens, "# named tokens\nalice:" + ALICE_TOKEN + "\nauthorize gateway:" + GATEWAY_TOKEN
         + "\nauthorize other-gateway:" + OTHER_GATEWAY_TOKEN + "\n");
     configFile = tmp.resolve("meterd.toml");
     Files.writeString(configFile, """
         [storage]
-        path = "%s"
+        %s
         [aggregator]
         interval_seconds = 3600
         [http]
@@ -131,18 +147,13 @@ public final class RunningDaemon implements AutoCloseable {
         tokens_file = "%s"
         max_grant_cents = %d
         %s
-        """.formatted(tmp.resolve("meterd.db"), moreHttpConfig, tokens, MAX_GRANT_CENTS, moreSections));
+        """.formatted(storageConfig, moreHttpConfig, tokens, MAX_GRANT_CENTS, moreSections));
     MeterdConfig config = ConfigLoader.load(configFile);
     dbFile = config.storage().path();
     daemon = Daemon.start(config, AdminTokens.load(Map.of(AdminTokens.ENV, ADMIN_TOKEN), config.admin().tokensFile()),
         new BatchParser(config.aggregator().limitsWithin(Runtime.getRuntime().maxMemory())),
-        source, open(config, clock), open(config, clock), clock, PaymentWebhook.secretFrom(env), signer);
-  }
-
-  /** A ledger as {@code serve} opens it: of the configured currency. */
-  private static SqliteLedger open(MeterdConfig config, Clock clock) {
-    return SqliteLedger.open(config.storage().path(), clock, SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS, CreditRules.DEFAULT,
-        config.credit().currency());
+        source, ConfiguredLedger.open(config, env, clock), ConfiguredLedger.open(config, env, clock), clock,
+        PaymentWebhook.secretFrom(env), signer);
   }
 
   public int port() {
@@ -154,7 +165,7 @@ public final class RunningDaemon implements AutoCloseable {
     return configFile;
   }
 
-  /** The daemon's SQLite ledger. */
+  /** The daemon's SQLite ledger; null on PostgreSQL. */
   public Path dbFile() {
     return dbFile;
   }
