@@ -168,6 +168,14 @@ enum Engine {
     }
   };
 
+  /**
+   * What to check after {@code e}, as {@code "; check ..."}, or nothing: PostgreSQL's errors of
+   * connection and login have a remedy to name ({@link PostgresPool#hint}); SQLite's say it all.
+   */
+  String hint(SQLException e) {
+    return this == POSTGRES ? PostgresPool.hint(e) : "";
+  }
+
   /** "meterd" in ASCII, then 1: the advisory lock of schema upgrades on PostgreSQL. */
   static final long UPGRADE_LOCK_KEY = 0x6d65746572640001L;
   /** "meterd" in ASCII, then 2: the advisory lock every write transaction of the ledger holds on PostgreSQL. */

@@ -131,7 +131,7 @@ final class SqliteCreditReads {
         });
       } catch (SQLException e) {
         throw new LedgerException("cannot open a reading connection to the database " + where + ": "
-            + e.getMessage(), e);
+            + e.getMessage() + engine.hint(e), e);
       }
     }
     return db;

@@ -361,8 +361,8 @@ final class SqliteDb {
   LedgerException failure(String what, SQLException e) {
     dropStatements();
     noteLost(e);
-    String hint = engine == Engine.POSTGRES ? PostgresPool.hint(e) : "";
-    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage() + hint, e);
+    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage()
+        + engine.hint(e), e);
   }
 
   private void dropStatements() {

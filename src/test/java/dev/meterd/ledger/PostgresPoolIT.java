@@ -50,15 +50,8 @@ class PostgresPoolIT {
   void theCreditReadersConnectionIsReadOnlyAndComesBackToThePoolWritable() throws SQLException {
     try (PostgresPool pool = pool()) {
       Connection reader = pool.connectReader();
-      int readerBackend = backend(reader);
       assertThat(first(reader, "SHOW transaction_read_only")).isEqualTo("on");
-      pool.release(reader);
-
-      Connection next = pool.connect();
-      assertThat(backend(next)).as("the same server connection, lent again").isEqualTo(readerBackend);
-      assertThat(first(next, "SHOW transaction_read_only")).isEqualTo("off");
-      assertThat(first(next, "SHOW default_transaction_read_only")).isEqualTo("off");
-      pool.release(next);
+      assertLentAgainWritable(pool, reader);
     }
   }
 
@@ -70,17 +63,22 @@ class PostgresPoolIT {
   void aReaderGivenBackInsideATransactionComesBackWritableToo() throws SQLException {
     try (PostgresPool pool = pool()) {
       Connection reader = pool.connectReader();
-      int readerBackend = backend(reader);
       reader.setAutoCommit(false);
       assertThat(first(reader, "SELECT count(*) FROM pg_class WHERE relname = 'pg_class'")).isEqualTo("1");
-      pool.release(reader);
-
-      Connection next = pool.connect();
-      assertThat(backend(next)).isEqualTo(readerBackend);
-      assertThat(next.getAutoCommit()).isTrue();
-      assertThat(first(next, "SHOW default_transaction_read_only")).isEqualTo("off");
-      pool.release(next);
+      assertLentAgainWritable(pool, reader);
     }
+  }
+
+  /** Gives the reader back; the pool lends the same server connection next, writable and in autocommit. */
+  private static void assertLentAgainWritable(PostgresPool pool, Connection reader) throws SQLException {
+    int readerBackend = backend(reader);
+    pool.release(reader);
+    Connection next = pool.connect();
+    assertThat(backend(next)).as("the same server connection, lent again").isEqualTo(readerBackend);
+    assertThat(next.getAutoCommit()).isTrue();
+    assertThat(first(next, "SHOW transaction_read_only")).isEqualTo("off");
+    assertThat(first(next, "SHOW default_transaction_read_only")).isEqualTo("off");
+    pool.release(next);
   }
 
   @Test
