@@ -4,6 +4,7 @@ import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerException;
 import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.NodeLeases;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.NodeStore;
 import dev.meterd.ledger.RunLock;
@@ -47,6 +48,7 @@ public final class Aggregator {
 
   private final BatchSource source;
   private final NodeStore store;
+  private final NodeLeases leases;
   /** Takes the store's run lock: empty when another run holds it. */
   private final Supplier<Optional<RunLock>> runLock;
   private final BatchParser parser;
@@ -65,6 +67,7 @@ public final class Aggregator {
     this.groups = groups;
     this.source = source;
     this.store = ledger.nodeStore();
+    this.leases = ledger.leases();
     this.runLock = ledger::tryLockRun;
     this.parser = parser;
     this.clock = clock;
@@ -238,8 +241,16 @@ public final class Aggregator {
         plan.add(new NodeReader.Planned(e.getKey(), e.getValue(), states.get(e.getKey()), touching.get(e.getKey())));
       }
       NodeReader reader = new NodeReader(source, parser, faults, tip);
-      complete = new GroupWriter(store, reader, faults, groups, request.dryRun(), () -> stopRequested, byNode)
-          .run(plan);
+      try (NodeClaims claims = new NodeClaims(leases, plan, request.dryRun())) {
+        GroupWriter writer = new GroupWriter(store, reader, faults, groups, request.dryRun(), () -> stopRequested,
+            byNode);
+        complete = writer.run(plan, claims);
+        // Nodes another daemon held, or took over, are its to apply: they are skipped here, and a
+        // run that skipped any does not cover them with its mark.
+        int others = claims.leftToOthers() + writer.takenOver();
+        skipped += others;
+        complete &= others == 0;
+      }
       ignored += reader.ignored.get();
       outcomes.addAll(byNode.values());
     }

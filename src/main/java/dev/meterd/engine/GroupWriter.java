@@ -2,6 +2,7 @@ package dev.meterd.engine;
 
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.UsageBatch;
+import dev.meterd.ledger.LeaseLostException;
 import dev.meterd.ledger.LedgerException;
 import dev.meterd.ledger.NodeApplied;
 import dev.meterd.ledger.NodeCursor;
@@ -46,6 +47,7 @@ final class GroupWriter {
   private long groupStartNanos;
   private final List<NodeOutcome> pending = new ArrayList<>();
   private long pendingDebited;
+  private int takenOver;
 
   GroupWriter(NodeStore store, NodeReader reader, FaultInjector faults, GroupBounds bounds, boolean dryRun,
       BooleanSupplier stopRequested, Map<String, NodeOutcome> outcomes) {
@@ -65,8 +67,8 @@ final class GroupWriter {
    * @return whether every planned node was applied: false after a stop or an interrupt, when the
    *     nodes not reached must not be covered by a run mark
    */
-  boolean run(List<NodeReader.Planned> plan) {
-    try (ReadAhead ahead = new ReadAhead(reader, plan, bounds.readAhead())) {
+  boolean run(List<NodeReader.Planned> plan, NodeClaims claims) {
+    try (ReadAhead ahead = new ReadAhead(reader, plan, bounds.readAhead(), claims::mayRead)) {
       // The group ends inside the read-ahead's block: closing the read-ahead waits for the reader,
       // and the write lock must not be held while it reads (a slow forge).
       try {
@@ -184,10 +186,19 @@ final class GroupWriter {
         applied.debitedCents(), applied.newestOccurredAt());
   }
 
+  /** How many nodes this run left because another daemon took them over (their leases lapsed). */
+  int takenOver() {
+    return takenOver;
+  }
+
   /** A node failed, reading or writing: halted in the group with its reason, or the group is lost. */
   private void fail(String node, String treeId, Throwable e) {
     if (group != null && group.lost().isPresent()) {
       loseGroup(node, e instanceof LedgerException own ? own : group.lost().get());
+      return;
+    }
+    if (e instanceof LeaseLostException lost) {
+      leaseLost(lost);
       return;
     }
     NodeError error;
@@ -232,6 +243,9 @@ final class GroupWriter {
       } catch (NodeStore.GroupLostException lost) {
         loseGroup(node, lost);
         return;
+      } catch (LeaseLostException lost) {
+        leaseLost(lost);
+        return;
       } catch (LedgerException haltFailed) {
         // The database cannot take even the halt: the run stops, and the first error is its cause.
         if (e instanceof LedgerException first) {
@@ -242,6 +256,12 @@ final class GroupWriter {
       }
     }
     pending.add(new NodeOutcome.Halted(node, error));
+  }
+
+  /** Another daemon holds the node now: nothing of this run's is written, and it is that daemon's to run. */
+  private void leaseLost(LeaseLostException lost) {
+    log.warn("{}", lost.getMessage());
+    takenOver++;
   }
 
   /**
@@ -305,6 +325,9 @@ final class GroupWriter {
       if (!dryRun) {
         try {
           store.halt(node, error, null);
+        } catch (LeaseLostException lost) {
+          leaseLost(lost);
+          continue;
         } catch (LedgerException haltFailed) {
           cause.addSuppressed(haltFailed);
           throw cause;

@@ -36,17 +36,26 @@ final class ReadAhead implements AutoCloseable {
   private boolean ended;
 
   ReadAhead(NodeReader reader, List<NodeReader.Planned> plan, int capacity) {
+    this(reader, plan, capacity, index -> true);
+  }
+
+  /** As the other, reading only the nodes {@code mayRead} lets it (by their index in the plan). */
+  ReadAhead(NodeReader reader, List<NodeReader.Planned> plan, int capacity, java.util.function.IntPredicate mayRead) {
     this.reader = reader;
     this.queue = new ArrayBlockingQueue<>(capacity);
-    this.thread = new Thread(() -> produce(plan), "meterd-read-ahead");
+    this.thread = new Thread(() -> produce(plan, mayRead), "meterd-read-ahead");
     thread.setDaemon(true);
     thread.start();
   }
 
-  private void produce(List<NodeReader.Planned> plan) {
+  private void produce(List<NodeReader.Planned> plan, java.util.function.IntPredicate mayRead) {
     try {
-      for (NodeReader.Planned p : plan) {
+      for (int i = 0; i < plan.size(); i++) {
         reader.checkCancelled();
+        if (!mayRead.test(i)) {
+          continue;
+        }
+        NodeReader.Planned p = plan.get(i);
         NodeReader.Prepared prepared = reader.prepare(p);
         try {
           put(prepared);

@@ -33,8 +33,14 @@ public interface Ledger extends AutoCloseable {
   /** Holds, and the credit authorize decides on. */
   HoldStore holds();
 
-  /** Takes the store's run lock; empty when another run (in any process) holds it. */
+  /**
+   * Takes the store's run lock; empty when another run holds it: in any process on SQLite; in this
+   * one on PostgreSQL, where the daemons' runs share the nodes by {@link #leases}.
+   */
   Optional<RunLock> tryLockRun();
+
+  /** Which daemon runs which node, when several share the store; {@link NodeLeases#NONE} otherwise. */
+  NodeLeases leases();
 
   @Override
   void close();

@@ -23,7 +23,8 @@ final class Migrations {
   /** Every script, in order; the version of each is its position, from 1. */
   static final List<String> SCRIPTS = List.of("V001__ledger.sql", "V002__run_mark_generation.sql",
       "V003__idempotency.sql", "V004__wallet_policies.sql", "V005__payments.sql", "V006__outbox.sql",
-      "V007__holds.sql", "V008__currency.sql", "V009__wallet_txn.sql", "V010__ledger_generation.sql");
+      "V007__holds.sql", "V008__currency.sql", "V009__wallet_txn.sql", "V010__ledger_generation.sql",
+      "V011__node_leases.sql");
 
   private Migrations() {}
 

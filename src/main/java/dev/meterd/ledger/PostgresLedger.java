@@ -7,6 +7,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Opens the ledger in a PostgreSQL database: the parts of {@link SqliteLedger} on a connection of
@@ -18,9 +19,6 @@ import java.util.Optional;
  * connection found lost (PostgreSQL restarted) is replaced by the next transaction.
  */
 public final class PostgresLedger {
-
-  /** "meterd" in ASCII, then 3: the session advisory lock of one run of the aggregator. */
-  static final long RUN_LOCK_KEY = 0x6d65746572640003L;
 
   /**
    * How a PostgreSQL ledger waits, and how many connections it keeps.
@@ -81,13 +79,44 @@ public final class PostgresLedger {
    */
   public static SqliteLedger open(String jdbcUrl, String user, String password, Clock clock, Settings settings,
       CreditRules rules, String currency) {
+    return open(jdbcUrl, user, password, clock, settings, rules, currency,
+        new Sharing(PostgresLeases.defaultHolder(), DEFAULT_LEASE));
+  }
+
+  /** How long a claimed node stays a daemon's without a renewal, unless configured. */
+  public static final java.time.Duration DEFAULT_LEASE = java.time.Duration.ofSeconds(30);
+
+  /**
+   * How this daemon shares the database's nodes with the others.
+   *
+   * @param holder its name in the leases, unique to the process
+   * @param lease how long a claim lasts unless renewed: a killed daemon's nodes wait this long
+   *     for another; a transaction idle this long (a frozen daemon's) is ended by the server
+   */
+  public record Sharing(String holder, java.time.Duration lease) {
+
+    public Sharing {
+      if (lease.toMillis() < 1 || lease.toMillis() > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException("a lease must last from a millisecond to 24 days, not " + lease);
+      }
+    }
+  }
+
+  /**
+   * As {@link #open(String, String, String, Clock, Settings, CreditRules, String)}, sharing the
+   * nodes with the other daemons of the database as {@code sharing} says.
+   */
+  public static SqliteLedger open(String jdbcUrl, String user, String password, Clock clock, Settings settings,
+      CreditRules rules, String currency, Sharing sharing) {
     SqliteLedgerCurrency.checkCode(currency);
-    PostgresPool pool = PostgresPool.open(jdbcUrl, user, password, settings);
+    PostgresPool pool = PostgresPool.open(jdbcUrl, user, password, settings, sharing);
     try {
       Connection conn = pool.connect();
       SqliteLedgerCurrency.refuseAnother(conn, Engine.POSTGRES, jdbcUrl, currency);
+      AtomicBoolean running = new AtomicBoolean();
       return SqliteLedger.onConnection(conn, pool.writers(), Engine.POSTGRES, jdbcUrl, clock, rules, currency,
-          () -> tryLockRun(pool), pool.readers(), pool);
+          () -> tryLockRun(running), pool.readers(), pool,
+          new PostgresLeases(pool.writers(), jdbcUrl, sharing.holder(), sharing.lease()));
     } catch (SQLException e) {
       pool.close();
       throw new LedgerException("cannot open the database " + jdbcUrl + " as user " + user + ": " + e.getMessage()
@@ -112,51 +141,19 @@ public final class PostgresLedger {
   }
 
   /**
-   * The run lock as a session advisory lock on a connection of the pool, held until the lock is
-   * closed or the connection lost: what the lock file is on SQLite, one aggregator run at a time.
-   * (Several daemons will claim nodes by leases instead, issue 13 step 3.)
+   * The run lock: one run at a time in this process (the timer's and an admin's). The daemons'
+   * runs go on beside it, sharing the nodes by their leases ({@link PostgresLeases}); it holds no
+   * connection and no lock in the database.
    */
-  private static Optional<RunLock> tryLockRun(PostgresPool pool) {
-    Connection conn = null;
-    try {
-      conn = pool.connect();
-      if (!advisory(conn, "pg_try_advisory_lock")) {
-        pool.release(conn);
-        return Optional.empty();
-      }
-      Connection held = conn;
-      return Optional.of(() -> unlock(pool, held));
-    } catch (SQLException e) {
-      if (conn != null) {
-        pool.discard(conn);
-      }
-      throw new LedgerException("cannot take the run lock in the database " + pool.url() + ": " + e.getMessage()
-          + PostgresPool.hint(e), e);
+  private static Optional<RunLock> tryLockRun(AtomicBoolean running) {
+    if (!running.compareAndSet(false, true)) {
+      return Optional.empty();
     }
-  }
-
-  /**
-   * Unlocks the run lock, then gives its connection back. A session lock outlives the borrower, so
-   * a connection that does not say it unlocked (lost, or broken) is closed instead, which ends its
-   * session and the lock with it: the pool never lends a connection holding it.
-   */
-  private static void unlock(PostgresPool pool, Connection conn) {
-    try {
-      if (advisory(conn, "pg_advisory_unlock")) {
-        pool.release(conn);
-        return;
+    AtomicBoolean held = new AtomicBoolean(true);
+    return Optional.of(() -> {
+      if (held.getAndSet(false)) {
+        running.set(false);
       }
-    } catch (SQLException e) {
-      // Lost or broken: closed below, which is as good as unlocked.
-    }
-    pool.discard(conn);
-  }
-
-  private static boolean advisory(Connection conn, String function) throws SQLException {
-    try (Statement st = conn.createStatement();
-        ResultSet rs = st.executeQuery("SELECT " + function + "(" + RUN_LOCK_KEY + ")")) {
-      rs.next();
-      return rs.getBoolean(1);
-    }
+    });
   }
 }

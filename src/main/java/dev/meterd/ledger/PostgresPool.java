@@ -59,7 +59,8 @@ final class PostgresPool implements AutoCloseable {
    *
    * @throws LedgerException no connection can be made, with what to check
    */
-  static PostgresPool open(String url, String user, String password, PostgresLedger.Settings settings) {
+  static PostgresPool open(String url, String user, String password, PostgresLedger.Settings settings,
+      PostgresLedger.Sharing sharing) {
     HikariConfig config = new HikariConfig();
     config.setPoolName("meterd-ledger");
     config.setJdbcUrl(url);
@@ -71,9 +72,14 @@ final class PostgresPool implements AutoCloseable {
     config.setConnectionTimeout(Math.max(MIN_CONNECTION_WAIT_MS, settings.lockTimeoutMs()));
     config.setValidationTimeout(Math.max(MIN_VALIDATION_MS, Math.min(MAX_VALIDATION_MS, settings.lockTimeoutMs())));
     // One statement, so that it is the same however the driver splits text into statements.
+    // A transaction left idle as long as a lease (a daemon frozen inside one) is ended by the
+    // server: it would otherwise keep the write lock, and the rows of the nodes it wrote, from
+    // every other daemon for as long as it stays frozen.
     config.setConnectionInitSql("SELECT set_config('lock_timeout', '" + settings.lockTimeoutMs() + "', false), "
-        + "set_config('statement_timeout', '" + settings.statementTimeoutMs() + "', false)");
-    config.addDataSourceProperty("ApplicationName", "meterd");
+        + "set_config('statement_timeout', '" + settings.statementTimeoutMs() + "', false), "
+        + "set_config('idle_in_transaction_session_timeout', '" + sharing.lease().toMillis() + "', false)");
+    // pg_stat_activity says which daemon each connection is.
+    config.addDataSourceProperty("ApplicationName", "meterd " + sharing.holder());
     config.addDataSourceProperty("readOnlyMode", "always");
     config.addDataSourceProperty("tcpKeepAlive", "true");
     config.addDataSourceProperty("socketTimeout",

@@ -42,21 +42,24 @@ public final class SqliteLedger implements Ledger {
   private final SqliteHolds holds;
   /** Takes the lock that keeps a second run of the aggregator off this database, if free. */
   private final java.util.function.Supplier<Optional<RunLock>> runLock;
+  private final NodeLeases leases;
   /** Closed last: PostgreSQL's pool, which the parts' connections go back to; nothing on SQLite. */
   private final AutoCloseable pool;
 
   private SqliteLedger(SqliteDb db, java.util.function.Supplier<Optional<RunLock>> runLock, CreditRules rules,
-      SqliteDb.Connections reader, AutoCloseable pool) {
+      SqliteDb.Connections reader, AutoCloseable pool, NodeLeases leases) {
     this.db = db;
     this.runLock = runLock;
     this.pool = pool;
+    this.leases = leases;
     this.outbox = new SqliteOutbox(db);
     SqliteWalletRows rows = new SqliteWalletRows(db, outbox);
     SqliteWalletCache walletCache = new SqliteWalletCache();
     SqliteSpend spend = new SqliteSpend(db, rules, outbox);
     this.creditReads = new SqliteCreditReads(reader, db.engine, db.clock, db.where);
     this.holds = new SqliteHolds(db, creditReads);
-    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox, holds);
+    this.nodeStore = new SqliteNodeStore(db, rows, walletCache, spend, outbox, holds,
+        leases instanceof LeaseFence fence ? fence : LeaseFence.NONE);
     this.walletStore = new SqliteWalletStore(db, rows, walletCache, spend);
     this.payments = new SqlitePayments(db, rows);
     this.unappliedPayments = new SqliteUnappliedPayments(db);
@@ -106,7 +109,8 @@ public final class SqliteLedger implements Ledger {
       Path real = file.toRealPath();
       Path runLockFile = real.resolveSibling(real.getFileName() + ".run-lock");
       return onConnection(conn, SqliteDb.FIXED, Engine.SQLITE, file.toString(), clock, rules, currency,
-          () -> FileRunLock.tryLock(runLockFile), () -> connectReader(file, busyTimeoutMs), () -> { });
+          () -> FileRunLock.tryLock(runLockFile), () -> connectReader(file, busyTimeoutMs), () -> { },
+          NodeLeases.NONE);
     } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
@@ -126,10 +130,11 @@ public final class SqliteLedger implements Ledger {
    */
   static SqliteLedger onConnection(Connection conn, SqliteDb.Connections connections, Engine engine, String where,
       Clock clock, CreditRules rules, String currency, java.util.function.Supplier<Optional<RunLock>> runLock,
-      SqliteDb.Connections reader, AutoCloseable pool) throws SQLException {
+      SqliteDb.Connections reader, AutoCloseable pool, NodeLeases leases) throws SQLException {
     Migrations.upgrade(conn, engine, where);
     SqliteLedgerCurrency.recordIfAbsent(conn, engine, where, currency, clock.instant());
-    return new SqliteLedger(new SqliteDb(conn, connections, engine, clock, where), runLock, rules, reader, pool);
+    return new SqliteLedger(new SqliteDb(conn, connections, engine, clock, where), runLock, rules, reader, pool,
+        leases);
   }
 
   private static Connection connect(Path file, int busyTimeoutMs) throws SQLException {
@@ -222,6 +227,11 @@ public final class SqliteLedger implements Ledger {
     return runLock.get();
   }
 
+  @Override
+  public NodeLeases leases() {
+    return leases;
+  }
+
   /** For tests: what to run right after each successful COMMIT of this ledger. */
   void afterCommit(Runnable hook) {
     db.afterCommit(hook);
@@ -231,6 +241,9 @@ public final class SqliteLedger implements Ledger {
   public void close() {
     try {
       creditReads.close();
+      if (leases instanceof PostgresLeases shared) {
+        shared.close();
+      }
     } finally {
       try {
         db.close();

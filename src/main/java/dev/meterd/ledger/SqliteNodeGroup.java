@@ -87,6 +87,10 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         touched.add(node);
         nodes++;
         return state;
+      } catch (LeaseLostException e) {
+        // Another daemon holds the node: nothing of this halt may stay in the group.
+        rollBackToSavepoint(null);
+        throw lost != null ? new NodeStore.GroupLostException(lost) : e;
       } catch (SQLException e) {
         LedgerException failure = db.failure("halt node " + node, e);
         rollBackToSavepoint(failure);
@@ -153,6 +157,10 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
     if (lost != null) {
       throw new NodeStore.GroupLostException(lost);
     }
+  }
+
+  boolean dryRun() {
+    return dryRun;
   }
 
   @Override

@@ -22,6 +22,8 @@ final class SqliteNodeStore implements NodeStore {
   final SqliteSpend spend;
   final SqliteOutbox outbox;
   final SqliteHolds holds;
+  /** Ends a claimed node's lease in the transaction that writes it: see {@link LeaseFence}. */
+  final LeaseFence leases;
   /**
    * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
    * committed (PRAGMA data_version moved), patched row by row after this connection's own writes,
@@ -31,8 +33,9 @@ final class SqliteNodeStore implements NodeStore {
   private long trackCacheVersion;
 
   SqliteNodeStore(SqliteDb db, SqliteWalletRows rows, SqliteWalletCache walletCache, SqliteSpend spend,
-      SqliteOutbox outbox, SqliteHolds holds) {
+      SqliteOutbox outbox, SqliteHolds holds, LeaseFence leases) {
     this.db = db;
+    this.leases = leases;
     this.rows = rows;
     this.walletCache = walletCache;
     this.spend = spend;
@@ -101,7 +104,7 @@ final class SqliteNodeStore implements NodeStore {
     });
   }
 
-  private static final String TRACK_SELECT =
+  static final String TRACK_SELECT =
       "SELECT name, last_commit_sha, tree_id, error_kind, halted_tree_id FROM node";
 
   /** Keeps the cache of tracks true after this connection changed a node. */
@@ -133,7 +136,7 @@ final class SqliteNodeStore implements NodeStore {
     return result;
   }
 
-  private static NodeTrack track(ResultSet rs) throws SQLException {
+  static NodeTrack track(ResultSet rs) throws SQLException {
     String kind = rs.getString(4);
     return new NodeTrack(rs.getString(2), rs.getString(3), kind == null ? null : LedgerSql.errorKind(kind),
         rs.getString(5));
@@ -188,6 +191,7 @@ final class SqliteNodeStore implements NodeStore {
 
   /** Halts a node inside the caller's transaction; its track is the caller's to refresh once committed. */
   NodeState haltRows(String node, NodeError error, String haltedTreeId) throws SQLException {
+    leases.endClaim(db, node, "halt");
     ensureNode(node);
     Optional<NodeState> before = nodeByName(node);
     String now = db.clock.instant().toString();

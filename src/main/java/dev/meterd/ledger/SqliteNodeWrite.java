@@ -295,6 +295,9 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
         store.holds.settle(node, settledKeys, now);
         probe.accept(NodeStore.CommitStage.LEDGER_ROWS_WRITTEN);
         probe.accept(NodeStore.CommitStage.BEFORE_CURSOR);
+        if (!group.dryRun()) {
+          store.leases.endClaim(db, node, "commit");
+        }
         moveCursor(cursor);
         // Built before COMMIT: after it, nothing may fail (not even an allocation) and turn a
         // committed run into a reported failure.
