@@ -8,7 +8,7 @@ import java.util.List;
  *
  * @param runId unique per run
  * @param outcomes the nodes consumed or halted, by name; skipped nodes are only counted
- * @param nodesSkipped nodes unchanged since their cursor
+ * @param nodesSkipped nodes unchanged since their cursor, and nodes another daemon held (PostgreSQL)
  * @param ignored entries passed over among what this run read: folders under nodes/ that are
  *     not node names, and files in read node folders that are not usage files
  */

@@ -107,7 +107,7 @@ class PostgresMigrationsIT {
   void appendOnlyTablesRefuseUpdateDeleteAndTruncateAsOnSqlite() throws Exception {
     List<SqliteTrigger> triggers = sqliteTriggers();
     assertThat(triggers.stream().map(SqliteTrigger::table).distinct().sorted()).containsExactly("consumed_record",
-        "ledger_meta", "ledger_txn", "payment", "unapplied_payment", "wallet_txn");
+        "lease_log", "ledger_meta", "ledger_txn", "payment", "unapplied_payment", "wallet_txn");
     upgradeWithOneRowInEachAppendOnlyTable();
 
     for (SqliteTrigger trigger : triggers) {
@@ -121,7 +121,8 @@ class PostgresMigrationsIT {
     }
     assertThat(column("SELECT (SELECT count(*) FROM ledger_txn) + (SELECT count(*) FROM consumed_record)"
         + " + (SELECT count(*) FROM payment) + (SELECT count(*) FROM ledger_meta)"
-        + " + (SELECT count(*) FROM unapplied_payment) + (SELECT count(*) FROM wallet_txn)")).containsExactly("6");
+        + " + (SELECT count(*) FROM unapplied_payment) + (SELECT count(*) FROM wallet_txn)"
+        + " + (SELECT count(*) FROM lease_log)")).containsExactly("7");
   }
 
   @Test
@@ -238,6 +239,7 @@ class PostgresMigrationsIT {
     execute("INSERT INTO unapplied_payment (event_id, user_sid, amount, currency, reason, received_at)"
         + " VALUES ('evt_1', 'u1', 100, 'ISK', 'hundredths', 't')");
     execute("INSERT INTO wallet_txn (wallet_id, txn_id) VALUES (1, 1)");
+    execute("INSERT INTO lease_log (node, epoch, holder, event, at_ms) VALUES ('n1', 1, 'd1', 'claim', 0)");
   }
 
   private int upgrade() throws SQLException {
