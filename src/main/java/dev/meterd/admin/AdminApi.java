@@ -198,7 +198,7 @@ public final class AdminApi {
   }
 
   private void aggregatorState(RoutingContext ctx) {
-    blocking(ctx, () -> JsonViews.nodes(ledger.reads().nodes().values()));
+    blocking(ctx, () -> JsonViews.nodes(ledger.reads().nodes().values(), ledger.leases()));
   }
 
   private void listUsers(RoutingContext ctx) {

@@ -285,6 +285,12 @@ final class AdminPages {
     String message = ctx.request().getParam("message");
     page(ctx, "aggregator", () -> {
       List<Map<String, Object>> rows = new ArrayList<>();
+      Map<String, String> holders = new HashMap<>();
+      for (dev.meterd.ledger.NodeLeases.Lease lease : ledger.leases().leases()) {
+        if (lease.live()) {
+          holders.put(lease.node(), lease.holder());
+        }
+      }
       for (NodeState n : ledger.reads().nodes().values()) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("node", n.node());
@@ -296,10 +302,14 @@ final class AdminPages {
             + (n.error().line() == null ? "" : ":" + n.error().line()) + ": ") + n.error().message());
         row.put("haltedSince", n.haltedSince());
         row.put("warning", n.warning());
+        row.put("heldBy", holders.get(n.node()));
         rows.add(row);
       }
       Map<String, Object> model = new HashMap<>();
       model.put("nodes", rows);
+      // Several daemons share the store: which one holds each node, and which one this page is.
+      model.put("shared", ledger.leases().shared());
+      model.put("daemon", ledger.leases().holder());
       model.put("message", message);
       return model;
     });

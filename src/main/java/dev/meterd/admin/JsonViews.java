@@ -8,6 +8,7 @@ import dev.meterd.ledger.Hold;
 import dev.meterd.ledger.LedgerReads;
 import dev.meterd.ledger.LedgerTxn;
 import dev.meterd.ledger.NodeError;
+import dev.meterd.ledger.NodeLeases;
 import dev.meterd.ledger.NodeState;
 import dev.meterd.ledger.UnappliedPayment;
 import dev.meterd.ledger.Violation;
@@ -23,7 +24,9 @@ import java.time.YearMonth;
 import java.time.ZoneOffset;
 import java.util.Collection;
 import java.util.List;
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The JSON shapes of the interface spec, shared by the command line and the HTTP API so that
@@ -63,6 +66,25 @@ public final class JsonViews {
     JsonArray nodes = new JsonArray();
     states.forEach(s -> nodes.add(node(s)));
     return new JsonObject().put("nodes", nodes);
+  }
+
+  /**
+   * As {@link #nodes(Collection)}, with the daemon holding each node's lease ({@code held_by}, null
+   * when none does) and this daemon's name ({@code daemon}), when several daemons share the store.
+   */
+  public static JsonObject nodes(Collection<NodeState> states, NodeLeases leases) {
+    if (!leases.shared()) {
+      return nodes(states);
+    }
+    Map<String, String> holders = new HashMap<>();
+    for (NodeLeases.Lease lease : leases.leases()) {
+      if (lease.live()) {
+        holders.put(lease.node(), lease.holder());
+      }
+    }
+    JsonArray nodes = new JsonArray();
+    states.forEach(s -> nodes.add(node(s).put("held_by", holders.get(s.node()))));
+    return new JsonObject().put("daemon", leases.holder()).put("nodes", nodes);
   }
 
   public static JsonObject node(NodeState s) {

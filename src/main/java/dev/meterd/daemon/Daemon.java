@@ -73,6 +73,11 @@ public final class Daemon implements AutoCloseable {
       Aggregator aggregator = new Aggregator(source, runLedger, parser, clock, FaultInjector.fromSystemProperty(),
           config.aggregator().groups());
       Metrics metrics = new Metrics(clock, apiLedger.reads().newestOccurredAt());
+      if (runLedger.leases().shared()) {
+        metrics.watchLeases(runLedger.leases(), apiLedger.leases());
+        log.info("sharing the nodes with the other daemons of this database as {} (leases of {} s)",
+            runLedger.leases().holder(), runLedger.leases().term().toSeconds());
+      }
       AggregationService service = new AggregationService(vertx, aggregator, metrics);
       String listen = config.http().listen();
       int colon = listen.lastIndexOf(':');
@@ -119,12 +124,31 @@ public final class Daemon implements AutoCloseable {
       }
       await(service.shutdown());
       await(vertx.close());
+      releaseLeases();
     } finally {
       for (AutoCloseable r : resources) {
         r.close();
       }
     }
     log.info("meterd stopped");
+  }
+
+  /** A clean stop gives back this daemon's leases at once: the others need not wait for them to lapse. */
+  private void releaseLeases() {
+    for (AutoCloseable r : resources) {
+      if (r instanceof Ledger ledger && ledger.leases().shared()) {
+        try {
+          int given = ledger.leases().releaseAll();
+          if (given > 0) {
+            log.info("gave back the leases of {} nodes", given);
+          }
+        } catch (dev.meterd.ledger.LedgerException e) {
+          log.warn("the leases could not be given back ({}); they lapse in {} s", e.getMessage(),
+              ledger.leases().term().toSeconds());
+        }
+        return;
+      }
+    }
   }
 
   private static <T> T await(Future<T> future) throws Exception {

@@ -1,6 +1,7 @@
 package dev.meterd.daemon;
 
 import dev.meterd.engine.RunSummary;
+import dev.meterd.ledger.NodeLeases;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
@@ -75,6 +76,30 @@ public final class Metrics {
   public void recordFailure(Duration took) {
     runDuration.record(took);
     runs("failed").increment();
+  }
+
+  /**
+   * Several daemons share the store: every metric carries this daemon's name ({@code daemon}), and
+   * two more tell how many nodes it holds now and how many lapsed leases it has taken over.
+   *
+   * @param own this daemon's leases (its name, its takeovers)
+   * @param reader the leases as the database has them, read at each scrape
+   */
+  public void watchLeases(NodeLeases own, NodeLeases reader) {
+    registry.config().commonTags("daemon", own.holder());
+    Gauge.builder("meterd.leases.held", this, m -> held(own.holder(), reader))
+        .description("Nodes whose lease this daemon holds now (NaN when the database cannot be read)")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("meterd.lease.takeovers", own, NodeLeases::takeovers)
+        .description("Lapsed leases of another daemon this daemon took over").register(registry);
+  }
+
+  private static double held(String holder, NodeLeases reader) {
+    try {
+      return reader.leases().stream().filter(l -> l.live() && holder.equals(l.holder())).count();
+    } catch (dev.meterd.ledger.LedgerException e) {
+      return Double.NaN;
+    }
   }
 
   public String scrape() {

@@ -51,8 +51,10 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
     this.ttlMs = ttl.toMillis();
   }
 
-  /** A name no other process shares: the host, the process id and a random tail (a restart is a new holder). */
-  static String defaultHolder() {
+  /** This process's name in the leases: the host, the process id and a random tail (a restart is a new holder). */
+  static final String PROCESS_HOLDER = processHolder();
+
+  private static String processHolder() {
     String host;
     try {
       host = java.net.InetAddress.getLocalHost().getHostName();

@@ -80,7 +80,7 @@ public final class PostgresLedger {
   public static SqliteLedger open(String jdbcUrl, String user, String password, Clock clock, Settings settings,
       CreditRules rules, String currency) {
     return open(jdbcUrl, user, password, clock, settings, rules, currency,
-        new Sharing(PostgresLeases.defaultHolder(), DEFAULT_LEASE));
+        new Sharing(PostgresLeases.PROCESS_HOLDER, DEFAULT_LEASE));
   }
 
   /** How long a claimed node stays a daemon's without a renewal, unless configured. */
