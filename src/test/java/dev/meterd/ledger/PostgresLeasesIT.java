@@ -241,4 +241,61 @@ class PostgresLeasesIT {
       assertThatThrownBy(() -> st.executeUpdate("DELETE FROM lease_log")).hasMessageContaining("lease_log is append-only");
     }
   }
+
+  @Test
+  void aWebhookEventIsClaimedByOneDaemonUntilItsDeliveryLeaseLapses() throws Exception {
+    SqliteLedger a = daemon("daemon-a");
+    SqliteLedger b = daemon("daemon-b");
+    a.nodeStore().halt("n1", new NodeError(NodeError.Kind.TRANSIENT, null, null, "slow disk"), null);
+
+    List<List<Delivery>> claims = concurrently(() -> a.outbox().claimDue(10, Duration.ofMinutes(5)),
+        () -> b.outbox().claimDue(10, Duration.ofMinutes(5)));
+
+    assertThat(claims.get(0).size() + claims.get(1).size()).isEqualTo(1);
+    clock.advance(Duration.ofMinutes(5));
+    assertThat(b.outbox().claimDue(10, Duration.ofMinutes(5))).extracting(Delivery::attempts).containsExactly(2);
+    assertThat(a.outbox().claimDue(10, Duration.ofMinutes(5))).isEmpty();
+  }
+
+  @Test
+  void anAlertDueFiresOnceWhenTwoDaemonsRunAlertsAtOnce() throws Exception {
+    SqliteLedger a = daemon("daemon-a");
+    SqliteLedger b = daemon("daemon-b");
+    a.walletStore().updateSettings("u1", new dev.meterd.policy.WalletSettings.Patch(100_000L, null, null, null, null),
+        "ops");
+    try (NodeStore.NodeGroup group = a.nodeStore().beginGroup(false)) {
+      LedgerContractTests.run(group, "n1", rec("k1", "u1", 4_000));
+      group.commit();
+    }
+    a.walletStore().updateSettings("u1", new dev.meterd.policy.WalletSettings.Patch(5_000L, null, null, null, null),
+        "ops");
+
+    List<List<BudgetAlert>> fired = concurrently(() -> a.walletStore().fireDueAlerts("2026-11", false),
+        () -> b.walletStore().fireDueAlerts("2026-11", false));
+
+    List<String> all = new ArrayList<>();
+    fired.forEach(list -> list.forEach(alert -> all.add(alert.userSid() + " " + alert.thresholdPct())));
+    assertThat(all).containsExactlyInAnyOrder("u1 50", "u1 80");
+    assertThat(a.walletStore().fireDueAlerts("2026-11", false)).isEmpty();
+  }
+
+  /** Runs both at once (each waits for the other to be ready) and returns their results in order. */
+  private static <T> List<T> concurrently(java.util.concurrent.Callable<T> first, java.util.concurrent.Callable<T> second)
+      throws Exception {
+    java.util.concurrent.CyclicBarrier ready = new java.util.concurrent.CyclicBarrier(2);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      var f1 = pool.submit(() -> {
+        ready.await();
+        return first.call();
+      });
+      var f2 = pool.submit(() -> {
+        ready.await();
+        return second.call();
+      });
+      return List.of(f1.get(60, java.util.concurrent.TimeUnit.SECONDS), f2.get(60, java.util.concurrent.TimeUnit.SECONDS));
+    } finally {
+      pool.shutdownNow();
+    }
+  }
 }
