@@ -40,9 +40,10 @@ public final class Aggregator {
 
   /**
    * Test only: when this system property is {@code true}, a run does not take the ledger's run
-   * lock, so that a test can put two runs on one database at once and show that the
-   * consumed-record primary key alone charges each record once. Never set in production: the
-   * lock is what keeps a second run from reading and parsing every file for nothing.
+   * lock, nor claim its nodes' leases (PostgreSQL), so that a test can put two runs on one database
+   * at once and show that the consumed-record primary key alone charges each record once. Never
+   * set in production: the lock and the leases are what keep a second run from reading and parsing
+   * every file for nothing.
    */
   static final String IGNORE_RUN_LOCK_PROPERTY = "meterd.test.ignoreRunLock";
 
@@ -241,7 +242,8 @@ public final class Aggregator {
         plan.add(new NodeReader.Planned(e.getKey(), e.getValue(), states.get(e.getKey()), touching.get(e.getKey())));
       }
       NodeReader reader = new NodeReader(source, parser, faults, tip);
-      try (NodeClaims claims = new NodeClaims(leases, plan, request.dryRun())) {
+      boolean claiming = !request.dryRun() && !Boolean.getBoolean(IGNORE_RUN_LOCK_PROPERTY);
+      try (NodeClaims claims = new NodeClaims(leases, plan, !claiming)) {
         GroupWriter writer = new GroupWriter(store, reader, faults, groups, request.dryRun(), () -> stopRequested,
             byNode);
         complete = writer.run(plan, claims);

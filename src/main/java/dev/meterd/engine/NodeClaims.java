@@ -41,11 +41,11 @@ final class NodeClaims implements AutoCloseable {
   private int claimedUpTo;
   private ScheduledExecutorService renewer;
 
-  /** Claims nothing when {@code dryRun}: a dry run writes nothing, not even a claim. */
-  NodeClaims(NodeLeases leases, List<NodeReader.Planned> plan, boolean dryRun) {
+  /** Claims nothing when {@code unclaimed}: a dry run writes nothing, not even a claim. */
+  NodeClaims(NodeLeases leases, List<NodeReader.Planned> plan, boolean unclaimed) {
     this.leases = leases;
     this.plan = plan;
-    this.claiming = leases.shared() && !dryRun;
+    this.claiming = leases.shared() && !unclaimed;
   }
 
   /**
