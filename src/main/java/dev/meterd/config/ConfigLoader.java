@@ -42,10 +42,12 @@ public final class ConfigLoader {
   static final String STORAGE_USER = "user";
   static final String POOL_SIZE = "pool_size";
   static final String STATEMENT_TIMEOUT_MS = "statement_timeout_ms";
+  static final String LEASE_SECONDS = "lease_seconds";
   /** Refused with its own message: the password comes from the environment only. */
   static final String STORAGE_PASSWORD = "password";
   /** The keys of {@code [storage]} that only a PostgreSQL database has. */
-  private static final List<String> POSTGRES_KEYS = List.of(STORAGE_URL, STORAGE_USER, POOL_SIZE, STATEMENT_TIMEOUT_MS);
+  private static final List<String> POSTGRES_KEYS = List.of(STORAGE_URL, STORAGE_USER, POOL_SIZE, STATEMENT_TIMEOUT_MS,
+      LEASE_SECONDS);
   static final String INTERVAL_SECONDS = "interval_seconds";
   static final String MAX_FILE_BYTES = "max_file_bytes";
   static final String MAX_RECORDS_PER_FILE = "max_records_per_file";
@@ -69,7 +71,7 @@ public final class ConfigLoader {
       "source", Set.of(SOURCE_KIND, SOURCE_URL, SOURCE_BRANCH, SOURCE_CLONE_DIR, SOURCE_BASE_URL, SOURCE_OWNER,
           SOURCE_REPO, SOURCE_TOKEN_FILE, SOURCE_TIMEOUT_SECONDS),
       "storage", Set.of(STORAGE_KIND, STORAGE_PATH, BUSY_TIMEOUT_MS, STORAGE_URL, STORAGE_USER, POOL_SIZE,
-          STATEMENT_TIMEOUT_MS),
+          STATEMENT_TIMEOUT_MS, LEASE_SECONDS),
       "aggregator", Set.of(INTERVAL_SECONDS, MAX_FILE_BYTES, MAX_RECORDS_PER_FILE, GROUP_MAX_NODES, GROUP_MAX_RECORDS,
           GROUP_MAX_MS),
       "http", Set.of(HTTP_LISTEN, HTTP_PUBLIC_URL),
@@ -179,7 +181,7 @@ public final class ConfigLoader {
     long maxGrant = integer("admin", MAX_GRANT_CENTS, 1_000_000, 1, 1_000_000_000_000L);
     return new MeterdConfig(
         new MeterdConfig.Source(kind, url, branch, clonePath, forge, Duration.ofSeconds(timeout)),
-        storage(storagePath, (int) busyTimeoutMs),
+        storage(storagePath, (int) busyTimeoutMs, groupMs),
         new MeterdConfig.Aggregator(Duration.ofSeconds(interval), maxFileBytes, (int) maxRecords,
             new GroupBounds((int) groupNodes, groupRecords, Duration.ofMillis(groupMs), defaults.readAhead())),
         new MeterdConfig.Http(listen, publicOrigin()),
@@ -189,10 +191,10 @@ public final class ConfigLoader {
   }
 
   /** {@code [storage]}: the SQLite file, or with {@code kind = "postgres"} the database and its pool. */
-  private MeterdConfig.Storage storage(Path path, int busyTimeoutMs) {
+  private MeterdConfig.Storage storage(Path path, int busyTimeoutMs, long groupMs) {
     String kind = string("storage", STORAGE_KIND, MeterdConfig.Storage.SQLITE);
     if (kind.equals(MeterdConfig.Storage.POSTGRES)) {
-      return new MeterdConfig.Storage(null, busyTimeoutMs, postgres(busyTimeoutMs));
+      return new MeterdConfig.Storage(null, busyTimeoutMs, postgres(busyTimeoutMs, groupMs));
     }
     if (!kind.equals(MeterdConfig.Storage.SQLITE)) {
       problems.add("storage.kind = \"" + kind + "\" is not supported; use \"sqlite\" or \"postgres\"");
@@ -206,7 +208,7 @@ public final class ConfigLoader {
     return new MeterdConfig.Storage(path, busyTimeoutMs);
   }
 
-  private MeterdConfig.Postgres postgres(int busyTimeoutMs) {
+  private MeterdConfig.Postgres postgres(int busyTimeoutMs, long groupMs) {
     if (has("storage", STORAGE_PATH)) {
       problems.add("storage.path names a SQLite file and cannot be used with storage.kind = \"postgres\": remove "
           + "it (the database is storage.url)");
@@ -227,7 +229,15 @@ public final class ConfigLoader {
           + "storage.busy_timeout_ms = " + busyTimeoutMs + ", since a write's wait for the write lock is one "
           + "statement; raise the one or lower the other");
     }
-    return new MeterdConfig.Postgres(url, user, (int) poolSize, (int) statementTimeoutMs);
+    long leaseSeconds = integer("storage", LEASE_SECONDS, PostgresLedger.DEFAULT_LEASE.toSeconds(), 1, 3_600);
+    if (leaseSeconds * 1_000 <= groupMs) {
+      // A group's transaction waits up to group_max_ms for the reader, idle: the server would end it.
+      problems.add("storage.lease_seconds = " + leaseSeconds + " must be more than aggregator.group_max_ms = "
+          + groupMs + " ms, since a transaction idle as long as a lease is ended by the server; raise the one or "
+          + "lower the other");
+    }
+    return new MeterdConfig.Postgres(url, user, (int) poolSize, (int) statementTimeoutMs,
+        Duration.ofSeconds(leaseSeconds));
   }
 
   /**

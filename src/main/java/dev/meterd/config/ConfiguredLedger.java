@@ -34,6 +34,7 @@ public final class ConfiguredLedger {
     }
     String password = env.get(MeterdConfig.Postgres.PASSWORD_ENV);
     return PostgresLedger.open(pg.url(), pg.user(), password == null || password.isEmpty() ? null : password, clock,
-        new PostgresLedger.Settings(storage.busyTimeoutMs(), pg.statementTimeoutMs(), pg.poolSize()), rules, currency);
+        new PostgresLedger.Settings(storage.busyTimeoutMs(), pg.statementTimeoutMs(), pg.poolSize()), rules, currency,
+        new PostgresLedger.Sharing(PostgresLedger.PROCESS_HOLDER, pg.lease()));
   }
 }

@@ -99,8 +99,11 @@ public record MeterdConfig(Source source, Storage storage, Aggregator aggregator
    *     least {@link dev.meterd.ledger.PostgresLedger.Settings#MIN_POOL_SIZE}
    * @param statementTimeoutMs PostgreSQL's {@code statement_timeout}: a statement running longer is
    *     cancelled by the server
+   * @param lease how long a node claimed by this daemon stays its without a renewal ({@code
+   *     lease_seconds}): a killed daemon's nodes wait this long for another, and a transaction left
+   *     idle this long (a frozen daemon's) is ended by the server
    */
-  public record Postgres(String url, String user, int poolSize, int statementTimeoutMs) {
+  public record Postgres(String url, String user, int poolSize, int statementTimeoutMs, Duration lease) {
 
     public static final String PASSWORD_ENV = "METERD_DB_PASSWORD";
   }

@@ -214,8 +214,8 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
     ps.setLong(3, epoch);
     if (ps.executeUpdate() == 0) {
       throw new LeaseLostException(node, "node " + node + " is no longer this daemon's (" + holder
-          + "): its lease of epoch " + epoch + " lapsed and another daemon claimed it, so this daemon's "
-          + (event.equals("halt") ? "halt" : "run") + " of it is rolled back and nothing of it written");
+          + "): " + whyLost(db, node, epoch) + ", so this daemon's " + (event.equals("halt") ? "halt" : "run")
+          + " of it is rolled back and nothing of it written");
     }
     PreparedStatement log = db.stmt("INSERT INTO lease_log (node, epoch, holder, event, at_ms) VALUES (?, ?, ?, ?, "
         + NOW_MS + ")");
@@ -224,6 +224,20 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
     log.setString(3, holder);
     log.setString(4, event);
     log.executeUpdate();
+  }
+
+  /** Why the claim of {@code epoch} no longer holds, as the lease row says. */
+  private String whyLost(SqliteDb db, String node, long epoch) throws SQLException {
+    PreparedStatement ps = db.stmt("SELECT holder, epoch FROM node_lease WHERE node = ?");
+    ps.setString(1, node);
+    try (ResultSet rs = ps.executeQuery()) {
+      if (rs.next() && rs.getLong(2) == epoch && rs.getString(1) == null) {
+        // This daemon's own transaction ended it: one whose COMMIT reached the database though
+        // its answer did not, after which the group was reported lost.
+        return "its claim of epoch " + epoch + " was already ended by a transaction of this daemon that committed";
+      }
+      return "its lease of epoch " + epoch + " lapsed and another daemon claimed it";
+    }
   }
 
   private void log(Connection c, List<String> nodes, List<Long> epochsLogged, List<String> events)

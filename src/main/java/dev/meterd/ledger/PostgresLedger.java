@@ -83,6 +83,9 @@ public final class PostgresLedger {
         new Sharing(PostgresLeases.PROCESS_HOLDER, DEFAULT_LEASE));
   }
 
+  /** This process's name in the leases: its host, its process id and a random tail. */
+  public static final String PROCESS_HOLDER = PostgresLeases.PROCESS_HOLDER;
+
   /** How long a claimed node stays a daemon's without a renewal, unless configured. */
   public static final java.time.Duration DEFAULT_LEASE = java.time.Duration.ofSeconds(30);
 

@@ -218,7 +218,7 @@ class ConfigLoaderTest {
         user = "meterd"
         """, "pg.toml");
     assertThat(config.storage()).isEqualTo(new MeterdConfig.Storage(null, 10_000, new MeterdConfig.Postgres(
-        "jdbc:postgresql://db.example.org:5432/meterd?sslmode=require", "meterd", 4, 300_000)));
+        "jdbc:postgresql://db.example.org:5432/meterd?sslmode=require", "meterd", 4, 300_000, Duration.ofSeconds(30))));
     assertThat(config.storage().kind()).isEqualTo("postgres");
     assertThat(config.source().cloneDir()).isEqualTo(Path.of("data").toAbsolutePath().resolve("source-clone"));
     MeterdConfig set = ConfigLoader.parse("""
@@ -229,11 +229,33 @@ class ConfigLoaderTest {
         pool_size = 3
         busy_timeout_ms = 2000
         statement_timeout_ms = 2001
+        lease_seconds = 5
         """, "pg.toml");
     assertThat(set.storage()).isEqualTo(new MeterdConfig.Storage(null, 2_000, new MeterdConfig.Postgres(
-        "jdbc:postgresql://127.0.0.1/meterd", "billing", 3, 2_001)));
+        "jdbc:postgresql://127.0.0.1/meterd", "billing", 3, 2_001, Duration.ofSeconds(5))));
     assertThat(ConfigLoader.parse("[storage]\nkind = \"sqlite\"\n", "s.toml").storage())
         .isEqualTo(new MeterdConfig.Storage(Path.of("data/meterd.db"), 10_000));
+  }
+
+  @Test
+  void aLeaseNoLongerThanAGroupMayWaitIsRefused() {
+    assertThatThrownBy(() -> ConfigLoader.parse("""
+        [storage]
+        kind = "postgres"
+        url = "jdbc:postgresql://127.0.0.1/meterd"
+        user = "m"
+        lease_seconds = 2
+        busy_timeout_ms = 10000
+        [aggregator]
+        group_max_ms = 2000
+        """, "pg.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("invalid configuration pg.toml:\n  storage.lease_seconds = 2 must be more than "
+            + "aggregator.group_max_ms = 2000 ms, since a transaction idle as long as a lease is ended by the server; "
+            + "raise the one or lower the other");
+    assertThatThrownBy(() -> ConfigLoader.parse("[storage]\nlease_seconds = 5\n", "s.toml"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("storage.lease_seconds applies to a PostgreSQL database only");
   }
 
   @Test

@@ -76,7 +76,7 @@ class PostgresRestartDaemonIT {
         String refused = ": no connection could be made as user " + db.user() + ": Connection to 127.0.0.1:"
             + cluster.port() + " refused. Check that the hostname and port are correct and that the postmaster is "
             + "accepting TCP/IP connections." + HINT;
-        assertThat(down.bodyAsJsonObject().getString("error")).isEqualTo("cannot take the run lock in the database "
+        assertThat(down.bodyAsJsonObject().getString("error")).isEqualTo("cannot read the run mark in the database "
             + db.jdbcUrl() + refused);
         HttpResponse<Buffer> state = daemon.call("GET", "/admin/aggregator-state", RunningDaemon.ADMIN_TOKEN);
         assertThat(state.statusCode()).isEqualTo(503);

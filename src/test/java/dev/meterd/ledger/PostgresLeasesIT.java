@@ -39,7 +39,8 @@ class PostgresLeasesIT {
 
   private SqliteLedger daemon(String holder) {
     SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
-        SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS, CreditRules.DEFAULT, SqliteLedger.DEFAULT_CURRENCY,
+        PostgresLedger.Settings.waitingAtMost(SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS), CreditRules.DEFAULT,
+        SqliteLedger.DEFAULT_CURRENCY,
         new PostgresLedger.Sharing(holder, Duration.ofMinutes(10)));
     opened.add(ledger);
     return ledger;

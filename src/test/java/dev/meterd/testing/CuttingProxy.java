@@ -30,6 +30,12 @@ public final class CuttingProxy implements AutoCloseable {
 
   /** "COMMIT" and its terminating zero, as a Parse message and the CommandComplete answer carry it. */
   private static final byte[] COMMIT = "COMMIT\0".getBytes(StandardCharsets.US_ASCII);
+  /**
+   * What a group's transaction sends before its COMMIT (the driver sends each statement's text when
+   * it prepares no server-side statements, {@code prepareThreshold=0}): the COMMITs of other
+   * transactions, such as a run's claims of its nodes' leases, pass.
+   */
+  private static final byte[] CONSUMED_INSERT = "INSERT INTO consumed_record".getBytes(StandardCharsets.US_ASCII);
 
   private final int targetPort;
   private final ServerSocket listener;
@@ -50,7 +56,10 @@ public final class CuttingProxy implements AutoCloseable {
     return listener.getLocalPort();
   }
 
-  /** The next COMMIT any client sends is cut as {@code where} says; later ones pass. */
+  /**
+   * The next COMMIT of a transaction that wrote consumed records (a group's) is cut as {@code
+   * where} says; later ones, and other transactions' COMMITs, pass.
+   */
   public void cutNextCommit(Cut where) {
     armed = where;
   }
@@ -83,6 +92,8 @@ public final class CuttingProxy implements AutoCloseable {
     private final Socket server;
     /** The client's COMMIT went to the server, and its answer is to be swallowed. */
     private volatile boolean swallowAnswer;
+    /** The client's transaction in progress wrote consumed records. */
+    private boolean wroteRecords;
 
     Pair(Socket client, Socket server) {
       this.client = client;
@@ -94,7 +105,15 @@ public final class CuttingProxy implements AutoCloseable {
       try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
         int n;
         while ((n = in.read(buffer)) > 0) {
-          if (upstream && armed != null && contains(buffer, n, COMMIT)) {
+          if (upstream && contains(buffer, n, CONSUMED_INSERT)) {
+            wroteRecords = true;
+          }
+          boolean commit = upstream && contains(buffer, n, COMMIT);
+          boolean groupCommit = commit && wroteRecords;
+          if (commit) {
+            wroteRecords = false;
+          }
+          if (groupCommit && armed != null) {
             Cut where = armed;
             armed = null;
             if (where == Cut.BEFORE_THE_SERVER_HAS_IT) {
