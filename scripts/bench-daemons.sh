@@ -13,22 +13,16 @@ set -euo pipefail
 
 repo=${1:?usage: scripts/bench-daemons.sh REPO.git [COUNTS...]}
 shift
-counts=("${@:-1 2 3}")
-[[ $# -eq 0 ]] && counts=(1 2 3)
+if (($#)); then counts=("$@"); else counts=(1 2 3); fi
 jar=$(cd "$(dirname "$0")/.." && pwd)/target/meterd.jar
 [[ -f $jar ]] || { echo "no $jar: run mvn -B package -DskipTests first" >&2; exit 2; }
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[[ -n $bin ]] || { echo "no PostgreSQL binaries under /usr/lib/postgresql: apt-get install postgresql" >&2; exit 2; }
+source "$(dirname "$0")/lib-postgres.sh"
 
 work=$(mktemp -d /tmp/meterd-bench-daemons.XXXXXX)
-chmod 777 "$work"
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { as_pg "$bin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() { stop_throwaway_postgres; rm -rf "$work"; }
 trap cleanup EXIT
-as_pg "$bin/initdb" -D "$work/pg" -U postgres --auth=trust --locale=C -E UTF8 >/dev/null
-as_pg "$bin/pg_ctl" -D "$work/pg" -o "-p $port -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
-psql() { "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -At "$@"; }
+start_throwaway_postgres
+psql() { psql_pg "$@"; }
 # CPU seconds PostgreSQL has used so far: the postmaster, its live processes, and those it reaped.
 pg_cpu() {
   local pm; pm=$(head -1 "$work/pg/postmaster.pid")

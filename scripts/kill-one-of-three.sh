@@ -12,25 +12,19 @@ repo=${1:?usage: scripts/kill-one-of-three.sh REPO.git [LEASE_SECONDS]}
 lease=${2:-5}
 jar=$(cd "$(dirname "$0")/.." && pwd)/target/meterd.jar
 [[ -f $jar ]] || { echo "no $jar: run mvn -B package -DskipTests first" >&2; exit 2; }
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[[ -n $bin ]] || { echo "no PostgreSQL binaries under /usr/lib/postgresql: apt-get install postgresql" >&2; exit 2; }
+source "$(dirname "$0")/lib-postgres.sh"
 
 work=$(mktemp -d /tmp/meterd-kill-one.XXXXXX)
-chmod 777 "$work"
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  as_pg "$bin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  stop_throwaway_postgres
   rm -rf "$work"
 }
 trap cleanup EXIT
-as_pg "$bin/initdb" -D "$work/pg" -U postgres --auth=trust --locale=C -E UTF8 >/dev/null
-as_pg "$bin/pg_ctl" -D "$work/pg" -o "-p $port -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
-psql() { "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d meterd -At "$@"; }
-"$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -At -c "CREATE DATABASE meterd" >/dev/null
+start_throwaway_postgres
+psql() { psql_pg -d meterd "$@"; }
+psql_pg -d postgres -c "CREATE DATABASE meterd" >/dev/null
 
 expected=$(git --git-dir="$repo" grep -c '^\[\[records\]\]' HEAD -- nodes | awk -F: '{s += $NF} END {print s}')
 echo "repository $repo: $expected records; lease $lease s; $(nproc) cores"

@@ -47,16 +47,6 @@ class SharedDaemonViewsIT {
 
   private final TestPostgres.Database db = TestPostgres.freshDatabase();
 
-  private static HttpResponse<Buffer> aggregateNowOnceFree(RunningDaemon daemon) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (true) {
-      HttpResponse<Buffer> r = daemon.call("POST", "/admin/aggregate-now", RunningDaemon.ADMIN_TOKEN);
-      if (r.statusCode() != 409 || System.nanoTime() > deadline) {
-        return r;
-      }
-      Thread.sleep(50);
-    }
-  }
 
   private static Map<String, Object> heldBy(JsonObject state) {
     Map<String, Object> result = new TreeMap<>();
@@ -74,9 +64,7 @@ class SharedDaemonViewsIT {
   @Test
   void theStateThePageAndTheMetricsSayWhoHoldsEachNode() throws Exception {
     try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"));
-        SqliteLedger other = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), Clock.systemUTC(),
-            PostgresLedger.Settings.waitingAtMost(10_000), CreditRules.DEFAULT, "USD",
-            new PostgresLedger.Sharing("daemon-b", Duration.ofMinutes(10)))) {
+        SqliteLedger other = db.openAsDaemon("daemon-b", Clock.systemUTC())) {
       repo.commit("nodes/A/" + HOUR_10, batch(record("a1", "u1", 10)), "nodes/C/" + HOUR_10, batch(record("c1", "u1", 5)));
       // daemon-b has run C once, and now holds it again for a newer file.
       try (GitBatchSource source = GitBatchSource.open(repo.dir().toString(), "main", tmp.resolve("clone-b"),
@@ -89,7 +77,7 @@ class SharedDaemonViewsIT {
 
       try (RunningDaemon daemon = new RunningDaemon(tmp, GitBatchSource.open(repo.dir().toString(), "main",
           tmp.resolve("clone"), Optional.empty()), db, "")) {
-        HttpResponse<Buffer> run = aggregateNowOnceFree(daemon);
+        HttpResponse<Buffer> run = daemon.aggregateNowOnceFree();
         assertThat(run.statusCode()).as(run.bodyAsString()).isEqualTo(200);
         // A (10) by this daemon, c1 (5) by daemon-b; c2 waits for daemon-b, which holds C.
         assertThat(daemon.balance("u1")).isEqualTo(-15);
@@ -111,7 +99,7 @@ class SharedDaemonViewsIT {
             Statement st = c.createStatement()) {
           st.executeUpdate("UPDATE node_lease SET expires_at_ms = 0 WHERE node = 'C'");
         }
-        HttpResponse<Buffer> again = aggregateNowOnceFree(daemon);
+        HttpResponse<Buffer> again = daemon.aggregateNowOnceFree();
         assertThat(again.bodyAsJsonObject().getLong("records_consumed")).isEqualTo(1);
         assertThat(heldBy(daemon.json("GET", "/admin/aggregator-state"))).isEqualTo(Map.of("A", "nobody", "C", "nobody"));
         scrape = daemon.call("GET", "/metrics", RunningDaemon.ADMIN_TOKEN).bodyAsString();

@@ -45,17 +45,6 @@ class PostgresRestartDaemonIT {
     cluster.close();
   }
 
-  /** aggregate-now, asked again while the run at start is still in progress (409). */
-  private static HttpResponse<Buffer> aggregateNowOnceFree(RunningDaemon daemon) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (true) {
-      HttpResponse<Buffer> r = daemon.call("POST", "/admin/aggregate-now", RunningDaemon.ADMIN_TOKEN);
-      if (r.statusCode() != 409 || System.nanoTime() > deadline) {
-        return r;
-      }
-      Thread.sleep(50);
-    }
-  }
 
   @Test
   void runsFailClearlyWhileTheServerIsDownAndTheNextOneAfterItsRestartChargesEachRecordOnce() throws Exception {
@@ -71,7 +60,7 @@ class PostgresRestartDaemonIT {
         cluster.stop();
         source.release.countDown();
 
-        HttpResponse<Buffer> down = aggregateNowOnceFree(daemon);
+        HttpResponse<Buffer> down = daemon.aggregateNowOnceFree();
         assertThat(down.statusCode()).as(down.bodyAsString()).isEqualTo(503);
         String refused = ": no connection could be made as user " + db.user() + ": Connection to 127.0.0.1:"
             + cluster.port() + " refused. Check that the hostname and port are correct and that the postmaster is "
@@ -84,7 +73,7 @@ class PostgresRestartDaemonIT {
             + "database " + db.jdbcUrl() + refused);
 
         cluster.start();
-        HttpResponse<Buffer> back = aggregateNowOnceFree(daemon);
+        HttpResponse<Buffer> back = daemon.aggregateNowOnceFree();
         assertThat(back.statusCode()).as(back.bodyAsString()).isEqualTo(200);
         assertThat(back.bodyAsJsonObject().getJsonArray("halted")).isEmpty();
         assertThat(daemon.json("GET", "/admin/aggregator-state").getJsonArray("nodes").stream()

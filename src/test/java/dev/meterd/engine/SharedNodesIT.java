@@ -56,10 +56,7 @@ class SharedNodesIT {
   }
 
   private SqliteLedger daemon(String holder) {
-    SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
-        PostgresLedger.Settings.waitingAtMost(SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS), CreditRules.DEFAULT,
-        SqliteLedger.DEFAULT_CURRENCY,
-        new PostgresLedger.Sharing(holder, Duration.ofMinutes(10)));
+    SqliteLedger ledger = db.openAsDaemon(holder, clock);
     opened.add(ledger);
     return ledger;
   }

@@ -223,6 +223,21 @@ public final class RunningDaemon implements AutoCloseable {
     return key == null ? r : r.putHeader(IdempotencyKey.HEADER, key);
   }
 
+  /**
+   * {@code POST /admin/aggregate-now}, asked again while another run (the one at start) is in
+   * progress (409), for up to two minutes: the answer of the first run it got.
+   */
+  public HttpResponse<Buffer> aggregateNowOnceFree() throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (true) {
+      HttpResponse<Buffer> r = call("POST", "/admin/aggregate-now", ADMIN_TOKEN);
+      if (r.statusCode() != 409 || System.nanoTime() > deadline) {
+        return r;
+      }
+      Thread.sleep(50);
+    }
+  }
+
   /** Waits until the run at start has settled: every node has a state and a new run can start. */
   public void awaitStartRun(int nodes) throws Exception {
     for (int i = 0; i < 200; i++) {

@@ -20,6 +20,17 @@ public final class TestPostgres {
 
   /** How a test connects to its database; {@code password} is what meterd reads from METERD_DB_PASSWORD. */
   public record Database(String jdbcUrl, String user, String password) {
+
+    /**
+     * The ledger of a daemon named {@code holder} in the leases (as if another process), with the
+     * defaults' timeouts and leases of ten minutes (a test lapses one by hand); the caller closes it.
+     */
+    public dev.meterd.ledger.SqliteLedger openAsDaemon(String holder, java.time.Clock clock) {
+      return dev.meterd.ledger.PostgresLedger.open(jdbcUrl, user, password, clock,
+          dev.meterd.ledger.PostgresLedger.Settings.waitingAtMost(dev.meterd.ledger.SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS),
+          dev.meterd.policy.CreditRules.DEFAULT, dev.meterd.ledger.SqliteLedger.DEFAULT_CURRENCY,
+          new dev.meterd.ledger.PostgresLedger.Sharing(holder, java.time.Duration.ofMinutes(10)));
+    }
   }
 
   private static PostgresServer shared;
