@@ -102,9 +102,14 @@ final class NodeClaims implements AutoCloseable {
     renewer.scheduleWithFixedDelay(this::renew, every, every, TimeUnit.MILLISECONDS);
   }
 
+  /** Renews the run's own leases only: one an earlier run left held lapses, for any daemon to take. */
   private void renew() {
     try {
-      leases.renew();
+      List<String> mine;
+      synchronized (claimed) {
+        mine = List.copyOf(claimed);
+      }
+      leases.renew(mine);
     } catch (LedgerException e) {
       // The fence keeps the ledger right without it: a node whose lease lapses and is taken is
       // refused at its commit. The next renewal tries again.

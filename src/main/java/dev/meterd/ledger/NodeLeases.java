@@ -38,7 +38,7 @@ public interface NodeLeases {
     }
 
     @Override
-    public int renew() {
+    public int renew(List<String> nodes) {
       return 0;
     }
 
@@ -96,8 +96,12 @@ public interface NodeLeases {
    */
   Claimed claim(List<String> nodes);
 
-  /** Extends every lease this daemon holds (and no one is writing under); returns how many. */
-  int renew();
+  /**
+   * Extends the leases of those of {@code nodes} this daemon holds (and no one is writing under);
+   * returns how many. Only a run's own: a lease an earlier run failed to give back must lapse, or
+   * no daemon would ever take its node while this one keeps running.
+   */
+  int renew(List<String> nodes);
 
   /** Gives back the leases of {@code nodes} this daemon still holds; returns how many. */
   int release(List<String> nodes);

@@ -123,13 +123,17 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
   }
 
   @Override
-  public synchronized int renew() {
+  public synchronized int renew(List<String> nodes) {
+    if (nodes.isEmpty()) {
+      return 0;
+    }
     return inTransaction("renew the leases of " + holder, c -> {
       // SKIP LOCKED: a row this daemon's writer is ending its claim on is given back at its commit anyway.
       try (PreparedStatement ps = c.prepareStatement("UPDATE node_lease SET expires_at_ms = " + NOW_MS + " + ? "
-          + "WHERE node IN (SELECT node FROM node_lease WHERE holder = ? FOR UPDATE SKIP LOCKED)")) {
+          + "WHERE node IN (SELECT node FROM node_lease WHERE node = ANY(?) AND holder = ? FOR UPDATE SKIP LOCKED)")) {
         ps.setLong(1, ttlMs);
-        ps.setString(2, holder);
+        ps.setArray(2, c.createArrayOf("text", nodes.toArray()));
+        ps.setString(3, holder);
         return ps.executeUpdate();
       }
     });

@@ -56,9 +56,30 @@ class SharedNodesIT {
   }
 
   private SqliteLedger daemon(String holder) {
-    SqliteLedger ledger = db.openAsDaemon(holder, clock);
+    return daemon(holder, Duration.ofMinutes(10), SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS);
+  }
+
+  private SqliteLedger daemon(String holder, Duration lease, int lockTimeoutMs) {
+    SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
+        PostgresLedger.Settings.waitingAtMost(lockTimeoutMs), CreditRules.DEFAULT, SqliteLedger.DEFAULT_CURRENCY,
+        new PostgresLedger.Sharing(holder, lease));
     opened.add(ledger);
     return ledger;
+  }
+
+  private Connection jdbc() throws SQLException {
+    return DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password());
+  }
+
+  /** When the node's lease lapses, by the database's clock (milliseconds since 1970). */
+  private long expiry(String node) {
+    try (Connection c = jdbc(); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT expires_at_ms FROM node_lease WHERE node = '" + node + "'")) {
+      rs.next();
+      return rs.getLong(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private CountingSource source(UsageRepo repo, String name) throws Exception {
@@ -198,5 +219,43 @@ class SharedNodesIT {
     assertThat(LeaseLog.violations(leaseLog())).isEmpty();
     assertThat(LeaseLog.commitsByNode(leaseLog()).get("edge-005")).containsExactly("daemon-b");
     assertThat(b.audit().verify()).isEmpty();
+  }
+
+  /**
+   * A lease an earlier run left held (its give-back failed while the database restarted) is not
+   * this run's: the run's renewals must let it lapse, or no daemon, this one included, ever takes
+   * the node while this daemon's runs follow one another.
+   */
+  @Test
+  void aRunRenewsOnlyTheLeasesItClaimedAndLetsOneLeftHeldBeforeLapse() throws Exception {
+    UsageRepo repo = seeded();
+    // Renewed every 2 s.
+    SqliteLedger a = daemon("daemon-a", Duration.ofSeconds(6), SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS);
+    a.leases().claim(List.of("edge-100"));
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      // Held for another hour, whatever the run takes: nothing but a renewal moves it.
+      st.executeUpdate("UPDATE node_lease SET expires_at_ms = expires_at_ms + 3600000 WHERE node = 'edge-100'");
+    }
+    long leftHeld = expiry("edge-100");
+    CountingSource sourceA = source(repo, "a");
+    long[] seen = new long[2];
+    sourceA.beforeRead = file -> {
+      if (file.path().startsWith("nodes/edge-050/")) {
+        // Waits for the run's renewer to extend a lease the run claimed.
+        long claimedUntil = expiry("edge-050");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (expiry("edge-050") == claimedUntil && System.nanoTime() < deadline) {
+          java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+        }
+        seen[0] = expiry("edge-050") - claimedUntil;
+        seen[1] = expiry("edge-100");
+      }
+    };
+
+    RunSummary sa = aggregator(sourceA, a, clock).run(RunRequest.ALL);
+
+    assertThat(seen[0]).as("the run renewed its own lease of edge-050").isPositive();
+    assertThat(seen[1]).as("the lease left held by an earlier run is not renewed").isEqualTo(leftHeld);
+    assertThat(consumed(sa)).hasSize(119).doesNotContain("edge-100");
   }
 }

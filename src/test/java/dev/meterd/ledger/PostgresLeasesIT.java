@@ -206,7 +206,7 @@ class PostgresLeasesIT {
     a.leases().claim(List.of("n1", "n2"));
     lapse("n1");
 
-    assertThat(a.leases().renew()).isEqualTo(2);
+    assertThat(a.leases().renew(List.of("n1", "n2", "n3"))).isEqualTo(2);
     assertThat(a.leases().leases()).extracting(NodeLeases.Lease::live).containsExactly(true, true);
     assertThat(b.leases().claim(List.of("n1", "n2")).epochs()).isEmpty();
 
