@@ -32,6 +32,9 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
   /** The database's clock, in milliseconds since 1970: {@code now()} would be the transaction's start. */
   static final String NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+  /** As long as the ledger's writer waits for a lost connection to answer its test. */
+  private static final int VALIDATION_TIMEOUT_SECONDS = 5;
+
   private final SqliteDb.Connections connections;
   private final String where;
   private final String holder;
@@ -285,9 +288,15 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
   /**
    * Runs {@code work} in one transaction of the leases' own connection, and commits. On a failure
    * the connection is dropped (it may be the one PostgreSQL lost) and the next call opens another.
+   * The connection kept is tested first: between runs PostgreSQL may have restarted, and a claim
+   * that failed on the connection it ended would fail a run the database could serve.
    */
   private <T> T inTransaction(String what, Work<T> work) {
     try {
+      if (conn != null && !conn.isValid(VALIDATION_TIMEOUT_SECONDS)) {
+        connections.discard(conn);
+        conn = null;
+      }
       if (conn == null) {
         conn = connections.connect();
         conn.setAutoCommit(false);

@@ -258,4 +258,31 @@ class SharedNodesIT {
     assertThat(seen[1]).as("the lease left held by an earlier run is not renewed").isEqualTo(leftHeld);
     assertThat(consumed(sa)).hasSize(119).doesNotContain("edge-100");
   }
+
+  /**
+   * The leases' connection idle while PostgreSQL restarted (its backend ended, as a restart ends
+   * it): the next run claims on a new connection, as the ledger's writer does, rather than fail.
+   */
+  @Test
+  void aRunAfterTheLeasesConnectionWasLostClaimsOnANewOne() throws Exception {
+    UsageRepo repo = seeded();
+    SqliteLedger a = daemon("daemon-a");
+    Aggregator runA = aggregator(source(repo, "a"), a, clock);
+    assertThat(consumed(runA.run(RunRequest.ALL))).hasSize(120);
+    repo.commit("nodes/edge-007/" + UsageRepo.HOUR_11, UsageRepo.batch(UsageRepo.record("edge-007-d", "user-1", 40)));
+    try (Connection c = jdbc(); Statement st = c.createStatement()) {
+      assertThat(count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'meterd daemon-a'"))
+          .isGreaterThanOrEqualTo(2);
+      st.executeQuery("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+          + "WHERE application_name = 'meterd daemon-a'").close();
+    }
+    // The daemon idles between runs: its writer tests its connection before the next.
+    clock.advance(Duration.ofSeconds(2));
+
+    RunSummary next = runA.run(RunRequest.ALL);
+
+    assertThat(consumed(next)).containsExactly("edge-007");
+    assertThat(next.recordsConsumed()).isEqualTo(1);
+    assertThat(count("SELECT count(*) FROM consumed_record")).isEqualTo(361);
+  }
 }
