@@ -121,6 +121,11 @@ final class ReadAhead implements AutoCloseable {
       if (crashed.error() instanceof Error error) {
         throw error;
       }
+      if (crashed.error() instanceof dev.meterd.ledger.LedgerException store) {
+        // The claim of the next nodes failed (the database is unreachable): the run ends with the
+        // store's error, as for any failure of the store outside a node's run, not as a defect.
+        throw store;
+      }
       throw new IllegalStateException("the node reader failed: " + crashed.error(), crashed.error());
     }
     return next;

@@ -285,4 +285,28 @@ class SharedNodesIT {
     assertThat(next.recordsConsumed()).isEqualTo(1);
     assertThat(count("SELECT count(*) FROM consumed_record")).isEqualTo(361);
   }
+
+  /**
+   * A claim the database refuses (here a lock another transaction holds past the lock timeout, as
+   * the database going away would) ends the run with the database's error, as any failure of the
+   * store outside a node's run: 503 and exit 3 "unavailable", not an internal error.
+   */
+  @Test
+  void aClaimTheDatabaseRefusesEndsTheRunWithTheDatabasesError() throws Exception {
+    UsageRepo repo = seeded();
+    SqliteLedger a = daemon("daemon-a", Duration.ofMinutes(10), 1_000);
+    try (Connection other = jdbc(); Statement st = other.createStatement()) {
+      other.setAutoCommit(false);
+      // Another daemon's claim of a node never claimed before, frozen before its COMMIT.
+      st.executeUpdate("INSERT INTO node_lease (node, holder, epoch, expires_at_ms) VALUES ('edge-000', NULL, 0, 0)");
+
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> aggregator(source(repo, "a"), a, clock)
+              .run(RunRequest.ALL))
+          .isInstanceOf(dev.meterd.ledger.LedgerException.class)
+          .hasMessageStartingWith("cannot claim the leases of 32 nodes in the database " + db.jdbcUrl() + ": ERROR: "
+              + "canceling statement due to lock timeout");
+      other.rollback();
+    }
+    assertThat(count("SELECT count(*) FROM consumed_record")).isZero();
+  }
 }
