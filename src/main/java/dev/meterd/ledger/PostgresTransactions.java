@@ -39,6 +39,10 @@ final class PostgresTransactions {
     conn.setAutoCommit(false);
     try {
       exec(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      // The session ends a transaction idle as long as a lease (a frozen daemon's write must keep
+      // no lock from the others); a read holds none, and `verify --replay` keeps its snapshot
+      // open, idle, while it replays each node's history.
+      exec(conn, "SET LOCAL idle_in_transaction_session_timeout = 0");
     } catch (SQLException e) {
       rollback(conn, e);
       throw e;

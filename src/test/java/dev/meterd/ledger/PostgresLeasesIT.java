@@ -38,7 +38,13 @@ class PostgresLeasesIT {
   }
 
   private SqliteLedger daemon(String holder) {
-    SqliteLedger ledger = db.openAsDaemon(holder, clock);
+    return daemon(holder, Duration.ofMinutes(10));
+  }
+
+  private SqliteLedger daemon(String holder, Duration lease) {
+    SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
+        PostgresLedger.Settings.waitingAtMost(SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS), CreditRules.DEFAULT,
+        SqliteLedger.DEFAULT_CURRENCY, new PostgresLedger.Sharing(holder, lease));
     opened.add(ledger);
     return ledger;
   }
@@ -275,6 +281,38 @@ class PostgresLeasesIT {
     fired.forEach(list -> list.forEach(alert -> all.add(alert.userSid() + " " + alert.thresholdPct())));
     assertThat(all).containsExactlyInAnyOrder("u1 50", "u1 80");
     assertThat(a.walletStore().fireDueAlerts("2026-11", false)).isEmpty();
+  }
+
+  /**
+   * The server ends a transaction left idle as long as a lease, so that a frozen daemon's write
+   * keeps no lock from the others; a snapshot read holds none, and `verify --replay` reads its
+   * snapshot for as long as it takes to replay the history between two reads of it.
+   */
+  @Test
+  void aSnapshotReadIdleLongerThanALeaseIsNotEndedByTheServer() throws Exception {
+    SqliteLedger a = daemon("daemon-a", Duration.ofSeconds(1));
+    a.walletStore().credit("u1", TxnType.GRANT, 1_000, "admin", "seed");
+
+    long balance = a.audit().readSnapshot(() -> {
+      // As the replay does between two nodes: the snapshot's transaction idles past the lease.
+      try (Connection c = jdbc(); Statement st = c.createStatement()) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+          try (ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+              + "'meterd daemon-a' AND state = 'idle in transaction' AND clock_timestamp() - state_change < "
+              + "interval '3 seconds'")) {
+            rs.next();
+            if (rs.getLong(1) == 0) {
+              break;
+            }
+          }
+          java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(50));
+        }
+      }
+      return balance(a, "u1");
+    });
+
+    assertThat(balance).isEqualTo(1_000);
   }
 
   /** Runs both at once (each waits for the other to be ready) and returns their results in order. */
