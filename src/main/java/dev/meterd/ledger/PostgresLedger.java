@@ -32,14 +32,12 @@ public final class PostgresLedger {
   public record Settings(int lockTimeoutMs, int statementTimeoutMs, int poolSize) {
 
     /**
-     * A ledger holds three connections at once: its writer and its credit reader for its life,
-     * and the run lock's during a run. With fewer, one of them would wait for the pool, and fail.
+     * A ledger holds three connections for its life: its writer, its credit reader and its
+     * leases'. With fewer, one of them would wait for the pool, and fail; a lost one goes back
+     * before its replacement is taken, so none needs a fourth.
      */
     public static final int MIN_POOL_SIZE = 3;
-    /**
-     * The three a ledger holds, and one for an attempt at the run lock while a run holds it,
-     * which then hears at once that a run is in progress rather than wait for the pool.
-     */
+    /** The three a ledger holds, and one to spare. */
     public static final int DEFAULT_POOL_SIZE = 4;
     /**
      * Five minutes: {@code verify}'s checks each read whole tables in one statement, which on a

@@ -78,6 +78,8 @@ final class SqliteDb {
   private final Connections connections;
   /** The connection was found lost: the next transaction, or read outside one, takes a new one. */
   private boolean lost;
+  /** The lost connection went back to the pool, and taking a new one failed: nothing is left to close. */
+  private boolean discarded;
   /** Whether a transaction (a write, a group of node runs, a snapshot read) is open on the connection. */
   private boolean inTransaction;
   /** When the connection was last used, by {@link #clock}; see {@link #IDLE_TEST_MS}. */
@@ -193,10 +195,15 @@ final class SqliteDb {
     if (!lost) {
       return;
     }
-    Connection fresh = connections.connect();
-    dropStatements();
-    connections.discard(conn);
-    conn = fresh;
+    // The lost connection goes back before another is taken: a pool of the least size lends every
+    // connection a ledger keeps (its writer, its credit reader, its leases'), none to spare.
+    if (!discarded) {
+      dropStatements();
+      connections.discard(conn);
+      discarded = true;
+    }
+    conn = connections.connect();
+    discarded = false;
     lost = false;
     log.info("a new connection to the database {} replaces the one lost", where);
     // What this connection's last transaction did is known again only by reading it.
@@ -381,7 +388,9 @@ final class SqliteDb {
     if (lost) {
       // Nothing of a lost connection is left to close cleanly.
       dropStatements();
-      connections.discard(conn);
+      if (!discarded) {
+        connections.discard(conn);
+      }
       return;
     }
     try {

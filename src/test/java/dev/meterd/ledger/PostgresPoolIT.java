@@ -124,6 +124,33 @@ class PostgresPoolIT {
     }
   }
 
+  /**
+   * A ledger keeps three connections for its life (its writer, its credit reader, its leases'),
+   * all a pool of the least size lends: after PostgreSQL ended them (a restart), each is replaced
+   * all the same, with no fourth to take first.
+   */
+  @Test
+  void aPoolOfTheLeastSizeReplacesEveryConnectionARestartEnded() throws SQLException {
+    try (SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
+        new PostgresLedger.Settings(2_000, 60_000, PostgresLedger.Settings.MIN_POOL_SIZE), CreditRules.DEFAULT, "USD",
+        new PostgresLedger.Sharing("daemon-a", Duration.ofMinutes(10)));
+        Connection watcher = DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password())) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "admin", "seed");
+      assertThat(ledger.holds().credit("u1").balanceCents()).isEqualTo(1_000);
+      assertThat(ledger.leases().leases()).isEmpty();
+      String ours = "FROM pg_stat_activity WHERE application_name = 'meterd daemon-a'";
+      assertThat(first(watcher, "SELECT count(*) " + ours)).isEqualTo("3");
+
+      first(watcher, "SELECT count(pg_terminate_backend(pid)) " + ours);
+      // Idle long enough that each connection is tested before its next use.
+      clock.advance(Duration.ofSeconds(2));
+
+      ledger.walletStore().credit("u1", TxnType.GRANT, 500, "admin", "after the restart");
+      assertThat(ledger.holds().credit("u1").balanceCents()).isEqualTo(1_500);
+      assertThat(ledger.leases().leases()).isEmpty();
+    }
+  }
+
   @Test
   void aWrongPasswordFailsTheOpenNamingTheDatabaseAndTheUserButNotThePassword() {
     LedgerException e = catchThrowableOfType(LedgerException.class, () -> PostgresLedger.open(db.jdbcUrl(), db.user(),
