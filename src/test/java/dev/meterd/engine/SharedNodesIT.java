@@ -4,10 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.batch.BatchParser;
 import dev.meterd.ledger.Ledger;
-import dev.meterd.ledger.PostgresLedger;
 import dev.meterd.ledger.SqliteLedger;
 import dev.meterd.ledger.Wallet;
-import dev.meterd.policy.CreditRules;
 import dev.meterd.source.git.GitBatchSource;
 import dev.meterd.testing.CountingSource;
 import dev.meterd.testing.LeaseLog;
@@ -60,9 +58,7 @@ class SharedNodesIT {
   }
 
   private SqliteLedger daemon(String holder, Duration lease, int lockTimeoutMs) {
-    SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
-        PostgresLedger.Settings.waitingAtMost(lockTimeoutMs), CreditRules.DEFAULT, SqliteLedger.DEFAULT_CURRENCY,
-        new PostgresLedger.Sharing(holder, lease));
+    SqliteLedger ledger = db.openAsDaemon(holder, clock, lease, lockTimeoutMs);
     opened.add(ledger);
     return ledger;
   }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meterd.batch.UsageRecord;
-import dev.meterd.policy.CreditRules;
 import dev.meterd.testing.LeaseLog;
 import dev.meterd.testing.MutableClock;
 import dev.meterd.testing.TestPostgres;
@@ -42,9 +41,7 @@ class PostgresLeasesIT {
   }
 
   private SqliteLedger daemon(String holder, Duration lease) {
-    SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
-        PostgresLedger.Settings.waitingAtMost(SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS), CreditRules.DEFAULT,
-        SqliteLedger.DEFAULT_CURRENCY, new PostgresLedger.Sharing(holder, lease));
+    SqliteLedger ledger = db.openAsDaemon(holder, clock, lease, SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS);
     opened.add(ledger);
     return ledger;
   }

@@ -26,10 +26,16 @@ public final class TestPostgres {
      * defaults' timeouts and leases of ten minutes (a test lapses one by hand); the caller closes it.
      */
     public dev.meterd.ledger.SqliteLedger openAsDaemon(String holder, java.time.Clock clock) {
+      return openAsDaemon(holder, clock, java.time.Duration.ofMinutes(10),
+          dev.meterd.ledger.SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS);
+    }
+
+    /** As {@link #openAsDaemon(String, java.time.Clock)}, with leases of {@code lease} and writes waiting {@code lockTimeoutMs}. */
+    public dev.meterd.ledger.SqliteLedger openAsDaemon(String holder, java.time.Clock clock, java.time.Duration lease,
+        int lockTimeoutMs) {
       return dev.meterd.ledger.PostgresLedger.open(jdbcUrl, user, password, clock,
-          dev.meterd.ledger.PostgresLedger.Settings.waitingAtMost(dev.meterd.ledger.SqliteLedger.DEFAULT_BUSY_TIMEOUT_MS),
-          dev.meterd.policy.CreditRules.DEFAULT, dev.meterd.ledger.SqliteLedger.DEFAULT_CURRENCY,
-          new dev.meterd.ledger.PostgresLedger.Sharing(holder, java.time.Duration.ofMinutes(10)));
+          dev.meterd.ledger.PostgresLedger.Settings.waitingAtMost(lockTimeoutMs), dev.meterd.policy.CreditRules.DEFAULT,
+          dev.meterd.ledger.SqliteLedger.DEFAULT_CURRENCY, new dev.meterd.ledger.PostgresLedger.Sharing(holder, lease));
     }
   }
 
