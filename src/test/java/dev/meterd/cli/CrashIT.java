@@ -7,15 +7,16 @@ import static dev.meterd.testing.UsageRepo.record;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meterd.engine.FaultInjector;
-import dev.meterd.ledger.Ledger;
 import dev.meterd.ledger.LedgerAudit;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.ledger.Wallet;
+import dev.meterd.testing.LeaseLog;
 import dev.meterd.testing.UsageRepo;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -29,52 +30,67 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The jar killed as by a power cut (at each named fault point, and with SIGKILL at random
- * moments), then run again: the ledger ends exactly as a clean run leaves it, and verify holds.
+ * moments), then run again: the ledger ends exactly as a clean run leaves it, and verify holds,
+ * on each engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class CrashIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
-
-  private static final String JAVA = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 
   private Path marker() {
     return tmp.resolve("fault.marker");
   }
 
-  /** Null: the default groups; else a configuration whose {@code [aggregator]} says this. */
+  /** Null: the default groups; else what the configuration's {@code [aggregator]} says. */
   private String aggregatorConfig;
 
-  private Process start(Path repo, Path db, String fault) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(JAVA));
+  private Process start(Path repo, TestDatabase db, String fault) throws Exception {
+    List<String> jvm = new ArrayList<>();
     if (fault != null) {
-      cmd.add("-Dmeterd.fault=" + fault);
-      cmd.add("-Dmeterd.fault.marker=" + marker());
+      jvm.add("-Dmeterd.fault=" + fault);
+      jvm.add("-Dmeterd.fault.marker=" + marker());
     }
-    cmd.addAll(List.of("-jar", Path.of("target", "meterd.jar").toAbsolutePath().toString(), "aggregate", "--once",
-        "--db", db.toString(), "--source", repo.toString()));
-    if (aggregatorConfig != null) {
-      Path config = Files.writeString(tmp.resolve("meterd.toml"), "[aggregator]\n" + aggregatorConfig + "\n");
-      cmd.addAll(List.of("--config", config.toString()));
-    }
-    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("last.log").toFile()).start();
+    Path config = MeterdJar.config(tmp.resolve("meterd.toml"), db,
+        aggregatorConfig == null ? "" : "[aggregator]\n" + aggregatorConfig + "\n");
+    return MeterdJar.process(MeterdJar.command(jvm, List.of("aggregate", "--once", "--config", config.toString(),
+        "--source", repo.toString())), db, tmp.resolve("last.log")).start();
   }
 
-  private int run(Path repo, Path db, String fault) throws Exception {
+  private int run(Path repo, TestDatabase db, String fault) throws Exception {
     Process p = start(repo, db, fault);
     assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
+    afterExit(p, db);
     return p.exitValue();
   }
 
+  /**
+   * What follows a killed process: on PostgreSQL its leases outlive it until their term runs out
+   * (another daemon takes its nodes only then), and are made to lapse now; on SQLite its run lock
+   * ended with it.
+   */
+  private static void afterExit(Process p, TestDatabase db) throws Exception {
+    if (p.exitValue() == 137) {
+      db.lapseLeasesOf(p.pid());
+    }
+  }
+
   /** Each wallet's balance and the consumed records (node, key, user, cost) of a database. */
-  private static Map<String, Object> state(Path db) {
+  private static Map<String, Object> state(TestDatabase db) {
     Map<String, Object> state = new TreeMap<>();
-    try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
+    try (SqliteLedger ledger = db.open(Clock.systemUTC())) {
       for (Wallet w : ledger.reads().wallets()) {
         state.put("wallet " + w.userSid(), w.balanceCents());
       }
@@ -83,15 +99,15 @@ class CrashIT {
         ledger.audit().forEachConsumed(node, records::add);
         state.put("node " + node, records);
       }
-      assertThat(ledger.audit().verify()).as("verify of " + db).isEmpty();
+      assertThat(ledger.audit().verify()).as("verify of " + db.where()).isEmpty();
     }
     return state;
   }
 
-  /** How many records each node has consumed, read with plain SQL (no node row: not there). */
-  private static Map<String, Long> consumedPerNode(Path db) throws Exception {
+  /** How many records each node has consumed, read with plain SQL (no tables yet: none). */
+  private static Map<String, Long> consumedPerNode(TestDatabase db) throws Exception {
     Map<String, Long> result = new TreeMap<>();
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+    try (Connection c = db.jdbc();
         Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("SELECT n.name, count(r.idempotency_key) FROM node n "
             + "LEFT JOIN consumed_record r ON r.node_id = n.node_id GROUP BY n.name")) {
@@ -99,23 +115,28 @@ class CrashIT {
         result.put(rs.getString(1), rs.getLong(2));
       }
     } catch (SQLException e) {
-      if (!String.valueOf(e.getMessage()).contains("no such table")) {
+      // SQLite's words, or PostgreSQL's undefined_table: the first run has not made the tables yet.
+      if (!String.valueOf(e.getMessage()).contains("no such table") && !"42P01".equals(e.getSQLState())) {
         throw e;
       }
     }
     return result;
   }
 
-  private static long consumed(Path db) throws Exception {
-    return Files.exists(db) ? consumedPerNode(db).values().stream().mapToLong(Long::longValue).sum() : 0;
+  private long consumed(TestDatabase db) throws Exception {
+    if (engine == LedgerEngine.SQLITE && !Files.exists(Path.of(db.where()))) {
+      return 0;
+    }
+    return consumedPerNode(db).values().stream().mapToLong(Long::longValue).sum();
   }
 
   /**
-   * As {@link #consumed}, for a database a run may be opening: nothing is read before the run
-   * has put it in WAL mode, where a reader never stands in a writer's way (nor the reverse).
+   * As {@link #consumed}, for a database a run may be opening: on SQLite nothing is read before
+   * the run has put it in WAL mode, where a reader never stands in a writer's way (nor the
+   * reverse); PostgreSQL's readers never do.
    */
-  private static long consumedWhileRunning(Path db) throws Exception {
-    return Files.exists(Path.of(db + "-wal")) ? consumed(db) : 0;
+  private long consumedWhileRunning(TestDatabase db) throws Exception {
+    return engine == LedgerEngine.SQLITE && !Files.exists(Path.of(db.where() + "-wal")) ? 0 : consumed(db);
   }
 
   private void seed(UsageRepo repo, int nodes, int records) throws Exception {
@@ -170,10 +191,10 @@ class CrashIT {
   private Map<String, Long> killAtNodeOneAndRedo(FaultInjector.Point point) throws Exception {
     try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"))) {
       seed(repo, 3, 4);
-      Path reference = tmp.resolve("reference.db");
+      TestDatabase reference = engine.freshDatabase(tmp, "reference");
       assertThat(run(repo.dir(), reference, null)).isZero();
 
-      Path db = tmp.resolve("crashed.db");
+      TestDatabase db = engine.freshDatabase(tmp, "crashed");
       String name = point.name().toLowerCase(Locale.ROOT).replace('_', '-');
       String fault = name + ":node-1";
       assertThat(run(repo.dir(), db, fault)).as("the process was killed at " + fault).isEqualTo(137);
@@ -181,6 +202,7 @@ class CrashIT {
       Map<String, Long> left = consumedPerNode(db);
       assertThat(run(repo.dir(), db, null)).isZero();
       assertThat(state(db)).isEqualTo(state(reference));
+      assertNoNodeRanUnderTwoClaims(db);
       return left;
     }
   }
@@ -189,10 +211,10 @@ class CrashIT {
   void sigkillAtRandomMomentsLosesNothingAndChargesNothingTwice() throws Exception {
     try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"))) {
       seed(repo, 300, 40);
-      Path reference = tmp.resolve("reference.db");
+      TestDatabase reference = engine.freshDatabase(tmp, "reference");
       assertThat(run(repo.dir(), reference, null)).isZero();
 
-      Path db = tmp.resolve("killed.db");
+      TestDatabase db = engine.freshDatabase(tmp, "killed");
       long total = consumed(reference);
       Random random = new Random(20261122);
       List<Long> leftByKills = new ArrayList<>();
@@ -207,6 +229,7 @@ class CrashIT {
           assertThat(System.nanoTime()).as("the run reached " + threshold + " records in time").isLessThan(deadline);
           if (consumedWhileRunning(db) >= threshold) {
             p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            afterExit(p, db);
             if (p.exitValue() == 137) {
               leftByKills.add(consumed(db));
             }
@@ -218,6 +241,19 @@ class CrashIT {
           .allMatch(left -> left > 0);
       assertThat(run(repo.dir(), db, null)).isZero();
       assertThat(state(db)).isEqualTo(state(reference));
+      assertNoNodeRanUnderTwoClaims(db);
+    }
+  }
+
+  /**
+   * On PostgreSQL, the lease log proves that each node's writes, kills and takeovers included,
+   * ran under one claim at a time. SQLite has no leases: its run lock keeps a second run off.
+   */
+  private void assertNoNodeRanUnderTwoClaims(TestDatabase db) throws Exception {
+    if (engine == LedgerEngine.POSTGRES) {
+      try (Connection c = db.jdbc()) {
+        assertThat(LeaseLog.violations(LeaseLog.read(c))).isEmpty();
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.meterd.ledger;
 
+import dev.meterd.config.MeterdConfig;
 import dev.meterd.policy.CreditRules;
 import dev.meterd.testing.TestPostgres;
 import java.io.IOException;
@@ -9,6 +10,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -16,6 +18,7 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One test's database, of either {@link LedgerEngine}: opens as many ledgers on it as the test
@@ -47,6 +50,23 @@ public abstract class TestDatabase {
   public abstract String where();
 
   abstract Engine engine();
+
+  /**
+   * The keys of meterd's {@code [storage]} section that name this database, one {@code key = value}
+   * a line, for a configuration a meterd process (or command) opens it by.
+   */
+  public abstract String storageConfig();
+
+  /** What a meterd process on this database needs in its environment: the password, on PostgreSQL. */
+  public abstract Map<String, String> environment();
+
+  /**
+   * Makes the node leases of the meterd process {@code pid}, killed by the test, lapse now, as
+   * they would once their term ran out: nothing on SQLite, where a process holds no lease and its
+   * run lock ended with it; on PostgreSQL the leases' expiry moves into the past (the database's
+   * clock decides a lapse, and the tests do not wait out a term).
+   */
+  public abstract void lapseLeasesOf(long pid) throws SQLException;
 
   /** Runs one statement on a connection of its own, as a test that tampers with the database does. */
   public final void exec(String sql) throws SQLException {
@@ -153,6 +173,21 @@ public abstract class TestDatabase {
       return Engine.SQLITE;
     }
 
+    @Override
+    public String storageConfig() {
+      return "path = \"" + file + "\"";
+    }
+
+    @Override
+    public Map<String, String> environment() {
+      return Map.of();
+    }
+
+    @Override
+    public void lapseLeasesOf(long pid) {
+      // A process on SQLite holds no lease: the run lock in the file beside it ended with it.
+    }
+
     /** Each file of the database (itself, its WAL, its shared memory, its run lock) by name and digest. */
     @Override
     public List<String> contents() throws IOException, NoSuchAlgorithmException {
@@ -230,6 +265,27 @@ public abstract class TestDatabase {
     @Override
     Engine engine() {
       return Engine.POSTGRES;
+    }
+
+    @Override
+    public String storageConfig() {
+      return "kind = \"postgres\"\nurl = \"" + db.jdbcUrl() + "\"\nuser = \"" + db.user() + "\"";
+    }
+
+    @Override
+    public Map<String, String> environment() {
+      return Map.of(MeterdConfig.Postgres.PASSWORD_ENV, db.password());
+    }
+
+    /** A holder's name is its host, its process id and a random tail, separated by slashes. */
+    @Override
+    public void lapseLeasesOf(long pid) throws SQLException {
+      try (Connection c = jdbc();
+          PreparedStatement ps = c.prepareStatement(
+              "UPDATE node_lease SET expires_at_ms = 0 WHERE holder LIKE '%/' || ? || '/%'")) {
+        ps.setString(1, Long.toString(pid));
+        ps.executeUpdate();
+      }
     }
 
     /** Every row of every table of the schema, as PostgreSQL spells a row, table by table in name order. */
