@@ -5,56 +5,61 @@ import static dev.meterd.testing.UsageRepo.batch;
 import static dev.meterd.testing.UsageRepo.record;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.ledger.Wallet;
+import dev.meterd.testing.LeaseLog;
 import dev.meterd.testing.UsageRepo;
 import io.vertx.core.json.JsonObject;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** Two `aggregate --once` processes (the built jar) on one database at once. */
+/** Two `aggregate --once` processes (the built jar) on one database at once, on each engine. */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class ConcurrentRunsIT {
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
 
-  private Process aggregate(Path repo, Path db, Path log, String... jvmOptions) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-    cmd.addAll(List.of(jvmOptions));
-    cmd.addAll(List.of("-jar", Path.of("target", "meterd.jar").toAbsolutePath().toString(),
-        "aggregate", "--once", "--db", db.toString(), "--source", repo.toString()));
-    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+  private TestDatabase db;
+  private Path config;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    db = engine.freshDatabase(tmp);
+    config = MeterdJar.config(tmp.resolve("meterd.toml"), db, "");
+  }
+
+  private Process aggregate(Path repo, Path log, String... jvmOptions) throws Exception {
+    return MeterdJar.process(MeterdJar.command(List.of(jvmOptions), List.of("aggregate", "--once", "--config",
+        config.toString(), "--source", repo.toString())), db, log).start();
   }
 
   /** The run summary a process printed (stdout carries only JSON; the log lines are on stderr). */
   private static JsonObject summary(Path log) throws Exception {
     return Files.readAllLines(log).stream().filter(l -> l.startsWith("{\"run_id\"")).map(JsonObject::new)
         .reduce((a, b) -> b).orElseThrow(() -> new AssertionError("no run summary in " + log));
-  }
-
-  private static long count(Path db, String sql) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
-        Statement st = c.createStatement();
-        ResultSet rs = st.executeQuery(sql)) {
-      rs.next();
-      return rs.getLong(1);
-    }
   }
 
   @Test
@@ -74,10 +79,11 @@ class ConcurrentRunsIT {
         files.addAll(List.of("nodes/n" + n + "/" + HOUR_10, batch(text.toString())));
       }
       repo.commit(files.toArray(String[]::new));
-      Path db = tmp.resolve("meterd.db");
+      // Past the run lock, and on PostgreSQL past the leases too: both processes run every node,
+      // and the consumed-record key alone keeps each record charged once.
       String pastTheLock = "-Dmeterd.test.ignoreRunLock=true";
-      Process first = aggregate(repo.dir(), db, tmp.resolve("first.log"), pastTheLock);
-      Process second = aggregate(repo.dir(), db, tmp.resolve("second.log"), pastTheLock);
+      Process first = aggregate(repo.dir(), tmp.resolve("first.log"), pastTheLock);
+      Process second = aggregate(repo.dir(), tmp.resolve("second.log"), pastTheLock);
       assertThat(first.waitFor(180, TimeUnit.SECONDS)).isTrue();
       assertThat(second.waitFor(180, TimeUnit.SECONDS)).isTrue();
       assertThat(List.of(first.exitValue(), second.exitValue())).as("exit codes").containsExactly(0, 0);
@@ -92,24 +98,29 @@ class ConcurrentRunsIT {
             .isEqualTo((long) s.getInteger("nodes_consumed") * records);
       }
       assertThat(a.getLong("records_consumed") + b.getLong("records_consumed")).isEqualTo((long) nodes * records);
-      assertThat(count(db, "SELECT count(*) FROM consumed_record")).isEqualTo((long) nodes * records);
-      assertThat(count(db, "SELECT sum(source_records) FROM ledger_txn WHERE type = 'charge'"))
+      assertThat(db.number("SELECT count(*) FROM consumed_record")).isEqualTo((long) nodes * records);
+      assertThat(db.number("SELECT sum(source_records) FROM ledger_txn WHERE type = 'charge'"))
           .isEqualTo((long) nodes * records);
-      assertThat(count(db, "SELECT count(*) FROM node WHERE records_consumed_total = " + records)).isEqualTo(nodes);
-      try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
-        Map<String, Long> balances = new TreeMap<>();
-        for (Wallet w : ledger.reads().wallets()) {
-          balances.put(w.userSid(), w.balanceCents());
-        }
-        assertThat(balances).isEqualTo(expected);
-        assertThat(ledger.audit().verify()).isEmpty();
-      }
+      assertThat(db.number("SELECT count(*) FROM node WHERE records_consumed_total = " + records)).isEqualTo(nodes);
+      assertThat(balances()).isEqualTo(expected);
       ByteArrayOutputStream out = new ByteArrayOutputStream();
-      assertThat(Main.execute(new String[] {"verify", "--replay", "--db", db.toString(), "--source",
-          repo.dir().toString()}, new PrintStream(out, true, StandardCharsets.UTF_8), System.err, Map.of()))
+      assertThat(Main.execute(new String[] {"verify", "--replay", "--config", config.toString(), "--source",
+          repo.dir().toString()}, new PrintStream(out, true, StandardCharsets.UTF_8), System.err, db.environment()))
           .isZero();
       assertThat(new JsonObject(out.toString(StandardCharsets.UTF_8).strip()))
           .isEqualTo(new JsonObject("{\"ok\":true,\"violations\":[]}"));
+    }
+  }
+
+  /** Each wallet's balance; verify must hold. */
+  private Map<String, Long> balances() {
+    try (SqliteLedger ledger = db.open(Clock.systemUTC())) {
+      Map<String, Long> balances = new TreeMap<>();
+      for (Wallet w : ledger.reads().wallets()) {
+        balances.put(w.userSid(), w.balanceCents());
+      }
+      assertThat(ledger.audit().verify()).isEmpty();
+      return balances;
     }
   }
 
@@ -124,27 +135,39 @@ class ConcurrentRunsIT {
         expected += n + 1;
       }
       repo.commit(files.toArray(String[]::new));
-      Path db = tmp.resolve("meterd.db");
-      Process first = aggregate(repo.dir(), db, tmp.resolve("first.log"));
-      Process second = aggregate(repo.dir(), db, tmp.resolve("second.log"));
+      Process first = aggregate(repo.dir(), tmp.resolve("first.log"));
+      Process second = aggregate(repo.dir(), tmp.resolve("second.log"));
       assertThat(first.waitFor(120, TimeUnit.SECONDS)).isTrue();
       assertThat(second.waitFor(120, TimeUnit.SECONDS)).isTrue();
       List<Integer> codes = List.of(first.exitValue(), second.exitValue());
-      assertThat(codes).containsAnyOf(0).allMatch(c -> c == 0 || c == ExitCodes.RUN_IN_PROGRESS);
-      for (Process p : List.of(first, second)) {
-        if (p.exitValue() == ExitCodes.RUN_IN_PROGRESS) {
-          File log = tmp.resolve(p == first ? "first.log" : "second.log").toFile();
-          assertThat(java.nio.file.Files.readString(log.toPath()))
-              .contains("meterd: an aggregation run is already in progress on this database");
+      if (engine == LedgerEngine.SQLITE) {
+        // The run lock is the file's: whichever process comes second while the first runs is
+        // refused (and if the first had ended, it runs over what is left).
+        assertThat(codes).containsAnyOf(0).allMatch(c -> c == 0 || c == ExitCodes.RUN_IN_PROGRESS);
+        for (Process p : List.of(first, second)) {
+          if (p.exitValue() == ExitCodes.RUN_IN_PROGRESS) {
+            Path log = tmp.resolve(p == first ? "first.log" : "second.log");
+            assertThat(Files.readString(log))
+                .contains("meterd: an aggregation run is already in progress on this database");
+          }
         }
+      } else {
+        // On PostgreSQL the run lock is the process's: two processes are two daemons, which
+        // share the nodes by their leases, each node committed by one of them.
+        assertThat(codes).as("exit codes").containsExactly(0, 0);
+        List<LeaseLog.Entry> log;
+        try (Connection c = db.jdbc()) {
+          log = LeaseLog.read(c);
+        }
+        assertThat(LeaseLog.violations(log)).isEmpty();
+        assertThat(LeaseLog.commitsByNode(log)).hasSize(300)
+            .allSatisfy((node, holders) -> assertThat(holders).as(node).hasSize(1));
       }
-      Process third = aggregate(repo.dir(), db, tmp.resolve("third.log"));
+      Process third = aggregate(repo.dir(), tmp.resolve("third.log"));
       assertThat(third.waitFor(120, TimeUnit.SECONDS)).isTrue();
       assertThat(third.exitValue()).isZero();
-      try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
-        assertThat(ledger.reads().wallets().stream().mapToLong(Wallet::balanceCents).sum()).isEqualTo(-expected);
-        assertThat(ledger.audit().verify()).isEmpty();
-      }
+      assertThat(db.number("SELECT count(*) FROM consumed_record")).isEqualTo(300);
+      assertThat(balances().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(-expected);
     }
   }
 }
