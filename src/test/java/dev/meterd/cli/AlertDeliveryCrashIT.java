@@ -12,7 +12,9 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import dev.meterd.ledger.Delivery;
+import dev.meterd.ledger.LedgerEngine;
 import dev.meterd.ledger.SqliteLedger;
+import dev.meterd.ledger.TestDatabase;
 import dev.meterd.policy.WalletSettings;
 import dev.meterd.testing.StandardWebhooksVerifier;
 import dev.meterd.testing.UsageRepo;
@@ -30,19 +32,28 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The daemon killed, as by a power cut, right after the charge that fires three budget alerts
  * committed: after a restart each alert is delivered with the id it was written with, signed so
- * the receiver verifies it.
+ * the receiver verifies it, on each engine.
  */
+@ParameterizedClass
+@EnumSource(LedgerEngine.class)
 class AlertDeliveryCrashIT {
 
   private static final String SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-  private static final String JAVA = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+
+  @Parameter
+  LedgerEngine engine;
 
   @TempDir
   Path tmp;
+
+  private TestDatabase db;
 
   private final WireMockServer receiver = new WireMockServer(WireMockConfiguration.options().dynamicPort()
       .bindAddress("127.0.0.1"));
@@ -58,23 +69,21 @@ class AlertDeliveryCrashIT {
   }
 
   private Process serve(Path config, String fault) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(JAVA));
+    List<String> jvm = new ArrayList<>();
     if (fault != null) {
-      cmd.add("-Dmeterd.fault=" + fault);
-      cmd.add("-Dmeterd.fault.marker=" + tmp.resolve("fault.marker"));
+      jvm.add("-Dmeterd.fault=" + fault);
+      jvm.add("-Dmeterd.fault.marker=" + tmp.resolve("fault.marker"));
     }
-    cmd.addAll(List.of("-jar", Path.of("target", "meterd.jar").toAbsolutePath().toString(), "serve", "--config",
-        config.toString()));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(tmp.resolve("serve.log").toFile()));
+    ProcessBuilder pb = MeterdJar.process(MeterdJar.command(jvm, List.of("serve", "--config", config.toString())), db,
+        tmp.resolve("serve.log")).redirectOutput(ProcessBuilder.Redirect.appendTo(tmp.resolve("serve.log").toFile()));
     pb.environment().put("METERD_WEBHOOK_SECRET", SECRET);
     pb.environment().put("METERD_ADMIN_TOKEN", "admin-token-0123456789");
     return pb.start();
   }
 
   /** The alert events waiting in the outbox: "id threshold cycle spent", oldest first. */
-  private static List<String> pendingAlerts(Path db) {
-    try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
+  private List<String> pendingAlerts() {
+    try (SqliteLedger ledger = db.open(Clock.systemUTC())) {
       List<String> result = new ArrayList<>();
       for (Delivery d : ledger.outbox().deliveries(Delivery.Status.PENDING, null, 100)) {
         String alert = alert(new JsonObject(d.body()));
@@ -110,8 +119,8 @@ class AlertDeliveryCrashIT {
 
   @Test
   void alertsCommittedBeforeAKillAreDeliveredAfterTheRestartWithTheirIds() throws Exception {
-    Path db = tmp.resolve("meterd.db");
-    try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
+    db = engine.freshDatabase(tmp);
+    try (SqliteLedger ledger = db.open(Clock.systemUTC())) {
       ledger.walletStore().updateSettings("u1", new WalletSettings.Patch(10_000L, null, null, null, null), "ops");
     }
     Path config;
@@ -121,18 +130,16 @@ class AlertDeliveryCrashIT {
         records.append(record("r" + i, "u1", 1_000));
       }
       repo.commit("nodes/A/" + UsageRepo.HOUR_10, batch(records.toString()));
-      config = Files.writeString(tmp.resolve("meterd.toml"), """
+      config = MeterdJar.config(tmp.resolve("meterd.toml"), db, """
           [source]
           url = "%s"
-          [storage]
-          path = "%s"
           [aggregator]
           interval_seconds = 3600
           [http]
           listen = "127.0.0.1:0"
           [notify]
           webhook_url = "http://127.0.0.1:%d/hook"
-          """.formatted(repo.dir(), db, receiver.port()));
+          """.formatted(repo.dir(), receiver.port()));
     }
     // While the first daemon lives the receiver refuses everything: nothing it sent can count as delivered.
     receiver.stubFor(post("/hook").willReturn(aResponse().withStatus(503)));
@@ -140,7 +147,7 @@ class AlertDeliveryCrashIT {
     assertThat(first.waitFor(180, TimeUnit.SECONDS)).isTrue();
     assertThat(first.exitValue()).as(Files.readString(tmp.resolve("serve.log"))).isEqualTo(137);
     assertThat(tmp.resolve("fault.marker")).hasContent("after-node-commit A");
-    List<String> written = pendingAlerts(db);
+    List<String> written = pendingAlerts();
     assertThat(written).extracting(s -> s.substring(s.indexOf(' ') + 1))
         .containsExactly("50 2026-11 12000", "80 2026-11 12000", "100 2026-11 12000");
 
@@ -158,8 +165,8 @@ class AlertDeliveryCrashIT {
       assertThat(second.waitFor(60, TimeUnit.SECONDS)).isTrue();
     }
     assertThat(alertsReceived()).containsExactlyInAnyOrderElementsOf(written);
-    assertThat(pendingAlerts(db)).isEmpty();
-    try (SqliteLedger ledger = SqliteLedger.open(db, Clock.systemUTC())) {
+    assertThat(pendingAlerts()).isEmpty();
+    try (SqliteLedger ledger = db.open(Clock.systemUTC())) {
       assertThat(ledger.reads().alerts(null, "u1", 100)).hasSize(3);
       assertThat(ledger.audit().verify()).isEmpty();
     }
