@@ -1,5 +1,6 @@
 package dev.meterd.engine;
 
+import dev.meterd.ledger.LedgerException;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -12,7 +13,10 @@ import java.util.concurrent.TimeUnit;
  */
 final class ReadAhead implements AutoCloseable {
 
-  /** The reader's thread ended with an error that is no node's failure: the run ends with it. */
+  /**
+   * The reader's thread ended with an error that is no node's failure (a claim the database
+   * refused, a simulated crash): the run ends with it.
+   */
   record Crashed(Throwable error) implements NodeReader.Prepared {
     @Override
     public String node() {

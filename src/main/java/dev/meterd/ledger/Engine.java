@@ -99,7 +99,12 @@ enum Engine {
   POSTGRES("postgres", "CREATE FUNCTION", "$$;", "[storage] url") {
     @Override
     void createVersionTable(Connection conn) throws SQLException {
-      inUpgrade(conn, () -> exec(conn, CREATE_VERSION_TABLE));
+      // Only when missing: a read-only database (default_transaction_read_only, a standby)
+      // refuses even CREATE TABLE IF NOT EXISTS of a table it has, and the commands that only
+      // read (verify, status) open it as they open a read-only SQLite file.
+      if (!hasTable(conn, "schema_version")) {
+        inUpgrade(conn, () -> exec(conn, CREATE_VERSION_TABLE));
+      }
     }
 
     @Override
