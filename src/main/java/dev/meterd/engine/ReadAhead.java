@@ -125,7 +125,7 @@ final class ReadAhead implements AutoCloseable {
       if (crashed.error() instanceof Error error) {
         throw error;
       }
-      if (crashed.error() instanceof dev.meterd.ledger.LedgerException store) {
+      if (crashed.error() instanceof LedgerException store) {
         // The claim of the next nodes failed (the database is unreachable): the run ends with the
         // store's error, as for any failure of the store outside a node's run, not as a defect.
         throw store;
