@@ -174,6 +174,22 @@ enum Engine {
   };
 
   /**
+   * {@code e}'s message on one line: PostgreSQL's driver adds lines for where in a function the
+   * server raised it, and for its detail; the detail stays, in parentheses, the rest goes. (SQLite's
+   * messages are one line already.)
+   */
+  static String oneLine(SQLException e) {
+    if (e instanceof org.postgresql.util.PSQLException pg && pg.getServerErrorMessage() != null) {
+      org.postgresql.util.ServerErrorMessage server = pg.getServerErrorMessage();
+      String detail = server.getDetail();
+      return server.getSeverity() + ": " + server.getMessage() + (detail == null ? "" : " (" + detail + ")");
+    }
+    String message = String.valueOf(e.getMessage());
+    int newline = message.indexOf('\n');
+    return newline < 0 ? message : message.substring(0, newline);
+  }
+
+  /**
    * What to check after {@code e}, as {@code "; check ..."}, or nothing: PostgreSQL's errors of
    * connection and login have a remedy to name ({@link PostgresPool#hint}); SQLite's say it all.
    */

@@ -309,7 +309,7 @@ final class PostgresLeases implements NodeLeases, LeaseFence {
         connections.discard(conn);
         conn = null;
       }
-      throw new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage()
+      throw new LedgerException("cannot " + what + " in the database " + where + ": " + Engine.oneLine(e)
           + Engine.POSTGRES.hint(e), e);
     }
   }

@@ -368,7 +368,7 @@ final class SqliteDb {
   LedgerException failure(String what, SQLException e) {
     dropStatements();
     noteLost(e);
-    return new LedgerException("cannot " + what + " in the database " + where + ": " + e.getMessage()
+    return new LedgerException("cannot " + what + " in the database " + where + ": " + Engine.oneLine(e)
         + engine.hint(e), e);
   }
 
