@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of 1, 2 and 3 meterd processes sharing one PostgreSQL database, beside one on SQLite.
 #
-#   scripts/bench-daemons.sh REPO.git [COUNTS...]     (default counts: 1 2 3)
+#   src/scripts/bench-daemons.sh REPO.git [COUNTS...]     (default counts: 1 2 3)
 #
 # REPO.git is a usage repository (../shared/limits/genrepo.py makes the benchmark layouts). For
 # each count N it starts a throwaway PostgreSQL from the machine's binaries (as user postgres when
@@ -11,10 +11,10 @@
 # `aggregate --once` on a fresh SQLite file. It prints records/s per run; the jar is target/meterd.jar.
 set -euo pipefail
 
-repo=${1:?usage: scripts/bench-daemons.sh REPO.git [COUNTS...]}
+repo=${1:?usage: src/scripts/bench-daemons.sh REPO.git [COUNTS...]}
 shift
 if (($#)); then counts=("$@"); else counts=(1 2 3); fi
-jar=$(cd "$(dirname "$0")/.." && pwd)/target/meterd.jar
+jar=$(cd "$(dirname "$0")/../.." && pwd)/target/meterd.jar
 [[ -f $jar ]] || { echo "no $jar: run mvn -B package -DskipTests first" >&2; exit 2; }
 source "$(dirname "$0")/lib-postgres.sh"
 

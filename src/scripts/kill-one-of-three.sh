@@ -5,12 +5,12 @@
 # was run under two claims: every claim's epoch is above the node's last, and every commit, halt or
 # give-back directly follows its own claim.
 #
-#   scripts/kill-one-of-three.sh REPO.git [LEASE_SECONDS]      (default lease: 5 s)
+#   src/scripts/kill-one-of-three.sh REPO.git [LEASE_SECONDS]      (default lease: 5 s)
 set -euo pipefail
 
-repo=${1:?usage: scripts/kill-one-of-three.sh REPO.git [LEASE_SECONDS]}
+repo=${1:?usage: src/scripts/kill-one-of-three.sh REPO.git [LEASE_SECONDS]}
 lease=${2:-5}
-jar=$(cd "$(dirname "$0")/.." && pwd)/target/meterd.jar
+jar=$(cd "$(dirname "$0")/../.." && pwd)/target/meterd.jar
 [[ -f $jar ]] || { echo "no $jar: run mvn -B package -DskipTests first" >&2; exit 2; }
 source "$(dirname "$0")/lib-postgres.sh"
 
