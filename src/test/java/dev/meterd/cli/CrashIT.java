@@ -209,6 +209,10 @@ class CrashIT {
 
   @Test
   void sigkillAtRandomMomentsLosesNothingAndChargesNothingTwice() throws Exception {
+    // Groups of 500 records: the run commits 48 times, so the poll below sees it pass its random
+    // threshold long before it ends. With the default groups (20,000 records) the run committed
+    // twice, and on a loaded machine the poll could miss both commits and the run end unkilled.
+    aggregatorConfig = "group_max_records = 500";
     try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"))) {
       seed(repo, 300, 40);
       TestDatabase reference = engine.freshDatabase(tmp, "reference");
