@@ -21,8 +21,17 @@ final class MultiRowSql {
 
   /** {@code head}: {@code INSERT INTO t (c1, ..., cN) VALUES}, with {@code columns} = N. */
   static MultiRowSql insert(String head, int columns, int maxRows) {
+    return rows(head, columns, "", maxRows);
+  }
+
+  /**
+   * {@code head}, then up to {@code maxRows} rows of {@code columns} parameters each ({@code (?, ?), (?, ?)}),
+   * then {@code tail}: an INSERT's rows followed by its {@code ON CONFLICT}, or the rows of a
+   * {@code FROM (VALUES ...)}.
+   */
+  static MultiRowSql rows(String head, int columns, String tail, int maxRows) {
     String tuple = "(" + "?, ".repeat(columns - 1) + "?)";
-    return new MultiRowSql(maxRows, rows -> head + " " + String.join(", ", Collections.nCopies(rows, tuple)));
+    return new MultiRowSql(maxRows, rows -> head + " " + String.join(", ", Collections.nCopies(rows, tuple)) + tail);
   }
 
   /** {@code head}: a statement ending in {@code ... IN}, followed by a list of up to {@code maxValues} parameters. */

@@ -330,9 +330,11 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
           cursor.lastCommitSha(), c.records, null));
     }
     rows.insertTxns(txns, rows.lastHash());
+    List<SqliteWalletRows.BalanceMove> moves = new ArrayList<>(charges.size());
     for (Map.Entry<Long, Charge> e : charges.entrySet()) {
-      rows.addToBalance(e.getKey(), -e.getValue().cents, now, e.getValue().txnId);
+      moves.add(new SqliteWalletRows.BalanceMove(e.getKey(), -e.getValue().cents, e.getValue().txnId));
     }
+    rows.addToBalances(moves, now);
   }
 
   /**
@@ -341,15 +343,18 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
    */
   private void writeSpendAndAlerts() throws SQLException {
     Map<Long, Map<String, DaySpend>> cycles = new LinkedHashMap<>();
+    List<SqliteSpend.DayAddition> additions = new ArrayList<>(days.size());
     for (Map.Entry<WalletDay, DaySpend> e : days.entrySet()) {
       DaySpend day = e.getValue();
       if (day.charged == 0 && day.waived == 0) {
         continue;
       }
-      spend.add(e.getKey().walletId(), day.userSid, e.getKey().epochDay(), day.charged, day.waived);
+      additions.add(new SqliteSpend.DayAddition(e.getKey().walletId(), day.userSid, e.getKey().epochDay(), day.charged,
+          day.waived));
       cycles.computeIfAbsent(e.getKey().walletId(), id -> new LinkedHashMap<>())
           .putIfAbsent(SqliteSpend.cycleOf(e.getKey().epochDay()), day);
     }
+    spend.addAll(additions);
     long asOfTxnId = nextTxnId - 1;
     Instant firedAt = Instant.parse(now);
     for (Map.Entry<Long, Map<String, DaySpend>> wallet : cycles.entrySet()) {

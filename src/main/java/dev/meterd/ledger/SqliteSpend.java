@@ -11,7 +11,9 @@ import java.time.Instant;
 import java.time.LocalDate;
 import java.time.YearMonth;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * A wallet's spend per UTC day ({@code daily_spend}) and its budget alerts, inside a write
@@ -50,7 +52,7 @@ final class SqliteSpend {
 
   /** What a wallet was charged on a day before this transaction's own additions. */
   long chargedOn(long walletId, long epochDay) throws SQLException {
-    DaySpend known = db.remembered(DaySpend.key(walletId, epochDay));
+    DaySpend known = db.remembered(new DayKey(walletId, epochDay));
     if (known != null) {
       return known.chargedCents();
     }
@@ -62,47 +64,68 @@ final class SqliteSpend {
     }
   }
 
+  /** A day's charged and waived cents to add to a wallet's counter; {@code userSid} names it in an error. */
+  record DayAddition(long walletId, String userSid, long epochDay, long chargedCents, long waivedCents) {}
+
+  private static final MultiRowSql UPSERT_DAYS = MultiRowSql.rows("INSERT INTO daily_spend (wallet_id, day, "
+      + "charged_cents, waived_cents) VALUES", 4, " ON CONFLICT (wallet_id, day) DO UPDATE SET "
+      + "charged_cents = excluded.charged_cents, waived_cents = excluded.waived_cents", 100);
+
   /**
-   * Adds a day's charged and waived cents to a wallet's counter.
+   * Adds to the counters, each (wallet, day) at most once, in one statement per hundred: the
+   * sums are made in Java with {@code addExact} (SQLite would turn an overflowing sum into a REAL),
+   * all of them before anything is written.
    *
    * @throws SpendOutOfRangeException a sum leaves the 64-bit range; the caller rolls back
    */
-  void add(long walletId, String userSid, long epochDay, long chargedCents, long waivedCents) throws SQLException {
-    DaySpend before = daySpend(walletId, epochDay);
-    long charged = before.chargedCents();
-    long waived = before.waivedCents();
-    boolean exists = before.exists();
-    // In Java with addExact: SQLite would turn an overflowing sum into a REAL.
-    try {
-      charged = Math.addExact(charged, chargedCents);
-    } catch (ArithmeticException e) {
-      throw new SpendOutOfRangeException(userSid, dayText(epochDay), charged, chargedCents);
+  void addAll(List<DayAddition> additions) throws SQLException {
+    List<DayAddition> sums = new ArrayList<>(additions.size());
+    Set<DayKey> seen = new HashSet<>();
+    for (DayAddition a : additions) {
+      if (!seen.add(new DayKey(a.walletId(), a.epochDay()))) {
+        throw new IllegalArgumentException("wallet " + a.walletId() + " has day " + dayText(a.epochDay())
+            + " twice in one statement");
+      }
+      DaySpend before = daySpend(a.walletId(), a.epochDay());
+      long charged;
+      long waived;
+      try {
+        charged = Math.addExact(before.chargedCents(), a.chargedCents());
+      } catch (ArithmeticException e) {
+        throw new SpendOutOfRangeException(a.userSid(), dayText(a.epochDay()), before.chargedCents(), a.chargedCents());
+      }
+      try {
+        waived = Math.addExact(before.waivedCents(), a.waivedCents());
+      } catch (ArithmeticException e) {
+        throw new SpendOutOfRangeException(a.userSid(), dayText(a.epochDay()), before.waivedCents(), a.waivedCents());
+      }
+      sums.add(new DayAddition(a.walletId(), a.userSid(), a.epochDay(), charged, waived));
     }
-    try {
-      waived = Math.addExact(waived, waivedCents);
-    } catch (ArithmeticException e) {
-      throw new SpendOutOfRangeException(userSid, dayText(epochDay), waived, waivedCents);
+    for (int from = 0; from < sums.size(); from += UPSERT_DAYS.maxRows) {
+      List<DayAddition> chunk = sums.subList(from, Math.min(sums.size(), from + UPSERT_DAYS.maxRows));
+      PreparedStatement ps = db.stmt(UPSERT_DAYS.sql(chunk.size()));
+      int p = 0;
+      for (DayAddition sum : chunk) {
+        ps.setLong(++p, sum.walletId());
+        ps.setString(++p, dayText(sum.epochDay()));
+        ps.setLong(++p, sum.chargedCents());
+        ps.setLong(++p, sum.waivedCents());
+      }
+      ps.executeUpdate();
     }
-    PreparedStatement ps = db.stmt(exists
-        ? "UPDATE daily_spend SET charged_cents = ?, waived_cents = ? WHERE wallet_id = ? AND day = ?"
-        : "INSERT INTO daily_spend (charged_cents, waived_cents, wallet_id, day) VALUES (?, ?, ?, ?)");
-    ps.setLong(1, charged);
-    ps.setLong(2, waived);
-    ps.setLong(3, walletId);
-    ps.setString(4, dayText(epochDay));
-    ps.executeUpdate();
-    db.remember(DaySpend.key(walletId, epochDay), new DaySpend(true, charged, waived));
+    for (DayAddition sum : sums) {
+      db.remember(new DayKey(sum.walletId(), sum.epochDay()), new DaySpend(sum.chargedCents(), sum.waivedCents()));
+    }
   }
 
   /** A wallet's counter of one day; within a group of node runs, read once. */
-  private record DaySpend(boolean exists, long chargedCents, long waivedCents) {
-    static Object key(long walletId, long epochDay) {
-      return List.of("day", walletId, epochDay);
-    }
-  }
+  private record DaySpend(long chargedCents, long waivedCents) {}
+
+  /** A counter's key among what the group remembers. */
+  private record DayKey(long walletId, long epochDay) {}
 
   private DaySpend daySpend(long walletId, long epochDay) throws SQLException {
-    DaySpend known = db.remembered(DaySpend.key(walletId, epochDay));
+    DaySpend known = db.remembered(new DayKey(walletId, epochDay));
     if (known != null) {
       return known;
     }
@@ -110,7 +133,7 @@ final class SqliteSpend {
     read.setLong(1, walletId);
     read.setString(2, dayText(epochDay));
     try (ResultSet rs = read.executeQuery()) {
-      return rs.next() ? new DaySpend(true, rs.getLong(1), rs.getLong(2)) : new DaySpend(false, 0, 0);
+      return rs.next() ? new DaySpend(rs.getLong(1), rs.getLong(2)) : new DaySpend(0, 0);
     }
   }
 

@@ -433,6 +433,51 @@ abstract class LedgerContractTests {
     }
   }
 
+  /**
+   * A node's run moves the balance and the day's counter of every wallet it charged, a hundred to
+   * a statement: 250 wallets take three, each moved once by its own amount, and a second run adds
+   * to what the first wrote. A sum that would overflow, in the last statement's wallets, moves
+   * none of them.
+   */
+  @Test
+  void aRunChargingMoreWalletsThanOneStatementMovesEachBalanceAndDayOnce() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      consume(ledger, "Z", rec("z1", "big", Long.MAX_VALUE));
+      consume(ledger, "A", chargingEachOf(250, "a", i -> i + 1));
+      consume(ledger, "B", chargingEachOf(250, "b", i -> 1000));
+      for (int i = 0; i < 250; i++) {
+        assertThat(ledger.reads().wallet("u" + i).orElseThrow().balanceCents()).as("u%d", i).isEqualTo(-(i + 1) - 1000);
+      }
+      try (Connection conn = jdbc();
+          PreparedStatement ps = conn.prepareStatement("SELECT w.user_sid, d.charged_cents FROM daily_spend d "
+              + "JOIN wallet w ON w.wallet_id = d.wallet_id WHERE d.day = '2026-11-21'");
+          ResultSet rs = ps.executeQuery()) {
+        java.util.Map<String, Long> days = new java.util.HashMap<>();
+        while (rs.next()) {
+          days.put(rs.getString(1), rs.getLong(2));
+        }
+        assertThat(days).hasSize(251).containsEntry("u0", 1001L).containsEntry("u249", 1250L)
+            .containsEntry("big", Long.MAX_VALUE);
+      }
+      UsageRecord[] overflowing = java.util.Arrays.copyOf(chargingEachOf(250, "c", i -> 7), 251);
+      overflowing[250] = rec("c-big", "big", 2);
+      assertThatThrownBy(() -> consume(ledger, "C", overflowing)).isInstanceOf(BalanceOutOfRangeException.class);
+      assertThat(ledger.reads().wallet("u0").orElseThrow().balanceCents()).isEqualTo(-1001);
+      assertThat(ledger.reads().wallet("u249").orElseThrow().balanceCents()).isEqualTo(-1250);
+      assertThat(ledger.reads().wallet("big").orElseThrow().balanceCents()).isEqualTo(-Long.MAX_VALUE);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
+  /** One record for each of the users {@code u0} to {@code u<count-1>}, costing {@code cost.applyAsLong(i)}. */
+  static UsageRecord[] chargingEachOf(int count, String keyPrefix, java.util.function.IntToLongFunction cost) {
+    UsageRecord[] records = new UsageRecord[count];
+    for (int i = 0; i < count; i++) {
+      records[i] = rec(keyPrefix + i, "u" + i, cost.applyAsLong(i));
+    }
+    return records;
+  }
+
   static List<Long> ids(SqliteLedger ledger, String user) {
     return ledger.reads().transactions(user, 10).stream().map(LedgerTxn::txnId).toList();
   }
