@@ -84,7 +84,7 @@ final class SqliteSpend {
     for (DayAddition a : additions) {
       if (!seen.add(new DayKey(a.walletId(), a.epochDay()))) {
         throw new IllegalArgumentException("wallet " + a.walletId() + " has day " + dayText(a.epochDay())
-            + " twice in one statement");
+            + " twice in one call");
       }
       DaySpend before = daySpend(a.walletId(), a.epochDay());
       long charged;
@@ -111,7 +111,10 @@ final class SqliteSpend {
         ps.setLong(++p, sum.chargedCents());
         ps.setLong(++p, sum.waivedCents());
       }
-      ps.executeUpdate();
+      int written = ps.executeUpdate();
+      if (written != chunk.size()) {
+        throw new SQLException("wrote the daily counters of " + written + " of " + chunk.size() + " wallet days");
+      }
     }
     for (DayAddition sum : sums) {
       db.remember(new DayKey(sum.walletId(), sum.epochDay()), new DaySpend(sum.chargedCents(), sum.waivedCents()));

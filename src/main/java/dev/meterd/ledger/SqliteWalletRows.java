@@ -118,7 +118,7 @@ final class SqliteWalletRows {
     Set<Long> seen = new HashSet<>();
     for (BalanceMove move : moves) {
       if (!seen.add(move.walletId())) {
-        throw new IllegalArgumentException("wallet " + move.walletId() + " moved twice in one statement");
+        throw new IllegalArgumentException("wallet " + move.walletId() + " moved twice in one call");
       }
       BalanceRow row = balanceRow(move.walletId());
       long updated;

@@ -435,9 +435,9 @@ abstract class LedgerContractTests {
 
   /**
    * A node's run moves the balance and the day's counter of every wallet it charged, a hundred to
-   * a statement: 250 wallets take three, each moved once by its own amount, and a second run adds
-   * to what the first wrote. A sum that would overflow, in the last statement's wallets, moves
-   * none of them.
+   * a statement: 250 wallets take three, each moved once by its own amount and its going below
+   * zero told once, and a second run adds to what the first wrote. A sum that would overflow, past
+   * the last statement's wallets, moves none of them.
    */
   @Test
   void aRunChargingMoreWalletsThanOneStatementMovesEachBalanceAndDayOnce() throws Exception {
@@ -465,6 +465,23 @@ abstract class LedgerContractTests {
       assertThat(ledger.reads().wallet("u0").orElseThrow().balanceCents()).isEqualTo(-1001);
       assertThat(ledger.reads().wallet("u249").orElseThrow().balanceCents()).isEqualTo(-1250);
       assertThat(ledger.reads().wallet("big").orElseThrow().balanceCents()).isEqualTo(-Long.MAX_VALUE);
+      // Each wallet went below zero once, in run A, in the order it was charged: its event names
+      // its own charge (ids 2 to 251, after big's) and balance; run B and the refused run add none.
+      List<String> expected = new java.util.ArrayList<>(List.of("big 1 " + -Long.MAX_VALUE));
+      for (int i = 0; i < 250; i++) {
+        expected.add("u" + i + " " + (i + 2) + " " + -(i + 1));
+      }
+      try (Connection conn = jdbc();
+          PreparedStatement ps = conn.prepareStatement("SELECT type, body FROM outbox_event ORDER BY event_seq");
+          ResultSet rs = ps.executeQuery()) {
+        List<String> depleted = new java.util.ArrayList<>();
+        while (rs.next()) {
+          assertThat(rs.getString(1)).isEqualTo("wallet.depleted");
+          io.vertx.core.json.JsonObject data = new io.vertx.core.json.JsonObject(rs.getString(2)).getJsonObject("data");
+          depleted.add(data.getString("user_sid") + " " + data.getLong("txn_id") + " " + data.getLong("balance_cents"));
+        }
+        assertThat(depleted).containsExactlyElementsOf(expected);
+      }
       assertThat(ledger.audit().verify()).isEmpty();
     }
   }
