@@ -1,6 +1,5 @@
 package dev.meterd.ledger;
 
-import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -57,9 +56,7 @@ final class ConsumedRows {
   /** Writes the rows in the index's order and forgets them. Call holding {@code db}, in its transaction. */
   void write(SqliteDb db) throws SQLException {
     rows.sort(INDEX_ORDER);
-    for (int from = 0; from < rows.size(); from += INSERT.maxRows) {
-      List<Row> chunk = rows.subList(from, Math.min(rows.size(), from + INSERT.maxRows));
-      PreparedStatement ps = db.stmt(INSERT.sql(chunk.size()));
+    INSERT.writeAll(db, rows, "consumed records", (ps, chunk) -> {
       int p = 0;
       for (Row r : chunk) {
         ps.setLong(++p, r.nodeId());
@@ -73,8 +70,7 @@ final class ConsumedRows {
         SqliteDb.setNullableLong(ps, ++p, r.quantity());
         ps.setLong(++p, r.waivedCents());
       }
-      ps.executeUpdate();
-    }
+    });
     rows.clear();
   }
 }

@@ -1,6 +1,9 @@
 package dev.meterd.ledger;
 
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
 import java.util.Collections;
+import java.util.List;
 import java.util.function.IntFunction;
 
 /**
@@ -46,5 +49,28 @@ final class MultiRowSql {
       sql[rows] = text;
     }
     return text;
+  }
+
+  /** Binds one chunk's parameters, from the first. */
+  @FunctionalInterface
+  interface ChunkBinder<T> {
+    void bind(PreparedStatement ps, List<T> chunk) throws SQLException;
+  }
+
+  /**
+   * Runs the statement over {@code rows}, {@link #maxRows} at a time, each chunk bound by {@code
+   * bind}; a statement that writes other than its chunk's rows fails, naming them as {@code what}.
+   * Call holding {@code db}, in its transaction.
+   */
+  <T> void writeAll(SqliteDb db, List<T> rows, String what, ChunkBinder<T> bind) throws SQLException {
+    for (int from = 0; from < rows.size(); from += maxRows) {
+      List<T> chunk = rows.subList(from, Math.min(rows.size(), from + maxRows));
+      PreparedStatement ps = db.stmt(sql(chunk.size()));
+      bind.bind(ps, chunk);
+      int written = ps.executeUpdate();
+      if (written != chunk.size()) {
+        throw new SQLException("wrote " + written + " of " + chunk.size() + " " + what);
+      }
+    }
   }
 }

@@ -101,9 +101,7 @@ final class SqliteSpend {
       }
       sums.add(new DayAddition(a.walletId(), a.userSid(), a.epochDay(), charged, waived));
     }
-    for (int from = 0; from < sums.size(); from += UPSERT_DAYS.maxRows) {
-      List<DayAddition> chunk = sums.subList(from, Math.min(sums.size(), from + UPSERT_DAYS.maxRows));
-      PreparedStatement ps = db.stmt(UPSERT_DAYS.sql(chunk.size()));
+    UPSERT_DAYS.writeAll(db, sums, "daily counters", (ps, chunk) -> {
       int p = 0;
       for (DayAddition sum : chunk) {
         ps.setLong(++p, sum.walletId());
@@ -111,11 +109,7 @@ final class SqliteSpend {
         ps.setLong(++p, sum.chargedCents());
         ps.setLong(++p, sum.waivedCents());
       }
-      int written = ps.executeUpdate();
-      if (written != chunk.size()) {
-        throw new SQLException("wrote the daily counters of " + written + " of " + chunk.size() + " wallet days");
-      }
-    }
+    });
     for (DayAddition sum : sums) {
       db.remember(new DayKey(sum.walletId(), sum.epochDay()), new DaySpend(sum.chargedCents(), sum.waivedCents()));
     }

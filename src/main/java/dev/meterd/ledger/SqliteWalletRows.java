@@ -130,20 +130,14 @@ final class SqliteWalletRows {
       before.add(row);
       after.add(new BalanceRow(row.walletId(), row.userSid(), updated, row.settings()));
     }
-    for (int from = 0; from < after.size(); from += UPDATE_BALANCES.maxRows) {
-      List<BalanceRow> chunk = after.subList(from, Math.min(after.size(), from + UPDATE_BALANCES.maxRows));
-      PreparedStatement ps = db.stmt(UPDATE_BALANCES.sql(chunk.size()));
+    UPDATE_BALANCES.writeAll(db, after, "wallet balances", (ps, chunk) -> {
       int p = 0;
       ps.setString(++p, now);
       for (BalanceRow row : chunk) {
         ps.setLong(++p, row.walletId());
         ps.setLong(++p, row.balanceCents());
       }
-      int updated = ps.executeUpdate();
-      if (updated != chunk.size()) {
-        throw new SQLException("moved the balance of " + updated + " of " + chunk.size() + " wallets");
-      }
-    }
+    });
     for (BalanceRow row : after) {
       db.remember(row.key(), row);
     }
