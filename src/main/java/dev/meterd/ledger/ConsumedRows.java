@@ -12,9 +12,11 @@ import java.util.List;
  * <p>Implementation notes. Written one by one as they came, inside each node's savepoint, every
  * random key dirtied another page of the index and SQLite copied that page into the savepoint's
  * journal first: the costliest part of a run. Written sorted, outside any savepoint, each page is
- * changed once per group. The primary key still decides: the INSERT has no {@code ON CONFLICT},
- * so a record consumed before that the run failed to see aborts the whole group (every node of
- * it halted as transient, nothing charged) rather than being charged twice. {@link String}'s
+ * changed once per group. The INSERT has no {@code ON CONFLICT}: a record of the newest level
+ * ({@code consumed_newest}) that the run failed to see aborts the whole group (every node of it
+ * halted as transient, nothing charged) rather than being charged twice. A record an older level
+ * holds is found by the run's look-up alone ({@link ConsumedSegments}), and a key in two levels
+ * fails the merge that meets it, and {@code verify}. {@link String}'s
  * order differs from SQLite's (UTF-8 bytes) only past U+FFFF, which costs locality, nothing more.
  */
 final class ConsumedRows {
@@ -22,7 +24,7 @@ final class ConsumedRows {
   record Row(long nodeId, String key, long walletId, long costCents, long occurredAtMs, long txnId, long fileId,
       String resource, Long quantity, long waivedCents, String userSid) {}
 
-  private static final MultiRowSql INSERT = MultiRowSql.insert("INSERT INTO consumed_record (node_id, "
+  private static final MultiRowSql INSERT = MultiRowSql.insert("INSERT INTO consumed_newest (node_id, "
       + "idempotency_key, wallet_id, cost_cents, occurred_at_ms, txn_id, file_id, resource, quantity, waived_cents) "
       + "VALUES", 10, 50);
   /** Written out rather than composed from key extractors: a group's sort compares about 15 times per record. */
@@ -53,9 +55,13 @@ final class ConsumedRows {
     rows.clear();
   }
 
-  /** Writes the rows in the index's order and forgets them. Call holding {@code db}, in its transaction. */
-  void write(SqliteDb db) throws SQLException {
+  /**
+   * Writes the rows in the index's order into its newest level, tells {@code index} their keys,
+   * and forgets them. Call holding {@code db}, in its transaction.
+   */
+  void write(SqliteDb db, ConsumedSegments index) throws SQLException {
     rows.sort(INDEX_ORDER);
+    index.writing(rows);
     INSERT.writeAll(db, rows, "consumed records", (ps, chunk) -> {
       int p = 0;
       for (Row r : chunk) {

@@ -24,7 +24,7 @@ final class Migrations {
   static final List<String> SCRIPTS = List.of("V001__ledger.sql", "V002__run_mark_generation.sql",
       "V003__idempotency.sql", "V004__wallet_policies.sql", "V005__payments.sql", "V006__outbox.sql",
       "V007__holds.sql", "V008__currency.sql", "V009__wallet_txn.sql", "V010__ledger_generation.sql",
-      "V011__node_leases.sql");
+      "V011__node_leases.sql", "V012__consumed_segments.sql");
 
   private Migrations() {}
 

@@ -88,6 +88,15 @@ final class SqliteAudit implements LedgerAudit {
 
   @Override
   public List<Violation> verify() {
-    return db.query("verify the ledger", () -> new LedgerVerifier(db.conn(), db.engine).run());
+    // One snapshot: the checks are many statements, and a daemon may seal or merge the consumed-
+    // record index between two of them.
+    return db.query("verify the ledger", () -> {
+      db.beginRead();
+      try {
+        return new LedgerVerifier(db.conn(), db.engine).run();
+      } finally {
+        db.endRead();
+      }
+    });
   }
 }

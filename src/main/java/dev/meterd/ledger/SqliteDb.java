@@ -372,6 +372,21 @@ final class SqliteDb {
         + engine.hint(e), e);
   }
 
+  /** Closes and forgets the cached statements that name {@code table}, which is gone. Call holding this. */
+  void dropStatementsOn(String table) {
+    statements.entrySet().removeIf(e -> {
+      if (!e.getKey().contains(table + " ")) {
+        return false;
+      }
+      try {
+        e.getValue().close();
+      } catch (SQLException suppressed) {
+        // A statement on a dropped table has nothing left to release.
+      }
+      return true;
+    });
+  }
+
   private void dropStatements() {
     for (PreparedStatement ps : statements.values()) {
       try {

@@ -108,9 +108,10 @@ public final class SqliteLedger implements Ledger {
       // (relative, absolute, through a symbolic link) must lock the same file.
       Path real = file.toRealPath();
       Path runLockFile = real.resolveSibling(real.getFileName() + ".run-lock");
-      return onConnection(conn, SqliteDb.FIXED, Engine.SQLITE, file.toString(), clock, rules, currency,
+      SqliteLedger ledger = onConnection(conn, SqliteDb.FIXED, Engine.SQLITE, file.toString(), clock, rules, currency,
           () -> FileRunLock.tryLock(runLockFile), () -> connectReader(file, busyTimeoutMs), () -> { },
           NodeLeases.NONE);
+      return boundsFromSystemProperty(ledger);
     } catch (SQLException | IOException e) {
       closeQuietly(conn);
       throw new LedgerException("cannot open the database " + file + ": " + e.getMessage(), e);
@@ -170,6 +171,44 @@ public final class SqliteLedger implements Ledger {
         // The open already failed; its exception is the one to report.
       }
     }
+  }
+
+  /**
+   * The consumed-record index's bounds a crash test gives the jar it starts ({@code
+   * -Dmeterd.consumed_index=LEVEL0,FAN_IN,CHUNK}, as {@link #consumedIndexBounds}), so that its
+   * runs seal and merge often; the defaults unless the property is set.
+   */
+  private static SqliteLedger boundsFromSystemProperty(SqliteLedger ledger) {
+    String bounds = System.getProperty("meterd.consumed_index");
+    if (bounds == null || bounds.isBlank()) {
+      return ledger;
+    }
+    String[] parts = bounds.split(",");
+    try {
+      if (parts.length != 3) {
+        throw new IllegalArgumentException("three numbers");
+      }
+      return ledger.consumedIndexBounds(Integer.parseInt(parts[0].trim()), Integer.parseInt(parts[1].trim()),
+          Integer.parseInt(parts[2].trim()));
+    } catch (IllegalArgumentException e) {
+      ledger.close();
+      throw new IllegalArgumentException("-Dmeterd.consumed_index=" + bounds + " is not LEVEL0,FAN_IN,CHUNK (for tests "
+          + "only): " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Seals the consumed-record index's newest level at {@code level0Rows} rows and merges {@code
+   * fanIn} segments of a tier, {@code mergeChunk} records a transaction, instead of {@value
+   * ConsumedSegments#LEVEL0_ROWS}, {@value ConsumedSegments#FAN_IN} and {@value
+   * ConsumedSegments#MERGE_CHUNK}: for tests, which see seals and merges after a few records.
+   * SQLite only.
+   */
+  public SqliteLedger consumedIndexBounds(int level0Rows, int fanIn, int mergeChunk) {
+    synchronized (db) {
+      nodeStore.segments.bounds(level0Rows, fanIn, mergeChunk);
+    }
+    return this;
   }
 
   @Override

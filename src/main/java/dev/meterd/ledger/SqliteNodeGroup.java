@@ -42,6 +42,8 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
   private boolean open = true;
   private int nodes;
   private long records;
+  /** The consumed-record index's segments, read at the group's first look-up; fixed until it ends. */
+  private List<ConsumedSegments.Segment> segments;
 
   /** Call holding {@code store.db()}, inside the transaction just begun. */
   SqliteNodeGroup(SqliteNodeStore store, boolean dryRun) {
@@ -192,7 +194,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
         if (dryRun) {
           db.rolledBack(null);
         } else {
-          staged.write(db);
+          staged.write(db, store.segments);
           db.commit();
           committed = true;
         }
@@ -212,8 +214,17 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
       }
       if (committed) {
         committed();
+        store.segments.maintain();
       }
     }
+  }
+
+  /** The consumed-record index's segments, as of the group's first look-up. Call holding the db. */
+  List<ConsumedSegments.Segment> segments() throws SQLException {
+    if (segments == null) {
+      segments = store.segments.current();
+    }
+    return segments;
   }
 
   /** The group's commit, for messages: its node, or how many and the first and last. */
@@ -279,7 +290,7 @@ final class SqliteNodeGroup implements NodeStore.NodeGroup {
    */
   private void writeStagedOrLose() {
     try {
-      staged.write(db);
+      staged.write(db, store.segments);
       stagedNodes.clear();
     } catch (SQLException e) {
       loseGroup(db.failure("write the records consumed by " + members(new ArrayList<>(stagedNodes)), e));

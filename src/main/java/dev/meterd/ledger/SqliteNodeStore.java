@@ -24,6 +24,8 @@ final class SqliteNodeStore implements NodeStore {
   final SqliteHolds holds;
   /** Ends a claimed node's lease in the transaction that writes it: see {@link LeaseFence}. */
   final LeaseFence leases;
+  /** The consumed-record index's sealed levels: looked up by each node's run, kept in shape after each group. */
+  final ConsumedSegments segments;
   /**
    * Every node's track, as of {@link #trackCacheVersion}: reloaded when another connection has
    * committed (PRAGMA data_version moved), patched row by row after this connection's own writes,
@@ -41,6 +43,7 @@ final class SqliteNodeStore implements NodeStore {
     this.spend = spend;
     this.outbox = outbox;
     this.holds = holds;
+    this.segments = new ConsumedSegments(db);
     db.onRollback(this::dropTracks);
   }
 

@@ -2,6 +2,7 @@ package dev.meterd.ledger;
 
 import dev.meterd.batch.BatchContentException;
 import dev.meterd.batch.UsageRecord;
+import dev.meterd.ledger.ConsumedSegments.Prior;
 import dev.meterd.policy.DailyCap;
 import dev.meterd.policy.WalletSettings;
 import java.sql.PreparedStatement;
@@ -21,9 +22,11 @@ import java.util.function.Consumer;
  * their records settle and the cursor are released into the group together, or rolled back.
  *
  * <p>Implementation notes. A record is looked up by its key (in this run's own records, then in
- * {@code consumed_record}, skipped for a node that has none yet) to tell a new record from a
- * duplicate or a conflict; new ones are kept in {@link ConsumedRows}, which the group writes in
- * index order at COMMIT, where the primary key still refuses any record consumed twice. A run of
+ * every level of the consumed-record index: {@code consumed_newest}, and each segment whose filter
+ * may hold it, see {@link ConsumedSegments}; skipped for a node that has none yet) to tell a new
+ * record from a duplicate or a conflict; new ones are kept in {@link ConsumedRows}, which the group
+ * writes into the newest level in index order at COMMIT, where its primary key refuses again a
+ * record consumed twice in that level. A run of
  * more than {@link ConsumedRows#STAGED_AT_MOST} records writes them as it goes. Charge ids are allocated up front (the write lock is held), so each
  * record points at its charge before the charge row, whose amount is known only at the end, is
  * written. A wallet's daily cap is applied record by record, in the order the records come: the
@@ -88,7 +91,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
   /** This run's new records, not yet written; by key, to find a key that comes again. */
   private final ConsumedRows staged = new ConsumedRows();
   private final Map<String, ConsumedRows.Row> stagedByKey = new HashMap<>();
-  /** Whether {@code consumed_record} may hold records of the node: null until asked. */
+  /** Whether the consumed-record index may hold records of the node: null until asked. */
   private Boolean nodeHasRecords;
   private long nextTxnId;
   private long consumed;
@@ -165,29 +168,30 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
 
   /** Writes this run's records so far, inside its savepoint: a long run's memory stays bounded. */
   private void writeStaged() throws SQLException {
-    staged.write(db);
+    staged.write(db, store.segments);
     stagedByKey.clear();
     nodeHasRecords = true;
   }
 
-  /** A record consumed in an earlier run: the user and cost a key that comes again must have. */
-  private record Prior(String userSid, long costCents) {}
-
   /** Keys looked up in one statement: one statement per record cost a sixth of a node's run. */
   static final int LOOKED_UP_AT_ONCE = 50;
-  private static final MultiRowSql LOOKUP = MultiRowSql.in("SELECT c.idempotency_key, w.user_sid, c.cost_cents "
-      + "FROM consumed_record c JOIN wallet w ON w.wallet_id = c.wallet_id WHERE c.node_id = ? AND c.idempotency_key IN",
-      LOOKED_UP_AT_ONCE);
+  private static final MultiRowSql LOOKUP = ConsumedSegments.lookup("consumed_newest");
 
-  /** The records among {@code chunk}'s keys that {@code consumed_record} holds for the node. */
+  /**
+   * The records among {@code chunk}'s keys that the consumed-record index holds for the node: in
+   * its newest level, then in the segments whose filters may hold them.
+   */
   private Map<String, Prior> consumedBefore(List<UsageRecord> chunk) throws SQLException {
     if (!nodeHasRecords()) {
       return Map.of();
     }
     PreparedStatement ps = db.stmt(LOOKUP.sql(chunk.size()));
     ps.setLong(1, nodeId);
+    List<String> keys = new ArrayList<>(chunk.size());
     for (int i = 0; i < chunk.size(); i++) {
-      ps.setString(i + 2, chunk.get(i).idempotencyKey());
+      String key = chunk.get(i).idempotencyKey();
+      ps.setString(i + 2, key);
+      keys.add(key);
     }
     Map<String, Prior> found = new HashMap<>();
     try (ResultSet rs = ps.executeQuery()) {
@@ -195,6 +199,7 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
         found.put(rs.getString(1), new Prior(rs.getString(2), rs.getLong(3)));
       }
     }
+    store.segments.lookUp(group.segments(), nodeId, keys, found);
     return found;
   }
 
@@ -218,10 +223,13 @@ final class SqliteNodeWrite implements NodeStore.NodeWrite {
 
   private boolean nodeHasRecords() throws SQLException {
     if (nodeHasRecords == null) {
-      PreparedStatement ps = db.stmt("SELECT 1 FROM consumed_record WHERE node_id = ? LIMIT 1");
+      PreparedStatement ps = db.stmt("SELECT 1 FROM consumed_newest WHERE node_id = ? LIMIT 1");
       ps.setLong(1, nodeId);
       try (ResultSet rs = ps.executeQuery()) {
         nodeHasRecords = rs.next();
+      }
+      if (!nodeHasRecords) {
+        nodeHasRecords = store.segments.holdNode(group.segments(), nodeId);
       }
     }
     return nodeHasRecords;

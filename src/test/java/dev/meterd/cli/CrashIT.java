@@ -56,9 +56,14 @@ class CrashIT {
 
   /** Null: the default groups; else what the configuration's {@code [aggregator]} says. */
   private String aggregatorConfig;
+  /** Null: the consumed-record index's default bounds; else the jar's {@code -Dmeterd.consumed_index}. */
+  private String indexBounds;
 
   private Process start(Path repo, TestDatabase db, String fault) throws Exception {
     List<String> jvm = new ArrayList<>();
+    if (indexBounds != null) {
+      jvm.add("-Dmeterd.consumed_index=" + indexBounds);
+    }
     if (fault != null) {
       jvm.add("-Dmeterd.fault=" + fault);
       jvm.add("-Dmeterd.fault.marker=" + marker());
@@ -246,6 +251,57 @@ class CrashIT {
       assertThat(run(repo.dir(), db, null)).isZero();
       assertThat(state(db)).isEqualTo(state(reference));
       assertNoNodeRanUnderTwoClaims(db);
+    }
+  }
+
+  /**
+   * SQLite's consumed-record index in levels, sealed and merged after every group (a newest level
+   * of 50 records, merges of two segments in chunks of 10 records): the jar is killed while a
+   * merge is in progress (seen in consumed_merge, and still there after the kill), then run
+   * again until one lands so; the ledger ends as a clean run leaves it.
+   */
+  @Test
+  void sigkillWhileTheIndexMergesLosesNothingAndChargesNothingTwice() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(engine == LedgerEngine.SQLITE, "the index has levels on SQLite only");
+    aggregatorConfig = "group_max_records = 500";
+    indexBounds = "50,2,50";
+    try (UsageRepo repo = new UsageRepo(tmp.resolve("usage.git"))) {
+      seed(repo, 300, 40);
+      TestDatabase db = engine.freshDatabase(tmp, "killed");
+      int cutOff = 0;
+      for (int attempt = 0; attempt < 20 && cutOff == 0; attempt++) {
+        Process p = start(repo.dir(), db, null);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (!p.waitFor(10, TimeUnit.MILLISECONDS)) {
+          assertThat(System.nanoTime()).as("the run ended in time").isLessThan(deadline);
+          if (Files.exists(Path.of(db.where() + "-wal")) && db.hasTable("consumed_merge")
+              && db.number("SELECT count(*) FROM consumed_merge") > 0) {
+            p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            break;
+          }
+        }
+        if (p.exitValue() == 137 && db.number("SELECT count(*) FROM consumed_merge") > 0) {
+          cutOff++;
+        } else if (p.exitValue() == 0) {
+          // The run ended before the poll saw a merge: more records for the next one.
+          List<String> files = new ArrayList<>();
+          for (int n = 0; n < 300; n++) {
+            StringBuilder more = new StringBuilder();
+            for (int r = 0; r < 10; r++) {
+              more.append(record("n" + n + "-more" + attempt + "-" + r, "u" + (r % 4), 3));
+            }
+            files.addAll(List.of("nodes/node-" + n + "/" + String.format("usage_2026-11-22-%02d.toml", attempt),
+                batch(more.toString())));
+          }
+          repo.commit(files.toArray(String[]::new));
+        }
+      }
+      assertThat(cutOff).as("kills that cut off a merge").isEqualTo(1);
+      assertThat(run(repo.dir(), db, null)).isZero();
+      TestDatabase reference = engine.freshDatabase(tmp, "reference");
+      assertThat(run(repo.dir(), reference, null)).isZero();
+      assertThat(reference.number("SELECT count(*) FROM consumed_segment")).isPositive();
+      assertThat(state(db)).isEqualTo(state(reference));
     }
   }
 

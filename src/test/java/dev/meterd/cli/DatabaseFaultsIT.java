@@ -96,13 +96,13 @@ class DatabaseFaultsIT {
   private static void fillDisk(TestDatabase db) throws SQLException {
     db.open(Clock.systemUTC()).close();
     try (Connection c = db.jdbc(); Statement st = c.createStatement()) {
-      db.refuseInserts(st, "disk_full", "consumed_record", "NEW.idempotency_key LIKE 'node-b-%'");
+      db.refuseInserts(st, "disk_full", "consumed_newest", "NEW.idempotency_key LIKE 'node-b-%'");
     }
   }
 
   private static void makeRoom(TestDatabase db) throws SQLException {
     try (Connection c = db.jdbc(); Statement st = c.createStatement()) {
-      db.allowInserts(st, "disk_full", "consumed_record");
+      db.allowInserts(st, "disk_full", "consumed_newest");
     }
   }
 

@@ -289,10 +289,10 @@ class MainIT {
 
     try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
         Statement st = c.createStatement()) {
-      st.execute("DROP TRIGGER consumed_record_no_delete");
-      st.execute("DELETE FROM consumed_record WHERE idempotency_key = 'a2'");
-      st.execute("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, "
-          + "txn_id, file_id) SELECT node_id, 'forged', wallet_id, 7, 0, txn_id, file_id FROM consumed_record "
+      st.execute("DROP TRIGGER consumed_newest_no_delete");
+      st.execute("DELETE FROM consumed_newest WHERE idempotency_key = 'a2'");
+      st.execute("INSERT INTO consumed_newest (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, "
+          + "txn_id, file_id) SELECT node_id, 'forged', wallet_id, 7, 0, txn_id, file_id FROM consumed_newest "
           + "WHERE idempotency_key = 'a1'");
     }
     assertThat(meterd("verify", "--replay")).isEqualTo(1);
@@ -310,9 +310,9 @@ class MainIT {
     try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + tmp.resolve("meterd.db"));
         Statement st = c.createStatement()) {
       // Moving cents between two records of one charge keeps the charge equal to its records.
-      st.execute("DROP TRIGGER consumed_record_no_update");
-      st.execute("UPDATE consumed_record SET cost_cents = 12 WHERE idempotency_key = 'a1'");
-      st.execute("UPDATE consumed_record SET cost_cents = 3 WHERE idempotency_key = 'a2'");
+      st.execute("DROP TRIGGER consumed_newest_no_update");
+      st.execute("UPDATE consumed_newest SET cost_cents = 12 WHERE idempotency_key = 'a1'");
+      st.execute("UPDATE consumed_newest SET cost_cents = 3 WHERE idempotency_key = 'a2'");
     }
     assertThat(meterd("verify")).isEqualTo(0);
     assertThat(meterd("verify", "--replay")).isEqualTo(1);

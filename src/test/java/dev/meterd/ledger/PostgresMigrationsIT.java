@@ -106,7 +106,7 @@ class PostgresMigrationsIT {
   @Test
   void appendOnlyTablesRefuseUpdateDeleteAndTruncateAsOnSqlite() throws Exception {
     List<SqliteTrigger> triggers = sqliteTriggers();
-    assertThat(triggers.stream().map(SqliteTrigger::table).distinct().sorted()).containsExactly("consumed_record",
+    assertThat(triggers.stream().map(SqliteTrigger::table).distinct().sorted()).containsExactly("consumed_newest",
         "lease_log", "ledger_meta", "ledger_txn", "payment", "unapplied_payment", "wallet_txn");
     upgradeWithOneRowInEachAppendOnlyTable();
 
@@ -130,7 +130,7 @@ class PostgresMigrationsIT {
     upgrade();
 
     assertThat(consumedRecordRefusal(-1, 0))
-        .isEqualTo("new row for relation \"consumed_record\" violates check constraint \"consumed_record_cost_cents_check\"");
+        .isEqualTo("new row for relation \"consumed_newest\" violates check constraint \"consumed_record_cost_cents_check\"");
     assertThat(column("SELECT count(*) FROM consumed_record")).containsExactly("0");
   }
 
@@ -139,12 +139,12 @@ class PostgresMigrationsIT {
     upgrade();
 
     assertThat(consumedRecordRefusal(5, 6))
-        .isEqualTo("new row for relation \"consumed_record\" violates check constraint \"consumed_record_waived_cents_check\"");
+        .isEqualTo("new row for relation \"consumed_newest\" violates check constraint \"consumed_record_waived_cents_check\"");
     assertThat(column("SELECT count(*) FROM consumed_record")).containsExactly("0");
   }
 
   private String consumedRecordRefusal(long costCents, long waivedCents) {
-    return refusal("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms,"
+    return refusal("INSERT INTO consumed_newest (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms,"
         + " txn_id, file_id, waived_cents) VALUES (1, 'k1', 1, " + costCents + ", 0, 1, 1, " + waivedCents + ")");
   }
 
@@ -153,15 +153,22 @@ class PostgresMigrationsIT {
     upgrade();
     Map<String, List<String>> sqliteColumns = new TreeMap<>();
     List<String> sqliteIndexes;
+    List<String> sqliteViews;
     try (Connection c = freshSqlite(); Statement st = c.createStatement()) {
       for (String table : column(st, "SELECT name FROM sqlite_master WHERE type = 'table'"
           + " AND name NOT LIKE 'sqlite_%' ORDER BY name")) {
         sqliteColumns.put(table, column(st, "SELECT name FROM pragma_table_info('" + table + "') ORDER BY cid"));
       }
       sqliteIndexes = column(st, "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name");
+      sqliteViews = column(st, "SELECT name || ' ' || (SELECT group_concat(name, ',') FROM pragma_table_info(v.name)) "
+          + "FROM sqlite_master v WHERE type = 'view' ORDER BY name");
     }
 
     assertThat(postgresColumns()).isEqualTo(sqliteColumns);
+    assertThat(sqliteViews).containsExactly("consumed_record " + String.join(",", sqliteColumns.get("consumed_newest")));
+    assertThat(column("SELECT v.table_name || ' ' || (SELECT string_agg(c.column_name, ',' ORDER BY c.ordinal_position) "
+        + "FROM information_schema.columns c WHERE c.table_schema = v.table_schema AND c.table_name = v.table_name) "
+        + "FROM information_schema.views v WHERE v.table_schema = current_schema() ORDER BY 1")).isEqualTo(sqliteViews);
     // The indexes created by name: PostgreSQL's own for primary keys and UNIQUE, like SQLite's
     // sqlite_autoindex_*, are left out.
     assertThat(column("SELECT i.indexname FROM pg_indexes i WHERE i.schemaname = current_schema()"
@@ -231,7 +238,7 @@ class PostgresMigrationsIT {
     execute("INSERT INTO wallet (user_sid, balance_cents, created_at, updated_at) VALUES ('u1', 100, 't', 't')");
     execute("INSERT INTO ledger_txn (txn_id, wallet_id, type, amount_cents, occurred_at, initiated_by, row_hash)"
         + " VALUES (1, 1, 'topup', 100, 't', 'alice', 'h')");
-    execute("INSERT INTO consumed_record (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, txn_id,"
+    execute("INSERT INTO consumed_newest (node_id, idempotency_key, wallet_id, cost_cents, occurred_at_ms, txn_id,"
         + " file_id) VALUES (1, 'k1', 1, 5, 0, 1, 1)");
     execute("INSERT INTO payment (payment_id, txn_id, wallet_id, type, amount_cents, created_at)"
         + " VALUES ('p1', 1, 1, 'topup', 100, 't')");
@@ -256,8 +263,10 @@ class PostgresMigrationsIT {
 
   private Map<String, List<String>> postgresColumns() throws SQLException {
     Map<String, List<String>> columns = new TreeMap<>();
-    for (String row : column("SELECT table_name || ' ' || column_name FROM information_schema.columns"
-        + " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")) {
+    for (String row : column("SELECT c.table_name || ' ' || c.column_name FROM information_schema.columns c"
+        + " JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name"
+        + " WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'"
+        + " ORDER BY c.table_name, c.ordinal_position")) {
       String[] parts = row.split(" ");
       columns.computeIfAbsent(parts[0], t -> new ArrayList<>()).add(parts[1]);
     }

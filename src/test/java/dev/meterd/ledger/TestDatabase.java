@@ -140,12 +140,20 @@ public abstract class TestDatabase {
   static final class SqliteFile extends TestDatabase {
 
     private final Path file;
+    /** The consumed-record index's bounds its ledgers use ({@link SqliteLedger#consumedIndexBounds}), or null for the defaults. */
+    private final int[] indexBounds;
 
     SqliteFile(Path file) {
+      this(file, null);
+    }
+
+    /** {@code indexBounds}: the newest level's rows, the merges' fan-in and chunk, or null for the defaults. */
+    SqliteFile(Path file, int[] indexBounds) {
       if (Files.exists(file)) {
         throw new IllegalArgumentException("the test database " + file + " exists already; give each a name of its own");
       }
       this.file = file;
+      this.indexBounds = indexBounds;
     }
 
     /** The database's file. */
@@ -155,7 +163,8 @@ public abstract class TestDatabase {
 
     @Override
     public SqliteLedger open(Clock clock, int lockWaitMs, CreditRules rules, String currency) {
-      return SqliteLedger.open(file, clock, lockWaitMs, rules, currency);
+      SqliteLedger ledger = SqliteLedger.open(file, clock, lockWaitMs, rules, currency);
+      return indexBounds == null ? ledger : ledger.consumedIndexBounds(indexBounds[0], indexBounds[1], indexBounds[2]);
     }
 
     @Override

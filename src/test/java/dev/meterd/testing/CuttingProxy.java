@@ -35,7 +35,7 @@ public final class CuttingProxy implements AutoCloseable {
    * it prepares no server-side statements, {@code prepareThreshold=0}): the COMMITs of other
    * transactions, such as a run's claims of its nodes' leases, pass.
    */
-  private static final byte[] CONSUMED_INSERT = "INSERT INTO consumed_record".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] CONSUMED_INSERT = "INSERT INTO consumed_newest".getBytes(StandardCharsets.US_ASCII);
 
   private final int targetPort;
   private final ServerSocket listener;
