@@ -373,18 +373,8 @@ final class ConsumedSegments {
         // into the filter now, outside the write lock (written rows never change); the chunks
         // add theirs. Should another process write a chunk meanwhile, the filter is made from
         // the whole segment at the end instead.
-        String table = Segment.table(m.id());
-        covered = db.query("read the merged segment " + m.id() + " of the consumed-record index for its filter", () -> {
-          long n = 0;
-          try (Statement st = db.conn().createStatement();
-              ResultSet rs = st.executeQuery("SELECT node_id, idempotency_key FROM " + table)) {
-            while (rs.next()) {
-              mergeFilter.add(rs.getLong(1), rs.getString(2));
-              n++;
-            }
-          }
-          return n;
-        });
+        covered = db.query("read the merged segment " + m.id() + " of the consumed-record index for its filter",
+            () -> addKeys(Segment.table(m.id()), mergeFilter));
       }
     }
     String table = Segment.table(m.id());
@@ -632,13 +622,21 @@ final class ConsumedSegments {
   /** The filter of every key in {@code table}, which holds {@code rows} rows. */
   private KeyFilter filterOf(String table, long rows) throws SQLException {
     KeyFilter filter = KeyFilter.sized(rows);
+    addKeys(table, filter);
+    return filter;
+  }
+
+  /** Adds every key of {@code table} to {@code filter}; returns how many rows it read. */
+  private long addKeys(String table, KeyFilter filter) throws SQLException {
+    long n = 0;
     try (Statement st = db.conn().createStatement();
         ResultSet rs = st.executeQuery("SELECT node_id, idempotency_key FROM " + table)) {
       while (rs.next()) {
         filter.add(rs.getLong(1), rs.getString(2));
+        n++;
       }
     }
-    return filter;
+    return n;
   }
 
   /** The statement {@code consumed_newest} was made with, as the migrations left it. */
