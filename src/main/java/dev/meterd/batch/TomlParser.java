@@ -201,8 +201,20 @@ final class TomlParser {
 
   // ---- keys and tables
 
+  /**
+   * The parts of the key just read: one list, filled anew by each {@link #keyPath}, since a
+   * record's every key would otherwise cost a list (most of what a file's parse allocated).
+   */
+  private final List<String> keyParts = new ArrayList<>();
+
+  /**
+   * Reads a key, dotted or not. The list returned is {@link #keyParts}: valid until the next
+   * key is read, so a caller takes what it needs of it before it parses a value (an inline
+   * table's keys would replace it).
+   */
   private List<String> keyPath() {
-    List<String> keys = new ArrayList<>(2);
+    List<String> keys = keyParts;
+    keys.clear();
     keys.add(simpleKey());
     while (true) {
       int save = pos;

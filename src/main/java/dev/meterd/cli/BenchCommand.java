@@ -191,13 +191,21 @@ final class BenchCommand implements Callable<Integer> {
   private int fullRun(Aggregator aggregator, Optional<BenchRepo.Shape> shape) throws Exception {
     System.gc();
     resetPeaks();
+    Optional<ThreadCpu> cpuBefore = ThreadCpu.now();
     long start = System.nanoTime();
     RunSummary full = aggregator.run(RunRequest.ALL);
     double fullSeconds = seconds(start);
+    Optional<ThreadCpu> cpuAfter = ThreadCpu.now();
     long peakHeap = peakHeapBytes();
     checkFullRun(full, shape);
     say("full run: %d records in %.2f s = %.0f records/s; peak heap %d MiB", full.recordsConsumed(), fullSeconds,
         full.recordsConsumed() / fullSeconds, peakHeap >> 20);
+    if (cpuBefore.isPresent() && cpuAfter.isPresent()) {
+      ThreadCpu.Split cpu = cpuAfter.get().since(cpuBefore.get());
+      say("full run CPU: %.1f s on %d cores in %.2f s: the writer %.1f s, JIT compilers %.1f s, garbage collector "
+          + "%.1f s, read-ahead and the rest %.1f s", cpu.process(), Runtime.getRuntime().availableProcessors(),
+          fullSeconds, cpu.caller(), cpu.jit(), cpu.gc(), cpu.rest());
+    }
     return full.nodesConsumed();
   }
 

@@ -21,11 +21,14 @@ final class KeyFilter {
   private final long[] words;
   private final long bits;
   private final int hashes;
+  /** 2^64 mod {@link #bits}: what a probe loses, modulo the bits, when its sum passes 2^64. */
+  private final long wrap;
 
   private KeyFilter(long[] words, int hashes) {
     this.words = words;
     this.bits = (long) words.length * Long.SIZE;
     this.hashes = hashes;
+    this.wrap = (Long.remainderUnsigned(-1L, bits) + 1) % bits;
   }
 
   /** An empty filter for {@code keys} keys. */
@@ -63,13 +66,32 @@ final class KeyFilter {
     add(hash(nodeId, key));
   }
 
+  /**
+   * Sets the bits of probes {@code hash}, {@code hash + step}, ... (sums modulo 2^64), each taken
+   * modulo the filter's bits, as {@link #mayContain(long)} reads them. The remainders are carried
+   * from one probe to the next rather than divided out again: two divisions a key instead of one a
+   * probe, the same bits.
+   */
   void add(long hash) {
     long step = step(hash);
+    long stepBit = Long.remainderUnsigned(step, bits);
     long probe = hash;
+    long bit = Long.remainderUnsigned(probe, bits);
     for (int i = 0; i < hashes; i++) {
-      long bit = Long.remainderUnsigned(probe, bits);
       words[(int) (bit >>> 6)] |= 1L << bit;
-      probe += step;
+      long next = probe + step;
+      bit += stepBit;
+      if (bit >= bits) {
+        bit -= bits;
+      }
+      if (Long.compareUnsigned(next, probe) < 0) {
+        // The sum passed 2^64: the probe is 2^64 less than the true sum.
+        bit -= wrap;
+        if (bit < 0) {
+          bit += bits;
+        }
+      }
+      probe = next;
     }
   }
 
