@@ -23,7 +23,10 @@ final class ThreadCpu {
 
   private static final Path TASKS = Path.of("/proc/self/task");
 
-  /** One thread's line: its name as Linux keeps it (15 characters at most) and its user and system ticks. */
+  /**
+   * One thread's line: its name as Linux keeps it (15 bytes at most, read as Latin-1 since the cut
+   * may split a UTF-8 character) and its user and system ticks.
+   */
   record Thread(String name, long ticks) {}
 
   /** Where a run's CPU went, in seconds. */
@@ -45,19 +48,20 @@ final class ThreadCpu {
       return Optional.empty();
     }
     try {
-      long caller = Long.parseLong(Files.readString(Path.of("/proc/thread-self/stat")).split(" ", 2)[0]);
+      long caller = Long.parseLong(
+          Files.readString(Path.of("/proc/thread-self/stat"), StandardCharsets.ISO_8859_1).split(" ", 2)[0]);
       Map<Long, Thread> threads = new HashMap<>();
       try (Stream<Path> tasks = Files.list(TASKS)) {
         for (Path task : (Iterable<Path>) tasks::iterator) {
           try {
             threads.put(Long.parseLong(task.getFileName().toString()),
-                parse(Files.readString(task.resolve("stat"), StandardCharsets.UTF_8)));
+                parse(Files.readString(task.resolve("stat"), StandardCharsets.ISO_8859_1)));
           } catch (IOException ended) {
             // The thread ended between the listing and the read: its time is in the process's.
           }
         }
       }
-      return Optional.of(new ThreadCpu(threads, caller, parse(Files.readString(Path.of("/proc/self/stat"))).ticks()));
+      return Optional.of(new ThreadCpu(threads, caller, parse(Files.readString(Path.of("/proc/self/stat"), StandardCharsets.ISO_8859_1)).ticks()));
     } catch (IOException | RuntimeException e) {
       return Optional.empty();
     }
