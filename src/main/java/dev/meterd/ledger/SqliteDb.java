@@ -169,8 +169,10 @@ final class SqliteDb {
   /** Begins a read transaction (on a new connection if the last was lost). Call holding this. */
   void beginRead() throws SQLException {
     replaceIfLost();
-    inTransaction = true;
+    // Marked only once begun: a BEGIN that failed (the connection lost) leaves nothing open to
+    // end, and the reads after it must still replace a lost connection.
     engine.beginRead(conn);
+    inTransaction = true;
   }
 
   /** Ends the read transaction {@link #beginRead} began: it has nothing to keep. Call holding this. */

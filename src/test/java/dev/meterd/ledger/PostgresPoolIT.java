@@ -151,6 +151,29 @@ class PostgresPoolIT {
     }
   }
 
+  /**
+   * A verify whose read transaction could not begin (PostgreSQL ended the connection) leaves no
+   * transaction behind: the next read replaces the lost connection, as after any other failure.
+   */
+  @Test
+  void aReadAfterAVerifyThatCouldNotBeginTakesANewConnection() throws SQLException {
+    try (SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
+        new PostgresLedger.Settings(2_000, 60_000, PostgresLedger.Settings.MIN_POOL_SIZE), CreditRules.DEFAULT, "USD",
+        new PostgresLedger.Sharing("daemon-v", Duration.ofMinutes(10)));
+        Connection watcher = DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password())) {
+      ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "admin", "seed");
+      first(watcher, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+          + "WHERE application_name = 'meterd daemon-v'");
+
+      // Used again at once (no idle test first): the read transaction's start fails.
+      LedgerException verifyFailed = catchThrowableOfType(LedgerException.class, () -> ledger.audit().verify());
+      assertThat(verifyFailed).hasMessageStartingWith("cannot verify the ledger in the database ");
+
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(1_000);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
   @Test
   void aWrongPasswordFailsTheOpenNamingTheDatabaseAndTheUserButNotThePassword() {
     LedgerException e = catchThrowableOfType(LedgerException.class, () -> PostgresLedger.open(db.jdbcUrl(), db.user(),
