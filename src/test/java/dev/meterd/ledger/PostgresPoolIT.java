@@ -37,6 +37,13 @@ class PostgresPoolIT {
         new PostgresLedger.Sharing("host/123/abcd", Duration.ofSeconds(45)));
   }
 
+  /** A daemon's ledger (application_name "meterd " + daemon) on a pool of the least size. */
+  private SqliteLedger leastPoolLedger(String daemon) {
+    return PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
+        new PostgresLedger.Settings(2_000, 60_000, PostgresLedger.Settings.MIN_POOL_SIZE), CreditRules.DEFAULT, "USD",
+        new PostgresLedger.Sharing(daemon, Duration.ofMinutes(10)));
+  }
+
   private static int backend(Connection conn) throws SQLException {
     return Integer.parseInt(first(conn, "SELECT pg_backend_pid()"));
   }
@@ -131,9 +138,7 @@ class PostgresPoolIT {
    */
   @Test
   void aPoolOfTheLeastSizeReplacesEveryConnectionARestartEnded() throws SQLException {
-    try (SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
-        new PostgresLedger.Settings(2_000, 60_000, PostgresLedger.Settings.MIN_POOL_SIZE), CreditRules.DEFAULT, "USD",
-        new PostgresLedger.Sharing("daemon-a", Duration.ofMinutes(10)));
+    try (SqliteLedger ledger = leastPoolLedger("daemon-a");
         Connection watcher = DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password())) {
       ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "admin", "seed");
       assertThat(ledger.holds().credit("u1").balanceCents()).isEqualTo(1_000);
@@ -157,9 +162,7 @@ class PostgresPoolIT {
    */
   @Test
   void aReadAfterAVerifyThatCouldNotBeginTakesANewConnection() throws SQLException {
-    try (SqliteLedger ledger = PostgresLedger.open(db.jdbcUrl(), db.user(), db.password(), clock,
-        new PostgresLedger.Settings(2_000, 60_000, PostgresLedger.Settings.MIN_POOL_SIZE), CreditRules.DEFAULT, "USD",
-        new PostgresLedger.Sharing("daemon-v", Duration.ofMinutes(10)));
+    try (SqliteLedger ledger = leastPoolLedger("daemon-v");
         Connection watcher = DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password())) {
       ledger.walletStore().credit("u1", TxnType.GRANT, 1_000, "admin", "seed");
       first(watcher, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
