@@ -234,12 +234,7 @@ final class SqliteDb {
    * succeeded, and throws only if it did not: nothing that can fail runs after it.
    */
   synchronized <T> T write(String what, SqlWork<T> work) {
-    // On the run's own thread too: SQLite's BEGIN would fail and its ROLLBACK undo the group, and
-    // on PostgreSQL the write would commit the group's open transaction halfway.
-    if (nodeWriter != null) {
-      throw new IllegalStateException("cannot " + what + ": this connection is inside the run of a node on thread "
-          + nodeWriter.getName() + "; open a ledger of its own for writes beside a run");
-    }
+    requireNoGroup(what);
     T result;
     try {
       beginWrite();
@@ -258,6 +253,19 @@ final class SqliteDb {
     }
     committed();
     return result;
+  }
+
+  /**
+   * Refuses a transaction of its own while a group of node runs holds this connection's, before
+   * it touches the connection; on the run's own thread too: SQLite's BEGIN would fail and its
+   * ROLLBACK undo the group, and on PostgreSQL the write would commit the group's open transaction
+   * halfway. Call holding this.
+   */
+  void requireNoGroup(String what) {
+    if (nodeWriter != null) {
+      throw new IllegalStateException("cannot " + what + ": this connection is inside the run of a node on thread "
+          + nodeWriter.getName() + "; open a ledger of its own for writes beside a run");
+    }
   }
 
   /** Ledger rows were written in the open transaction: {@link #commit} lists them under their wallets. */

@@ -257,6 +257,8 @@ final class SqliteNodeStore implements NodeStore {
   @Override
   public SqliteNodeGroup beginGroup(boolean dryRun) {
     synchronized (db) {
+      // A second group on this connection would roll the open one back as its BEGIN failed.
+      db.requireNoGroup("start a group of node runs");
       try {
         db.beginWrite();
         // Inside the transaction: a policy another process changes from now on waits for its commit.

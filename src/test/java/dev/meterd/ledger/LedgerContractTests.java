@@ -277,6 +277,35 @@ abstract class LedgerContractTests {
     }
   }
 
+  /**
+   * A second group on a ledger whose group is open is refused before it touches the connection:
+   * its failed BEGIN would otherwise have rolled the open group back, which then went on unguarded.
+   */
+  @Test
+  void aSecondGroupWhileOneIsOpenIsRefusedAndTheOpenOneCommitsWhole() throws Exception {
+    try (SqliteLedger ledger = open()) {
+      try (NodeStore.NodeGroup group = ledger.nodeStore().beginGroup(false)) {
+        try (NodeStore.NodeWrite w = group.beginNode("A")) {
+          w.add("nodes/A/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 5)));
+          w.commit(new NodeCursor("c0ffee", "7ree", null));
+        }
+        assertThatThrownBy(() -> ledger.nodeStore().beginGroup(false))
+            .isInstanceOf(IllegalStateException.class)
+            .hasMessage("cannot start a group of node runs: this connection is inside the run of a node on thread "
+                + Thread.currentThread().getName() + "; open a ledger of its own for writes beside a run");
+        try (NodeStore.NodeWrite w = group.beginNode("B")) {
+          w.add("nodes/B/usage_2026-11-21-10.toml", List.of(rec("k1", "u1", 6)));
+          w.commit(new NodeCursor("c0ffee", "7reb", null));
+        }
+        group.commit();
+      }
+      assertThat(ledger.reads().wallet("u1").orElseThrow().balanceCents()).isEqualTo(-11);
+      assertThat(ledger.reads().node("A").orElseThrow().recordsConsumedTotal()).isEqualTo(1);
+      assertThat(ledger.reads().node("B").orElseThrow().recordsConsumedTotal()).isEqualTo(1);
+      assertThat(ledger.audit().verify()).isEmpty();
+    }
+  }
+
   /** Another connection holds the write lock: a write waits for it, then fails, and writes nothing. */
   @Test
   void aWriteWaitsForAnotherWritersLockThenFailsWritingNothing() throws Exception {
