@@ -165,16 +165,22 @@ final class ConsumedSegments {
         SqliteNodeWrite.LOOKED_UP_AT_ONCE);
   }
 
+  private static final MultiRowSql NEWEST_LOOKUP = lookup("consumed_newest");
   private final Map<Long, MultiRowSql> lookups = new HashMap<>();
 
   /**
    * Adds to {@code found} the records among {@code keys} (at most {@link
-   * SqliteNodeWrite#LOOKED_UP_AT_ONCE}, none of them in {@code found}) that {@code segments} hold
-   * for the node: each segment is read only for the keys its filter may hold. Call holding db.
+   * SqliteNodeWrite#LOOKED_UP_AT_ONCE}) that the index holds for the node: those of its newest
+   * level, then those of {@code segments}, each segment read only for the keys its filter may hold.
+   * Call holding db.
    */
   void lookUp(List<Segment> segments, long nodeId, List<String> keys, Map<String, Prior> found)
       throws SQLException {
-    if (segments.isEmpty() || keys.isEmpty()) {
+    if (keys.isEmpty()) {
+      return;
+    }
+    read(NEWEST_LOOKUP, nodeId, keys, found);
+    if (segments.isEmpty()) {
       return;
     }
     long[] hashes = new long[keys.size()];
@@ -190,17 +196,16 @@ final class ConsumedSegments {
         }
       }
       if (!maybe.isEmpty()) {
-        read(s, nodeId, maybe, found);
+        read(lookups.computeIfAbsent(s.id(), id -> lookup(s.table())), nodeId, maybe, found);
       }
     }
   }
 
   /**
-   * Reads {@code keys} in segment {@code s}. The list is padded to a power of two (with its last
-   * key again), so that a segment needs 7 statements at most rather than one per count.
+   * Reads {@code keys} in one level with {@code sql}. The list is padded to a power of two (with
+   * its last key again), so that a level needs 7 statements at most rather than one per count.
    */
-  private void read(Segment s, long nodeId, List<String> keys, Map<String, Prior> found) throws SQLException {
-    MultiRowSql sql = lookups.computeIfAbsent(s.id(), id -> lookup(s.table()));
+  private void read(MultiRowSql sql, long nodeId, List<String> keys, Map<String, Prior> found) throws SQLException {
     int size = keys.size() == 1 ? 1 : Math.min(sql.maxRows, Integer.highestOneBit(keys.size() - 1) << 1);
     PreparedStatement ps = db.stmt(sql.sql(size));
     ps.setLong(1, nodeId);
@@ -214,18 +219,25 @@ final class ConsumedSegments {
     }
   }
 
-  /** Whether any of {@code segments} holds a record of the node. Call holding db. */
+  /** Whether the index holds any record of the node: in its newest level or in {@code segments}. Call holding db. */
   boolean holdNode(List<Segment> segments, long nodeId) throws SQLException {
+    if (levelHoldsNode("consumed_newest", nodeId)) {
+      return true;
+    }
     for (Segment s : segments) {
-      PreparedStatement ps = db.stmt("SELECT 1 FROM " + s.table() + " WHERE node_id = ? LIMIT 1");
-      ps.setLong(1, nodeId);
-      try (ResultSet rs = ps.executeQuery()) {
-        if (rs.next()) {
-          return true;
-        }
+      if (levelHoldsNode(s.table(), nodeId)) {
+        return true;
       }
     }
     return false;
+  }
+
+  private boolean levelHoldsNode(String table, long nodeId) throws SQLException {
+    PreparedStatement ps = db.stmt("SELECT 1 FROM " + table + " WHERE node_id = ? LIMIT 1");
+    ps.setLong(1, nodeId);
+    try (ResultSet rs = ps.executeQuery()) {
+      return rs.next();
+    }
   }
 
   /**
@@ -485,16 +497,10 @@ final class ConsumedSegments {
         throw new SQLException("segment " + input + ", an input of the merge into segment " + m.id() + ", is gone");
       }
     }
-    List<Long> ids = new ArrayList<>();
-    try (ResultSet rs = db.stmt(LIVE).executeQuery()) {
-      while (rs.next()) {
-        ids.add(rs.getLong(1));
-      }
-    }
     try (Statement st = db.conn().createStatement()) {
       appendOnly(st, table);
       st.execute("DROP VIEW consumed_record");
-      createView(st, ids);
+      createView(st, liveIds());
     }
     log.info("merged {} segments of the consumed-record index ({} records) into segment {}", m.inputs().size(),
         m.rows(), m.id());
@@ -590,19 +596,21 @@ final class ConsumedSegments {
       appendOnly(st, Segment.table(id));
       st.execute(ddl);
       appendOnly(st, "consumed_newest");
-      createView(st, ids(id));
+      createView(st, liveIds());
     }
     log.debug("sealed {} consumed records into segment {} of the consumed-record index{}", rows, id,
         madeHere ? "" : ", its keys read for its filter");
     return db.dataVersion();
   }
 
-  private List<Long> ids(long added) {
+  /** The ids of the segments read (not those a merge is still writing), oldest first, as this transaction sees them. */
+  private List<Long> liveIds() throws SQLException {
     List<Long> ids = new ArrayList<>();
-    for (Segment s : segments) {
-      ids.add(s.id());
+    try (ResultSet rs = db.stmt(LIVE).executeQuery()) {
+      while (rs.next()) {
+        ids.add(rs.getLong(1));
+      }
     }
-    ids.add(added);
     return ids;
   }
 

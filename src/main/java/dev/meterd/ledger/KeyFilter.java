@@ -68,17 +68,39 @@ final class KeyFilter {
 
   /**
    * Sets the bits of probes {@code hash}, {@code hash + step}, ... (sums modulo 2^64), each taken
-   * modulo the filter's bits, as {@link #mayContain(long)} reads them. The remainders are carried
-   * from one probe to the next rather than divided out again: two divisions a key instead of one a
-   * probe, the same bits.
+   * modulo the filter's bits, which {@link #mayContain(long)} reads.
    */
   void add(long hash) {
+    probe(hash, true);
+  }
+
+  boolean mayContain(long nodeId, String key) {
+    return mayContain(hash(nodeId, key));
+  }
+
+  /** As {@link #mayContain(long, String)}, given the pair's {@link #hash}: one hash serves every segment. */
+  boolean mayContain(long hash) {
+    return probe(hash, false);
+  }
+
+  /**
+   * Visits the {@link #hashes} probes of {@code hash}: sets each bit ({@code set}), or tells
+   * whether all are set. The remainders are carried from one probe to the next rather than divided
+   * out again: two divisions a key instead of one a probe, the same bits.
+   */
+  private boolean probe(long hash, boolean set) {
     long step = step(hash);
     long stepBit = Long.remainderUnsigned(step, bits);
     long probe = hash;
     long bit = Long.remainderUnsigned(probe, bits);
     for (int i = 0; i < hashes; i++) {
-      words[(int) (bit >>> 6)] |= 1L << bit;
+      long mask = 1L << bit;
+      int word = (int) (bit >>> 6);
+      if (set) {
+        words[word] |= mask;
+      } else if ((words[word] & mask) == 0) {
+        return false;
+      }
       long next = probe + step;
       bit += stepBit;
       if (bit >= bits) {
@@ -92,23 +114,6 @@ final class KeyFilter {
         }
       }
       probe = next;
-    }
-  }
-
-  boolean mayContain(long nodeId, String key) {
-    return mayContain(hash(nodeId, key));
-  }
-
-  /** As {@link #mayContain(long, String)}, given the pair's {@link #hash}: one hash serves every segment. */
-  boolean mayContain(long hash) {
-    long step = step(hash);
-    long probe = hash;
-    for (int i = 0; i < hashes; i++) {
-      long bit = Long.remainderUnsigned(probe, bits);
-      if ((words[(int) (bit >>> 6)] & (1L << bit)) == 0) {
-        return false;
-      }
-      probe += step;
     }
     return true;
   }
